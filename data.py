@@ -1,0 +1,185 @@
+"""MNIST loading (tensorflow-datasets or a folder of IDX files) and the tf.data pipeline.
+
+    python -c "import data; print([a.shape for a in data.load_mnist('../shared/data/mnist')])"
+
+Both sources give the same thing: uint8 arrays, images (N, 28, 28, 1) and labels (N,).
+Images stay raw 0-255 pixels all the way into the model, which standardizes them itself.
+"""
+
+import gzip
+import os
+import zlib
+
+import numpy as np
+import tensorflow as tf
+import keras
+
+IDX_FILES = {
+    "train_images": "train-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+    "test_images": "t10k-images-idx3-ubyte",
+    "test_labels": "t10k-labels-idx1-ubyte",
+}
+_IMAGES_MAGIC = 0x00000803  # unsigned bytes, 3 dimensions
+_LABELS_MAGIC = 0x00000801  # unsigned bytes, 1 dimension
+
+
+class DataError(ValueError):
+    """A data file is missing or not what MNIST should be; the message names the file."""
+
+
+def _read_bytes(path):
+    try:
+        if path.endswith(".gz"):
+            with gzip.open(path, "rb") as handle:
+                return handle.read()
+        with open(path, "rb") as handle:
+            return handle.read()
+    except (OSError, EOFError, zlib.error) as error:
+        if path.endswith(".gz"):
+            raise DataError(f"{path}: not a valid gzip file ({error})") from error
+        raise DataError(f"{path}: cannot be read ({error})") from error
+
+
+def read_idx(path, kind):
+    """Reads one IDX file of MNIST images or labels.
+
+    Args:
+        path: file path; gzipped when it ends in `.gz`.
+        kind: "images" (expects N x 28 x 28) or "labels" (expects N values in 0-9).
+
+    Returns:
+        uint8 array: (N, 28, 28, 1) for images, (N,) for labels.
+
+    Raises:
+        DataError: naming `path` and what is wrong with it.
+    """
+    raw = _read_bytes(path)
+    if not raw:
+        raise DataError(f"{path}: empty file")
+    magic, ndim = (_IMAGES_MAGIC, 3) if kind == "images" else (_LABELS_MAGIC, 1)
+    header_size = 4 + 4 * ndim
+    if len(raw) < header_size:
+        raise DataError(f"{path}: truncated header ({len(raw)} bytes, expected {header_size})")
+    found_magic = int.from_bytes(raw[:4], "big")
+    if found_magic != magic:
+        raise DataError(f"{path}: wrong magic number 0x{found_magic:08x}, expected 0x{magic:08x} for {kind}")
+    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+    expected = header_size + int(np.prod(dims))
+    if len(raw) != expected:
+        raise DataError(f"{path}: {len(raw)} bytes, expected {expected} for shape {tuple(dims)} (truncated or padded)")
+    array = np.frombuffer(raw, dtype=np.uint8, offset=header_size).reshape(dims)
+    if kind == "images":
+        if tuple(dims[1:]) != (28, 28):
+            raise DataError(f"{path}: images are {dims[1]}x{dims[2]}, expected 28x28")
+        return array[..., np.newaxis]
+    if array.size and array.max() > 9:
+        raise DataError(f"{path}: label {int(array.max())} outside 0-9")
+    return array
+
+
+def write_idx(path, array):
+    """Writes `array` (uint8 images (N, 28, 28[, 1]) or labels (N,)) as an IDX file; gzipped if `.gz`."""
+    array = np.asarray(array, dtype=np.uint8)
+    if array.ndim == 4:
+        array = array[..., 0]
+    magic = _IMAGES_MAGIC if array.ndim == 3 else _LABELS_MAGIC
+    header = magic.to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in array.shape)
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "wb") as handle:
+        handle.write(header + array.tobytes())
+
+
+def _find(data_dir, name):
+    for candidate in (name, name + ".gz"):
+        path = os.path.join(data_dir, candidate)
+        if os.path.isfile(path):
+            return path
+    raise DataError(f"{os.path.join(data_dir, name)}[.gz]: file not found")
+
+
+def load_idx_dir(data_dir):
+    """Loads MNIST from a folder holding the four standard IDX files (gzipped or not)."""
+    if not os.path.isdir(data_dir):
+        raise DataError(f"{data_dir}: data folder not found")
+    splits = []
+    for split in ("train", "test"):
+        images_path = _find(data_dir, IDX_FILES[f"{split}_images"])
+        labels_path = _find(data_dir, IDX_FILES[f"{split}_labels"])
+        images = read_idx(images_path, "images")
+        labels = read_idx(labels_path, "labels")
+        if len(images) != len(labels):
+            raise DataError(
+                f"{labels_path}: {len(labels)} labels but {images_path} has {len(images)} images"
+            )
+        splits.append((images, labels))
+    return tuple(splits)
+
+
+def split_validation(train, validation_size):
+    """Splits the last `validation_size` training examples off as a validation set.
+
+    Used to choose the recipe without ever looking at the test set.
+    """
+    images, labels = train
+    if not 0 < validation_size < len(images):
+        raise ValueError(
+            f"validation_size={validation_size} must be between 1 and {len(images) - 1}."
+        )
+    cut = len(images) - validation_size
+    return (images[:cut], labels[:cut]), (images[cut:], labels[cut:])
+
+
+def load_tfds():
+    """Loads MNIST through tensorflow-datasets (downloads on first use)."""
+    import tensorflow_datasets as tfds
+
+    splits = []
+    for split in ("train", "test"):
+        dataset = tfds.load("mnist", split=split, as_supervised=True)
+        # One batch holding the whole split (MNIST fits in memory many times over).
+        images, labels = tfds.as_numpy(dataset.batch(100_000).get_single_element())
+        splits.append((images.astype(np.uint8), labels.astype(np.uint8)))
+    return tuple(splits)
+
+
+def load_mnist(data_dir=None):
+    """Returns ((train_images, train_labels), (test_images, test_labels)) as uint8 arrays.
+
+    Args:
+        data_dir: folder of IDX files; None uses tensorflow-datasets.
+    """
+    return load_idx_dir(data_dir) if data_dir else load_tfds()
+
+
+def augmenter(seed=None, rotation_degrees=7.0, shift_pixels=2.0):
+    """Small random rotation and translation, the usual MNIST augmentation."""
+    return keras.Sequential(
+        [
+            keras.layers.RandomRotation(rotation_degrees / 360.0, fill_mode="constant", seed=seed),
+            keras.layers.RandomTranslation(
+                shift_pixels / 28.0, shift_pixels / 28.0, fill_mode="constant", seed=seed
+            ),
+        ],
+        name="augment",
+    )
+
+
+def make_dataset(images, labels, batch_size, *, training=False, seed=None, augment=True):
+    """The one tf.data pipeline for both sources: cache, shuffle, batch, augment, prefetch.
+
+    Augmentation runs on whole training batches (cheaper than per image), never on
+    evaluation data.
+    """
+    dataset = tf.data.Dataset.from_tensor_slices((images, labels)).cache()
+    if training:
+        dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.batch(batch_size)
+    to_float = lambda x, y: (tf.cast(x, tf.float32), y)  # noqa: E731
+    dataset = dataset.map(to_float, num_parallel_calls=tf.data.AUTOTUNE)
+    if training and augment:
+        layer = augmenter(seed)
+        dataset = dataset.map(
+            lambda x, y: (layer(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE
+        )
+    return dataset.prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,83 @@
+"""Figures of the study: joint test-loss / test-accuracy curves and misclassified grids.
+
+Every function takes data and returns a matplotlib Figure; nothing is shown or saved
+here (train.py and the notebook decide that).
+"""
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.ticker import MaxNLocator
+
+COLORS = {"bn": "tab:blue", "gn": "tab:orange", "ln": "tab:green"}
+
+
+def _curves(histories, labels, column, scale, ax):
+    for norm, rows in histories.items():
+        epochs = np.array([row["epoch"] for row in rows], dtype=int)
+        values = np.array([row[column] for row in rows], dtype=float) * scale
+        line, = ax.plot(epochs, values, marker="o", markersize=3, label=labels.get(norm, norm),
+                        color=COLORS.get(norm))
+        ax.annotate(f"{values[-1]:.{2 if scale == 100 else 4}f}", (epochs[-1], values[-1]),
+                    xytext=(4, 0), textcoords="offset points", va="center", fontsize=8,
+                    color=line.get_color())
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("epoch")
+    ax.grid(alpha=0.3)
+    ax.legend()
+
+
+def plot_test_loss(histories, labels, ax=None):
+    """Graph 1: test cross-entropy of every model per epoch.
+
+    Args:
+        histories: {norm: [row dicts with "epoch" and "val_ce"]}.
+        labels: {norm: legend label}.
+        ax: optional Axes to draw into.
+    """
+    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(7, 4.2), dpi=110)
+    _curves(histories, labels, "val_ce", 1.0, ax)
+    ax.set_ylabel("test cross-entropy (nats/image, no L1 term)")
+    ax.set_title("Test loss per epoch")
+    tail = [row["val_ce"] for rows in histories.values() for row in rows[1:]]
+    if tail:  # epoch 1 is far above the rest; zoom to where the curves differ
+        ax.set_ylim(min(tail) * 0.9, max(tail) * 1.1)
+    fig.tight_layout()
+    return fig
+
+
+def plot_test_accuracy(histories, labels, ax=None):
+    """Graph 2: test accuracy (%) of every model per epoch, zoomed to the curves."""
+    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(7, 4.2), dpi=110)
+    _curves(histories, labels, "val_accuracy", 100.0, ax)
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title("Test accuracy per epoch")
+    tail = [100 * row["val_accuracy"] for rows in histories.values() for row in rows[1:]]
+    if tail:
+        low, high = min(tail), max(tail)
+        ax.set_ylim(max(low - 0.1, 0), min(high + 0.1, 100))
+    fig.tight_layout()
+    return fig
+
+
+def plot_misclassified(images, mistakes, title, rows=5, cols=2):
+    """A rows x cols grid of misclassified test images.
+
+    Args:
+        images: the test images, (N, 28, 28[, 1]).
+        mistakes: dicts with "index", "true", "predicted", "probability".
+        title: figure title (model and its test accuracy).
+    """
+    fig, axes = plt.subplots(rows, cols, figsize=(2.2 * cols + 0.4, 2.0 * rows + 0.6), dpi=110)
+    for ax, mistake in zip(axes.flat, mistakes):
+        ax.imshow(np.squeeze(images[mistake["index"]]), cmap="gray_r")
+        ax.set_title(
+            f"true {mistake['true']}, pred {mistake['predicted']} "
+            f"({100 * mistake['probability']:.0f}%)\ntest #{mistake['index']}",
+            fontsize=8,
+        )
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig

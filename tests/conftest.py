@@ -1,0 +1,36 @@
+"""Shared fixtures: tiny, learnable MNIST-shaped IDX data written by the tests themselves."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import data  # noqa: E402
+
+
+def synthetic_digits(count, seed):
+    """uint8 images (count, 28, 28, 1) where class k is a bright 6x6 square at spot k, plus noise."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 10, size=count).astype(np.uint8)
+    images = rng.integers(0, 40, size=(count, 28, 28, 1)).astype(np.uint8)
+    for i, label in enumerate(labels):
+        row, col = divmod(int(label), 5)
+        top, left = 4 + 12 * row, 1 + 5 * col
+        images[i, top : top + 6, left : left + 6, 0] = 255
+    return images, labels
+
+
+def write_mnist_dir(directory, train_count=384, test_count=128, gzipped=True):
+    suffix = ".gz" if gzipped else ""
+    for split, count, seed in (("train", train_count, 0), ("t10k", test_count, 1)):
+        images, labels = synthetic_digits(count, seed)
+        data.write_idx(os.path.join(directory, f"{split}-images-idx3-ubyte{suffix}"), images)
+        data.write_idx(os.path.join(directory, f"{split}-labels-idx1-ubyte{suffix}"), labels)
+    return str(directory)
+
+
+@pytest.fixture(scope="session")
+def mnist_dir(tmp_path_factory):
+    return write_mnist_dir(tmp_path_factory.mktemp("mnist"))

@@ -1,0 +1,91 @@
+import gzip
+import os
+
+import numpy as np
+import pytest
+
+import data
+from conftest import synthetic_digits, write_mnist_dir
+
+
+@pytest.mark.parametrize("gzipped", [True, False])
+def test_idx_round_trip(tmp_path, gzipped):
+    directory = write_mnist_dir(tmp_path, train_count=50, test_count=20, gzipped=gzipped)
+    (train_x, train_y), (test_x, test_y) = data.load_idx_dir(directory)
+    expected_x, expected_y = synthetic_digits(50, 0)
+    np.testing.assert_array_equal(train_x, expected_x)
+    np.testing.assert_array_equal(train_y, expected_y)
+    assert train_x.dtype == np.uint8 and test_x.shape == (20, 28, 28, 1) and test_y.shape == (20,)
+
+
+def _corrupt(directory, name, payload):
+    path = os.path.join(directory, name)
+    with open(path, "wb") as handle:
+        handle.write(payload)
+    return path
+
+
+def _header(magic, *dims):
+    return magic.to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in dims)
+
+
+CORRUPTIONS = {
+    "wrong magic": ("train-labels-idx1-ubyte.gz", lambda: gzip.compress(_header(0x803, 384, 28, 28)), "wrong magic"),
+    "truncated": ("train-images-idx3-ubyte.gz", lambda: gzip.compress(_header(0x803, 384, 28, 28) + b"\0" * 100), "expected"),
+    "truncated header": ("t10k-labels-idx1-ubyte.gz", lambda: gzip.compress(b"\0\0\x08"), "truncated header"),
+    "empty": ("t10k-images-idx3-ubyte.gz", lambda: gzip.compress(b""), "empty file"),
+    "not gzip": ("train-images-idx3-ubyte.gz", lambda: b"plain bytes, not gzip", "not a valid gzip"),
+    "count mismatch": ("train-labels-idx1-ubyte.gz", lambda: gzip.compress(_header(0x801, 10) + bytes(10)), "10 labels"),
+    "label out of range": ("train-labels-idx1-ubyte.gz", lambda: gzip.compress(_header(0x801, 384) + bytes([12] * 384)), "label 12 outside 0-9"),
+    "not 28x28": ("t10k-images-idx3-ubyte.gz", lambda: gzip.compress(_header(0x803, 128, 27, 27) + bytes(128 * 27 * 27)), "27x27"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CORRUPTIONS))
+def test_corrupt_files_are_rejected_naming_the_file(tmp_path, case):
+    directory = write_mnist_dir(tmp_path)
+    name, payload, message = CORRUPTIONS[case]
+    _corrupt(directory, name, payload())
+    with pytest.raises(data.DataError, match=message) as info:
+        data.load_idx_dir(directory)
+    assert name in str(info.value) and "\n" not in str(info.value)
+
+
+def test_missing_file_and_folder(tmp_path):
+    directory = write_mnist_dir(tmp_path)
+    os.remove(os.path.join(directory, "t10k-labels-idx1-ubyte.gz"))
+    with pytest.raises(data.DataError, match="t10k-labels-idx1-ubyte.*file not found"):
+        data.load_idx_dir(directory)
+    with pytest.raises(data.DataError, match="nowhere.*data folder not found"):
+        data.load_idx_dir(str(tmp_path / "nowhere"))
+
+
+def test_validation_split_takes_the_last_examples():
+    images, labels = synthetic_digits(30, 3)
+    (train_x, train_y), (val_x, val_y) = data.split_validation((images, labels), 10)
+    np.testing.assert_array_equal(val_x, images[20:])
+    np.testing.assert_array_equal(train_y, labels[:20])
+    with pytest.raises(ValueError, match="validation_size=30"):
+        data.split_validation((images, labels), 30)
+
+
+def test_pipeline_augments_training_batches_only():
+    images, labels = synthetic_digits(64, 5)
+    evaluation = next(iter(data.make_dataset(images, labels, 64)))
+    np.testing.assert_array_equal(evaluation[0].numpy(), images.astype("float32"))
+    training = next(iter(data.make_dataset(images, labels, 64, training=True, seed=1)))
+    batch_x, batch_y = training[0].numpy(), training[1].numpy()
+    assert batch_x.shape == (64, 28, 28, 1) and batch_x.dtype == np.float32
+    assert sorted(batch_y.tolist()) == sorted(labels.tolist())  # shuffled, nothing lost
+    order = [int(np.flatnonzero((images == x.round().astype(np.uint8)).all(axis=(1, 2, 3)))[0])
+             if ((images == x.round().astype(np.uint8)).all(axis=(1, 2, 3))).any() else -1 for x in batch_x]
+    assert order.count(-1) > 32  # most images were moved by the augmentation
+    assert 0 <= batch_x.min() and batch_x.max() <= 255
+
+
+def test_tfds_source_with_mock_data():
+    tfds = pytest.importorskip("tensorflow_datasets")
+    with tfds.testing.mock_data(num_examples=12):
+        (train_x, train_y), (test_x, test_y) = data.load_mnist(None)
+    assert train_x.shape == (12, 28, 28, 1) and train_x.dtype == np.uint8
+    assert test_y.shape == (12,) and test_y.max() <= 9

@@ -1,0 +1,139 @@
+import keras
+import numpy as np
+import pytest
+
+import model
+
+RNG = np.random.default_rng(0)
+
+
+@pytest.mark.parametrize("norm", model.NORMS)
+def test_every_variant_builds_small_with_logits(norm):
+    net = model.build_model(norm)
+    assert model.trainable_params(net) <= 8000
+    pixels = RNG.integers(0, 256, size=(3, 28, 28, 1)).astype("float32")
+    logits = net(pixels, training=False)
+    assert tuple(logits.shape) == (3, 10)
+    assert np.all(np.isfinite(np.asarray(logits)))
+    names = [layer.name for layer in net.layers]
+    assert {"block1_conv", "block1_norm", "block1_relu", "transition1_pool", "gap", "head_conv"} <= set(names)
+
+
+def test_variants_differ_only_in_norm_layer():
+    shapes = {norm: [tuple(w.shape) for w in model.build_model(norm).trainable_weights] for norm in model.NORMS}
+    assert shapes["bn"] == shapes["gn"] == shapes["ln"]
+    kinds = {norm: type(model.build_model(norm).get_layer("block2_norm")).__name__ for norm in model.NORMS}
+    assert kinds == {"bn": "BatchNormalization", "gn": "ChannelStatsGroupNormalization",
+                     "ln": "ChannelStatsGroupNormalization"}
+    assert model.build_model("ln").get_layer("block2_norm").groups == 1
+
+
+def test_unknown_norm_is_rejected_with_allowed_values():
+    with pytest.raises(ValueError, match=r"'in'.*bn, gn, ln"):
+        model.build_model("in")
+
+
+def test_groups_that_do_not_divide_channels_name_the_layer():
+    with pytest.raises(ValueError, match=r"groups=3 .* 8 channels .* 'block1_norm'"):
+        model.build_model("gn", groups=3)
+
+
+def test_l1_only_on_bn_conv_kernels():
+    bn = model.build_model("bn", l1_strength=1e-3)
+    convs = [layer for layer in bn.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert len(bn.losses) == len(convs)
+    expected = sum(1e-3 * np.abs(np.asarray(layer.kernel)).sum() for layer in convs)
+    np.testing.assert_allclose(float(sum(np.asarray(loss) for loss in bn.losses)), expected, rtol=1e-5)
+    for layer in bn.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            assert layer.gamma_regularizer is None and layer.beta_regularizer is None
+    for norm in ("gn", "ln"):
+        assert model.build_model(norm, l1_strength=1e-3).losses == []
+
+
+def test_model_standardizes_raw_pixels_itself():
+    net = model.build_model("ln")
+    standardize = keras.Model(net.input, net.get_layer("standardize").output)
+    out = np.asarray(standardize(np.array([0.0, 255.0], "float32").reshape(2, 1, 1, 1) * np.ones((2, 28, 28, 1))))
+    np.testing.assert_allclose(out[0].max(), -model.MNIST_MEAN / model.MNIST_STD, rtol=1e-5)
+    np.testing.assert_allclose(out[1].max(), (1 - model.MNIST_MEAN) / model.MNIST_STD, rtol=1e-5)
+
+
+# -- normalizations against NumPy references ---------------------------------------------
+
+
+def _random_affine(layer, channels):
+    gamma = RNG.normal(1.0, 0.3, size=channels).astype("float32")
+    beta = RNG.normal(0.0, 0.3, size=channels).astype("float32")
+    layer.gamma.assign(gamma)
+    layer.beta.assign(beta)
+    return gamma, beta
+
+
+def numpy_group_norm(x, groups, gamma, beta, eps):
+    n, h, w, c = x.shape
+    grouped = x.reshape(n, h, w, groups, c // groups)
+    mean = grouped.mean(axis=(1, 2, 4), keepdims=True)
+    var = grouped.var(axis=(1, 2, 4), keepdims=True)
+    return ((grouped - mean) / np.sqrt(var + eps)).reshape(x.shape) * gamma + beta
+
+
+def test_batch_norm_matches_numpy_batch_statistics():
+    x = RNG.normal(3.0, 2.0, size=(6, 5, 5, 8)).astype("float32")
+    layer = model.norm_layer("bn", 8, "bn")
+    layer.build(x.shape)
+    gamma, beta = _random_affine(layer, 8)
+    mean, var = x.mean(axis=(0, 1, 2)), x.var(axis=(0, 1, 2))
+    expected = (x - mean) / np.sqrt(var + layer.epsilon) * gamma + beta
+    np.testing.assert_allclose(np.asarray(layer(x, training=True)), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("norm, groups", [("gn", 4), ("gn", 2), ("ln", 1)])
+def test_group_and_layer_norm_match_numpy(norm, groups):
+    x = RNG.normal(-1.0, 4.0, size=(4, 6, 6, 16)).astype("float32")
+    layer = model.norm_layer(norm, 16, norm, groups=groups)
+    layer.build(x.shape)
+    gamma, beta = _random_affine(layer, 16)
+    expected = numpy_group_norm(x, 1 if norm == "ln" else groups, gamma, beta, layer.epsilon)
+    np.testing.assert_allclose(np.asarray(layer(x)), expected, atol=1e-5)
+
+
+def test_layer_norm_is_per_image_over_hwc():
+    """LN here equals LayerNormalization(axis=(1, 2, 3)) with per-channel gamma/beta broadcast."""
+    x = RNG.normal(2.0, 3.0, size=(3, 7, 7, 8)).astype("float32")
+    ours = model.norm_layer("ln", 8, "ln")
+    ours.build(x.shape)
+    gamma, beta = _random_affine(ours, 8)
+    full = keras.layers.LayerNormalization(axis=(1, 2, 3), epsilon=ours.epsilon)
+    full.build(x.shape)
+    full.gamma.assign(np.broadcast_to(gamma, (7, 7, 8)))
+    full.beta.assign(np.broadcast_to(beta, (7, 7, 8)))
+    np.testing.assert_allclose(np.asarray(ours(x)), np.asarray(full(x)), atol=1e-5)
+    assert full.count_params() == 7 * 7 * 8 * 2 > ours.count_params() == 8 * 2
+    # The default LayerNormalization() normalizes each pixel over channels only: not the same.
+    per_pixel = keras.layers.LayerNormalization(epsilon=ours.epsilon)
+    assert np.abs(np.asarray(per_pixel(x)) - np.asarray(full(x))).max() > 0.1
+
+
+@pytest.mark.parametrize("groups", [1, 2, 4, 8])
+def test_channel_stats_group_norm_equals_keras_layer(groups):
+    x = RNG.normal(0.5, 2.0, size=(5, 9, 9, 8)).astype("float32")
+    reference = keras.layers.GroupNormalization(groups=groups)
+    fast = model.ChannelStatsGroupNormalization(groups=groups)
+    reference.build(x.shape)
+    fast.build(x.shape)
+    _random_affine(reference, 8)
+    fast.set_weights(reference.get_weights())
+    np.testing.assert_allclose(np.asarray(fast(x)), np.asarray(reference(x)), atol=1e-5)
+    assert fast.get_config() == {**reference.get_config(), "name": fast.name}
+
+
+def test_layer_table_tracks_receptive_field():
+    rows = {name: (shape, params, receptive) for name, shape, params, receptive in
+            model.layer_table(model.build_model("bn"))}
+    assert rows["block1_conv"] == ((26, 26, 8), 72, 3)
+    assert rows["block2_conv"][2] == 5
+    assert rows["transition1_pool"][0] == (12, 12, 8)
+    assert rows["transition1_pool"][2] == 6
+    assert rows["block3_conv"][2] == 10
+    assert model.multiply_adds(model.build_model("bn")) > 1_000_000

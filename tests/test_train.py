@@ -1,0 +1,214 @@
+"""End-to-end behaviour of train.py on tiny synthetic IDX data."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import data
+import model
+import train
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def smoke_args(mnist_dir, output_dir, *extra):
+    return ["--data-dir", mnist_dir, "--output-dir", str(output_dir), "--epochs", "2",
+            "--batch-size", "32", "--verbose", "0", *extra]
+
+
+@pytest.fixture(scope="module")
+def smoke_run(mnist_dir, tmp_path_factory):
+    """One 2-epoch run of all three variants, shared by the tests that only read its files."""
+    output = tmp_path_factory.mktemp("smoke")
+    assert train.main(smoke_args(mnist_dir, output)) == 0
+    return output
+
+
+def read_rows(path):
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.mark.parametrize("norm", model.NORMS)
+def test_smoke_run_writes_history_models_and_export(smoke_run, norm):
+    rows = read_rows(smoke_run / norm / "history.csv")
+    assert list(rows[0]) == list(train.HISTORY_COLUMNS)
+    assert [int(row["epoch"]) for row in rows] == [1, 2]
+    for row in rows:
+        assert 0 <= float(row["val_accuracy"]) <= 1 and float(row["epoch_seconds"]) > 0
+    if norm == "bn":  # Keras adds the L1 penalty to loss but not to the plain cross-entropy
+        assert float(rows[-1]["loss"]) > float(rows[-1]["ce"])
+    else:
+        assert float(rows[-1]["loss"]) == pytest.approx(float(rows[-1]["ce"]), rel=1e-4)
+    assert (smoke_run / norm / "model.keras").is_file()
+    assert (smoke_run / norm / "saved_model" / "saved_model.pb").is_file()
+    assert not (smoke_run / norm / "backup").exists()
+    assert not [name for name in os.listdir(smoke_run / norm) if name.startswith(".tmp-")]
+
+
+def test_smoke_run_summary_and_figures(smoke_run):
+    summary = json.loads((smoke_run / "summary.json").read_text())
+    assert set(summary["variants"]) == set(model.NORMS)
+    for norm, entry in summary["variants"].items():
+        run = entry["runs"][0]
+        history = read_rows(smoke_run / norm / "history.csv")
+        assert run["final_accuracy"] == pytest.approx(float(history[-1]["val_accuracy"]))
+        assert run["best_accuracy"] == max(float(r["val_accuracy"]) for r in history)
+        assert entry["trainable_params"] <= 8000 and run["seed"] == 1 and run["train_seconds"] > 0
+    assert summary["versions"]["tensorflow"] == tf.__version__
+    assert summary["versions"]["keras"] == keras.__version__
+    for name in ("test_loss.png", "test_accuracy.png", "misclassified_bn.png", "misclassified_gn.png",
+                 "misclassified_ln.png"):
+        assert (smoke_run / name).read_bytes().startswith(b"\x89PNG")
+
+
+def test_learns_the_synthetic_digits(smoke_run):
+    summary = json.loads((smoke_run / "summary.json").read_text())
+    accuracies = {norm: entry["final_accuracy_mean"] for norm, entry in summary["variants"].items()}
+    assert min(accuracies.values()) > 0.5, accuracies  # chance is 0.1
+
+
+@pytest.mark.parametrize("norm", ["bn", "gn"])
+def test_saved_model_serves_probabilities_equal_to_keras(smoke_run, mnist_dir, norm):
+    (_, _), (images, _) = data.load_idx_dir(mnist_dir)
+    pixels = images[:16].astype("float32")
+    keras_model = keras.models.load_model(smoke_run / norm / "model.keras")
+    expected = model.predict_probabilities(keras_model, pixels)
+    loaded = tf.saved_model.load(str(smoke_run / norm / "saved_model"))  # keep a reference: it owns the variables
+    served = loaded.serve(tf.constant(pixels)).numpy()
+    assert served.shape == (16, 10)
+    np.testing.assert_allclose(served.sum(axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(served, expected, atol=1e-5)
+
+
+def test_finished_runs_are_skipped_unless_forced(smoke_run, mnist_dir, capsys):
+    before = (smoke_run / "ln" / "history.csv").read_text()
+    assert train.main(smoke_args(mnist_dir, smoke_run, "--norm", "ln")) == 0
+    assert "already finished" in capsys.readouterr().out
+    assert (smoke_run / "ln" / "history.csv").read_text() == before
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--norm", "in"], "invalid choice: 'in'"),
+        (["--epochs", "0"], "--epochs must be >= 1; received 0"),
+        (["--batch-size", "-4"], "--batch-size must be >= 1; received -4"),
+        (["--l1", "-0.1"], "--l1 must be a finite number >= 0; received -0.1"),
+        (["--groups", "3"], "--groups 3 does not divide the channel counts [8, 16]"),
+        (["--train-limit", "0"], "--train-limit must be >= 1"),
+        (["--epochs", "two"], "invalid int value: 'two'"),
+    ],
+)
+def test_cli_rejects_bad_values_with_exit_2(flags, message, tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        train.parse_args(["--output-dir", str(tmp_path), *flags])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_unwritable_output_dir_is_rejected(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(SystemExit) as info:
+        train.parse_args(["--output-dir", str(blocker / "out")])
+    assert info.value.code == 2 and "cannot be written" in capsys.readouterr().err
+
+
+def test_bad_data_folder_exits_1_with_one_line(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "train.py", "--data-dir", str(tmp_path / "missing"), "--output-dir", str(tmp_path / "o")],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [f"error: {tmp_path / 'missing'}: data folder not found"]
+    assert "Traceback" not in result.stderr
+
+
+def test_limits_larger_than_the_data_are_clamped_with_notice(mnist_dir, tmp_path, capsys):
+    args = train.parse_args(smoke_args(mnist_dir, tmp_path, "--train-limit", "100000", "--test-limit", "50"))
+    train_split, test_split, _ = train.load_splits(args)
+    assert len(train_split[0]) == 384 and len(test_split[0]) == 50
+    assert "--train-limit 100000 is larger than the 384 available" in capsys.readouterr().out
+
+
+def test_divergence_stops_that_variant_keeps_others_and_exits_1(mnist_dir, tmp_path, capsys):
+    # First a good gn run, then a bn run with an absurd learning rate.
+    assert train.main(smoke_args(mnist_dir, tmp_path, "--norm", "gn", "--epochs", "1")) == 0
+    code = train.main(smoke_args(mnist_dir, tmp_path, "--norm", "bn", "--epochs", "1", "--lr", "1e30"))
+    assert code == 1
+    assert "bn (seed 1): loss became NaN/inf in epoch 1" in capsys.readouterr().err
+    assert (tmp_path / "gn" / "result.json").exists() and not (tmp_path / "bn" / "result.json").exists()
+    assert list(json.loads((tmp_path / "summary.json").read_text())["variants"]) == ["gn"]
+
+
+def test_several_seeds_get_their_own_folders_and_mean_std(mnist_dir, tmp_path):
+    assert train.main(smoke_args(mnist_dir, tmp_path, "--norm", "ln", "--epochs", "1", "--seeds", "1", "2")) == 0
+    entry = json.loads((tmp_path / "summary.json").read_text())["variants"]["ln"]
+    accuracies = [run["final_accuracy"] for run in entry["runs"]]
+    assert [run["seed"] for run in entry["runs"]] == [1, 2]
+    assert (tmp_path / "ln" / "seed-2" / "history.csv").exists()
+    assert entry["final_accuracy_mean"] == pytest.approx(np.mean(accuracies), abs=1e-6)
+    assert entry["final_accuracy_std"] == pytest.approx(np.std(accuracies, ddof=1), abs=1e-6)
+
+
+def test_deterministic_runs_repeat_exactly(mnist_dir, tmp_path):
+    def run(folder):
+        code = subprocess.run(
+            [sys.executable, "train.py", *smoke_args(mnist_dir, folder, "--norm", "bn", "--deterministic",
+                                                     "--train-limit", "256")],
+            cwd=ROOT, capture_output=True, text=True, timeout=300,
+        )
+        assert code.returncode == 0, code.stderr[-2000:]
+        rows = read_rows(folder / "bn" / "history.csv")
+        weights = keras.models.load_model(folder / "bn" / "model.keras").get_weights()
+        return [{k: v for k, v in row.items() if k != "epoch_seconds"} for row in rows], weights
+
+    rows_a, weights_a = run(tmp_path / "a")
+    rows_b, weights_b = run(tmp_path / "b")
+    assert rows_a == rows_b
+    for a, b in zip(weights_a, weights_b):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_resume_after_sigkill_mid_epoch(tmp_path):
+    from conftest import write_mnist_dir
+
+    os.makedirs(tmp_path / "mnist_big")
+    mnist = write_mnist_dir(tmp_path / "mnist_big", train_count=3000, test_count=200)
+    output = tmp_path / "out"
+    command = [sys.executable, "train.py", "--data-dir", mnist, "--output-dir", str(output), "--norm", "bn",
+               "--epochs", "4", "--batch-size", "32", "--verbose", "0"]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    history = output / "bn" / "history.csv"
+    deadline = time.time() + 240
+    while time.time() < deadline and not (history.exists() and len(read_rows(history)) >= 2):
+        time.sleep(0.05)
+    time.sleep(0.5)  # into the middle of epoch 3
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    before = read_rows(history)
+    done_before = len(before)
+    assert 2 <= done_before < 4, "the kill should land before the run finished"
+    assert not (output / "bn" / "result.json").exists()
+
+    resumed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    rows = read_rows(history)
+    assert [int(row["epoch"]) for row in rows] == [1, 2, 3, 4]
+    result = json.loads((output / "bn" / "result.json").read_text())
+    assert result["epochs"] == 4 and result["final_accuracy"] > 0.5
+    # It did not start over: the epochs finished before the kill are kept as they were
+    # (the last one may be redone if the kill fell between its history row and its backup).
+    assert rows[: done_before - 1] == before[: done_before - 1]

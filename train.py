@@ -1,0 +1,525 @@
+"""Trains the MNIST CNN with BN + L1, GN and/or LN and writes histories, models and figures.
+
+    python train.py                                   # all three, 20 epochs, tfds MNIST
+    python train.py --data-dir ../shared/data/mnist   # offline, from the IDX files
+    python train.py --norm gn --epochs 2 --train-limit 2000 --test-limit 500
+
+Layout of --output-dir (default outputs/), for one seed:
+    <norm>/history.csv       one row per finished epoch (rewritten atomically each epoch)
+    <norm>/model.keras       the trained Keras model
+    <norm>/saved_model/      SavedModel: raw 0-255 pixels (batch, 28, 28, 1) -> 10 probabilities
+    <norm>/result.json       this run's numbers; its presence marks the run as finished
+    summary.json, test_loss.png, test_accuracy.png, misclassified_<norm>.png
+With several seeds (--seeds 1 2 3) each run lives in <norm>/seed-<k>/ instead.
+
+Killing the script and rerunning the same command resumes each unfinished run from its
+last completed epoch and skips finished ones (--force retrains).
+"""
+
+import argparse
+import csv
+import json
+import math
+import os
+import platform
+import shutil
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import data as data_lib  # noqa: E402
+import model as model_lib  # noqa: E402
+import plots  # noqa: E402
+
+ALL = "all"
+HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "ce", "val_loss", "val_accuracy", "val_ce", "lr", "epoch_seconds")
+MISCLASSIFIED_SHOWN = 10
+
+
+class UsageError(ValueError):
+    """A command-line value that is not allowed (exit status 2)."""
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        # One line, not the usage block: the message names the bad value.
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def parse_args(argv=None):
+    parser = _Parser(prog="train.py", description=__doc__.split("\n")[0])
+    parser.add_argument("--norm", default=ALL, choices=(*model_lib.NORMS, ALL), help="variant(s) to train")
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--batch-size", type=int, default=128, help="per replica")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--seeds", type=int, nargs="+", help="several seeds; runs go to <norm>/seed-<k>/")
+    parser.add_argument("--data-dir", help="folder with the 4 MNIST IDX files (.gz or not); default: tfds")
+    parser.add_argument("--output-dir", default="outputs")
+    parser.add_argument("--train-limit", type=int, help="use only the first N training images")
+    parser.add_argument("--test-limit", type=int, help="use only the first N test images")
+    parser.add_argument("--validation-size", type=int, default=0,
+                        help="hold out the last N training images and evaluate on them instead of the test set "
+                             "(for choosing the recipe; the test set is then never touched)")
+    parser.add_argument("--l1", type=float, default=model_lib.DEFAULT_L1, help="L1 factor on conv kernels (bn only)")
+    parser.add_argument("--groups", type=int, default=model_lib.DEFAULT_GROUPS, help="groups for gn")
+    parser.add_argument("--dropout", type=float, default=0.0)
+    parser.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd")
+    parser.add_argument("--lr", type=float, default=0.1, help="peak learning rate")
+    parser.add_argument("--warmup-fraction", type=float, default=0.2,
+                        help="fraction of all steps spent warming the learning rate up (then cosine to zero)")
+    parser.add_argument("--no-augment", dest="augment", action="store_false")
+    parser.add_argument("--force", action="store_true", help="retrain runs that already finished")
+    parser.add_argument("--deterministic", action="store_true", help="enable TF op determinism")
+    parser.add_argument("--mixed-precision", action="store_true",
+                        help="mixed_float16 on GPU (mixed_bfloat16 on CPU); logits stay float32")
+    parser.add_argument("--xla", action="store_true", help="compile train/eval steps with XLA")
+    parser.add_argument("--strategy", choices=("default", "mirrored"), default="default",
+                        help="mirrored: tf.distribute.MirroredStrategy over the visible GPUs")
+    parser.add_argument("--steps-per-execution", type=int, default=1)
+    parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1, help="Keras fit verbosity")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    args = parser.parse_args(argv)
+    try:
+        validate_args(args)
+    except UsageError as error:
+        parser.error(str(error))
+    return args
+
+
+def validate_args(args):
+    for name in ("epochs", "batch_size", "steps_per_execution"):
+        if getattr(args, name) < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be >= 1; received {getattr(args, name)}")
+    for name in ("train_limit", "test_limit"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be >= 1; received {value}")
+    if args.validation_size < 0:
+        raise UsageError(f"--validation-size must be >= 0; received {args.validation_size}")
+    if not (args.l1 >= 0 and math.isfinite(args.l1)):
+        raise UsageError(f"--l1 must be a finite number >= 0; received {args.l1}")
+    if not 0 <= args.dropout < 1:
+        raise UsageError(f"--dropout must be in [0, 1); received {args.dropout}")
+    if not (args.lr > 0 and math.isfinite(args.lr)):
+        raise UsageError(f"--lr must be > 0; received {args.lr}")
+    if not 0 <= args.warmup_fraction < 1:
+        raise UsageError(f"--warmup-fraction must be in [0, 1); received {args.warmup_fraction}")
+    args.norms = model_lib.NORMS if args.norm == ALL else (args.norm,)
+    if "gn" in args.norms:
+        channels = sorted({spec.filters for spec in model_lib.ARCHITECTURE})
+        if args.groups < 1 or any(c % args.groups for c in channels):
+            raise UsageError(
+                f"--groups {args.groups} does not divide the channel counts {channels}; "
+                f"allowed: {', '.join(str(g) for g in range(1, channels[0] + 1) if all(c % g == 0 for c in channels))}"
+            )
+    args.seeds = list(dict.fromkeys(args.seeds)) if args.seeds else [args.seed]
+    try:
+        os.makedirs(args.output_dir, exist_ok=True)
+        probe = os.path.join(args.output_dir, f".write-test-{os.getpid()}")
+        with open(probe, "w"):
+            pass
+        os.remove(probe)
+    except OSError as error:
+        raise UsageError(f"--output-dir {args.output_dir!r} cannot be written: {error.strerror or error}")
+
+
+# ----------------------------------------------------------------------------- files
+
+
+def atomic_write(path, write):
+    """Calls write(tmp_path) and renames the result to `path`, so `path` is never half-written."""
+    directory, name = os.path.split(path)
+    tmp = os.path.join(directory, f".tmp-{os.getpid()}-{name}")
+    try:
+        write(tmp)
+        if os.path.isdir(tmp) and os.path.exists(path):
+            old = os.path.join(directory, f".old-{os.getpid()}-{name}")
+            os.rename(path, old)
+            os.rename(tmp, path)
+            shutil.rmtree(old)
+        else:
+            os.replace(tmp, path)
+    finally:
+        if os.path.isdir(tmp):
+            shutil.rmtree(tmp, ignore_errors=True)
+        elif os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def write_json(path, payload):
+    def write(tmp):
+        with open(tmp, "w") as handle:
+            json.dump(payload, handle, indent=2)
+            handle.write("\n")
+
+    atomic_write(path, write)
+
+
+def read_json(path):
+    with open(path) as handle:
+        return json.load(handle)
+
+
+def write_history(path, rows):
+    def write(tmp):
+        with open(tmp, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=HISTORY_COLUMNS)
+            writer.writeheader()
+            writer.writerows(rows)
+
+    atomic_write(path, write)
+
+
+def read_history(path):
+    """Rows of a history.csv with numbers parsed (epoch as int)."""
+    with open(path, newline="") as handle:
+        return [
+            {key: int(value) if key == "epoch" else float(value) for key, value in row.items()}
+            for row in csv.DictReader(handle)
+        ]
+
+
+def save_figure(figure, path):
+    atomic_write(path, lambda tmp: figure.savefig(tmp, format="png", bbox_inches="tight"))
+    plt.close(figure)
+
+
+# ----------------------------------------------------------------------------- training
+
+
+class EpochHistory(keras.callbacks.Callback):
+    """Rewrites history.csv after every epoch (atomically), one row per epoch.
+
+    Rows at or after the current epoch are dropped first, so an epoch that is
+    redone after a resume appears exactly once. Also stops on NaN/inf loss.
+    """
+
+    def __init__(self, path):
+        super().__init__()
+        self.path = path
+        self.diverged_epoch = None
+
+    def on_train_begin(self, logs=None):
+        self.rows = read_history(self.path) if os.path.exists(self.path) else []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        row = {"epoch": epoch + 1}
+        for column in HISTORY_COLUMNS[1:-2]:
+            row[column] = float(logs.get(column, float("nan")))
+        row["lr"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        row["epoch_seconds"] = round(time.perf_counter() - self.started, 3)
+        if not all(math.isfinite(row[c]) for c in ("loss", "val_loss")):
+            self.diverged_epoch = epoch + 1
+            self.model.stop_training = True
+            return
+        self.rows = [r for r in self.rows if r["epoch"] < epoch + 1] + [row]
+        write_history(self.path, self.rows)
+
+
+def make_optimizer(args, steps_per_epoch):
+    """SGD/Adam with linear warm-up then cosine decay to zero at the last step."""
+    total = steps_per_epoch * args.epochs
+    warmup = int(round(args.warmup_fraction * total))
+    schedule = keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=args.lr / 25 if warmup else args.lr,
+        decay_steps=max(total - warmup, 1),
+        alpha=0.0,
+        warmup_target=args.lr if warmup else None,
+        warmup_steps=warmup,
+    )
+    if args.optimizer == "adam":
+        return keras.optimizers.Adam(schedule)
+    return keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True)
+
+
+def run_config(args, norm, seed, data_source):
+    """What determines a run's result; a finished run is reused only if this matches."""
+    return {
+        "norm": norm, "seed": seed, "epochs": args.epochs, "batch_size": args.batch_size,
+        "optimizer": args.optimizer, "lr": args.lr, "warmup_fraction": args.warmup_fraction,
+        "l1": args.l1 if norm == "bn" else None, "groups": args.groups if norm == "gn" else None,
+        "dropout": args.dropout, "augment": args.augment, "train_limit": args.train_limit,
+        "test_limit": args.test_limit, "validation_size": args.validation_size, "data": data_source,
+        "mixed_precision": args.mixed_precision, "strategy": args.strategy,
+        "deterministic": args.deterministic,
+    }
+
+
+def top_mistakes(probabilities, labels, count=MISCLASSIFIED_SHOWN):
+    """The `count` most confident mistakes (ties by test index): deterministic for a model."""
+    predicted = probabilities.argmax(axis=1)
+    wrong = np.flatnonzero(predicted != labels)
+    confidence = probabilities[wrong, predicted[wrong]]
+    order = wrong[np.lexsort((wrong, -confidence))][:count]
+    return [
+        {"index": int(i), "true": int(labels[i]), "predicted": int(predicted[i]),
+         "probability": round(float(probabilities[i, predicted[i]]), 4)}
+        for i in order
+    ]
+
+
+def train_run(args, norm, seed, train, evaluation, run_dir, config, strategy):
+    """Trains one (norm, seed) run in `run_dir`, resuming if a backup is there; returns its result."""
+    keras.backend.clear_session()  # fresh graph and layer names for every run
+    keras.utils.set_random_seed(seed)
+    replicas = strategy.num_replicas_in_sync
+    global_batch = args.batch_size * replicas
+    steps_per_epoch = math.ceil(len(train[0]) / global_batch)
+    with strategy.scope():
+        model = model_lib.build_model(
+            norm, l1_strength=args.l1, groups=args.groups, dropout=args.dropout,
+            synchronized=replicas > 1,
+        )
+        model.compile(
+            optimizer=make_optimizer(args, steps_per_epoch),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=[
+                keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
+                keras.metrics.SparseCategoricalCrossentropy(from_logits=True, name="ce"),
+            ],
+            steps_per_execution=args.steps_per_execution,
+            jit_compile=args.xla,
+        )
+    train_ds = data_lib.make_dataset(*train, global_batch, training=True, seed=seed, augment=args.augment)
+    eval_ds = data_lib.make_dataset(*evaluation, 1000)
+    history_cb = EpochHistory(os.path.join(run_dir, "history.csv"))
+    backup_dir = os.path.join(run_dir, "backup")
+    callbacks = [
+        history_cb,  # before the backup: a saved epoch always has its history row
+        keras.callbacks.BackupAndRestore(backup_dir, double_checkpoint=True, delete_checkpoint=False),
+        keras.callbacks.TerminateOnNaN(),
+    ]
+    started = time.perf_counter()
+    model.fit(train_ds, epochs=args.epochs, validation_data=eval_ds, callbacks=callbacks,
+              verbose=args.verbose, shuffle=False)
+    if history_cb.diverged_epoch is not None:
+        raise TrainingDiverged(f"{norm} (seed {seed}): loss became NaN/inf in epoch {history_cb.diverged_epoch}")
+    rows = read_history(os.path.join(run_dir, "history.csv"))
+
+    atomic_write(os.path.join(run_dir, "model.keras"), model.save)
+    atomic_write(os.path.join(run_dir, "saved_model"),
+                 lambda tmp: model_lib.probability_model(model).export(tmp, verbose=False))
+    probabilities = model_lib.predict_probabilities(model, evaluation[0])
+    best = max(rows, key=lambda row: row["val_accuracy"])
+    result = {
+        "norm": norm,
+        "seed": seed,
+        "evaluated_on": "validation" if args.validation_size else "test",
+        "trainable_params": model_lib.trainable_params(model),
+        "epochs": len(rows),
+        "final_accuracy": rows[-1]["val_accuracy"],
+        "final_ce": rows[-1]["val_ce"],
+        "best_accuracy": best["val_accuracy"],
+        "best_epoch": best["epoch"],
+        "train_seconds": round(sum(row["epoch_seconds"] for row in rows), 1),
+        "mean_epoch_seconds": round(float(np.mean([row["epoch_seconds"] for row in rows])), 2),
+        "wall_seconds_this_session": round(time.perf_counter() - started, 1),
+        "misclassified": top_mistakes(probabilities, evaluation[1]),
+        "config": config,
+    }
+    write_json(os.path.join(run_dir, "result.json"), result)
+    shutil.rmtree(backup_dir, ignore_errors=True)
+    return result
+
+
+def run_dir_for(output_dir, norm, seed, several_seeds):
+    return os.path.join(output_dir, norm, f"seed-{seed}") if several_seeds else os.path.join(output_dir, norm)
+
+
+def prepare_run_dir(run_dir, config, force):
+    """Returns True if `run_dir` already holds a finished run of `config` (to be reused)."""
+    config_path = os.path.join(run_dir, "config.json")
+    if os.path.exists(run_dir):
+        stale = os.path.exists(config_path) and read_json(config_path) != config
+        if force or stale:
+            if stale and not force:
+                print(f"{run_dir}: settings changed since the last run; starting it afresh.")
+            shutil.rmtree(run_dir)
+        elif os.path.exists(os.path.join(run_dir, "result.json")):
+            return True
+    os.makedirs(run_dir, exist_ok=True)
+    for name in os.listdir(run_dir):  # leftovers of a write that was cut off
+        if name.startswith((".tmp-", ".old-")):
+            path = os.path.join(run_dir, name)
+            shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+    write_json(config_path, config)
+    return False
+
+
+# ----------------------------------------------------------------------------- summary
+
+
+def collect_results(output_dir):
+    """{norm: [result dicts sorted by seed]} for every finished run under `output_dir`."""
+    found = {}
+    for norm in model_lib.NORMS:
+        base = os.path.join(output_dir, norm)
+        paths = [os.path.join(base, "result.json")]
+        if os.path.isdir(base):
+            paths += [os.path.join(base, d, "result.json") for d in os.listdir(base) if d.startswith("seed-")]
+        results = [dict(read_json(p), run_dir=os.path.dirname(p)) for p in paths if os.path.exists(p)]
+        if results:
+            found[norm] = sorted(results, key=lambda r: r["seed"])
+    return found
+
+
+def summarize(output_dir, results):
+    """summary.json: per variant, per seed and mean/std figures, plus versions and machine."""
+    variants = {}
+    for norm, runs in results.items():
+        entry = {"trainable_params": runs[0]["trainable_params"], "evaluated_on": runs[0]["evaluated_on"]}
+        for key in ("final_accuracy", "final_ce", "best_accuracy", "mean_epoch_seconds", "train_seconds"):
+            values = np.array([run[key] for run in runs], dtype=float)
+            entry[f"{key}_mean"] = round(float(values.mean()), 6)
+            entry[f"{key}_std"] = round(float(values.std(ddof=1)) if len(values) > 1 else 0.0, 6)
+        entry["runs"] = [
+            {k: v for k, v in run.items() if k not in ("misclassified", "config", "run_dir")} for run in runs
+        ]
+        entry["config"] = {k: v for k, v in runs[0]["config"].items() if k != "seed"}
+        variants[norm] = entry
+    summary = {
+        "variants": variants,
+        "versions": {"tensorflow": tf.__version__, "keras": keras.__version__, "python": platform.python_version()},
+        "machine": {
+            "platform": platform.platform(),
+            "processor": _cpu_name(),
+            "cpu_count": os.cpu_count(),
+            "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
+        },
+    }
+    write_json(os.path.join(output_dir, "summary.json"), summary)
+    return summary
+
+
+def _cpu_name():
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def write_figures(output_dir, results, eval_images):
+    """Joint curves (when more than one variant has a history) and misclassified grids."""
+    first = {norm: runs[0] for norm, runs in results.items()}
+    labels = {norm: variant_label(norm, run["config"]) for norm, run in first.items()}
+    if len(first) > 1:
+        histories = {norm: read_history(os.path.join(run["run_dir"], "history.csv"))
+                     for norm, run in first.items()}
+        save_figure(plots.plot_test_loss(histories, labels), os.path.join(output_dir, "test_loss.png"))
+        save_figure(plots.plot_test_accuracy(histories, labels), os.path.join(output_dir, "test_accuracy.png"))
+    for norm, run in first.items():
+        if eval_images is None or any(m["index"] >= len(eval_images) for m in run["misclassified"]):
+            continue
+        title = (f"{labels[norm]}: misclassified {run['evaluated_on']} images, most confident first\n"
+                 f"seed {run['seed']}, {run['evaluated_on']} accuracy {100 * run['final_accuracy']:.2f}%")
+        save_figure(plots.plot_misclassified(eval_images, run["misclassified"], title),
+                    os.path.join(output_dir, f"misclassified_{norm}.png"))
+
+
+def variant_label(norm, config):
+    if norm == "gn":
+        return f"GN ({config['groups']} groups)"
+    if norm == "bn":
+        return f"BN + L1 (λ={config['l1']:g})"
+    return model_lib.NORM_LABELS[norm]
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def configure(args):
+    """Global TF/Keras settings; returns the distribution strategy."""
+    if args.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    if args.mixed_precision:
+        gpus = tf.config.list_physical_devices("GPU")
+        keras.mixed_precision.set_global_policy("mixed_float16" if gpus else "mixed_bfloat16")
+    if args.strategy == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def load_splits(args):
+    """(train, evaluation, data source name): evaluation is the test set, or the validation split."""
+    train, test = data_lib.load_mnist(args.data_dir)
+    if args.validation_size:
+        train, test = data_lib.split_validation(train, args.validation_size)
+    for name, split in (("train", train), ("test", test)):
+        limit = getattr(args, f"{name}_limit")
+        if limit is not None and limit > len(split[0]):
+            print(f"notice: --{name}-limit {limit} is larger than the {len(split[0])} available; using all.")
+    train = tuple(a[: args.train_limit] for a in train)
+    test = tuple(a[: args.test_limit] for a in test)
+    source = os.path.abspath(args.data_dir) if args.data_dir else "tfds:mnist"
+    return train, test, source
+
+
+def run(args):
+    strategy = configure(args)
+    train, evaluation, source = load_splits(args)
+    several = len(args.seeds) > 1
+    failures = []
+    for norm in args.norms:
+        for seed in args.seeds:
+            run_dir = run_dir_for(args.output_dir, norm, seed, several)
+            config = run_config(args, norm, seed, source)
+            if prepare_run_dir(run_dir, config, args.force):
+                print(f"{norm} seed {seed}: already finished in {run_dir} (use --force to retrain)")
+                continue
+            print(f"{norm} seed {seed}: training {args.epochs} epochs on {len(train[0])} images -> {run_dir}")
+            try:
+                result = train_run(args, norm, seed, train, evaluation, run_dir, config, strategy)
+            except TrainingDiverged as error:
+                print(f"error: {error}; keeping the other variants' results", file=sys.stderr)
+                failures.append(str(error))
+                continue
+            print(
+                f"{norm} seed {seed}: {result['evaluated_on']} accuracy {100 * result['final_accuracy']:.2f}% "
+                f"(best {100 * result['best_accuracy']:.2f}% at epoch {result['best_epoch']}), "
+                f"ce {result['final_ce']:.4f}, {result['trainable_params']} params, "
+                f"{result['mean_epoch_seconds']:.1f} s/epoch"
+            )
+    results = collect_results(args.output_dir)
+    if results:
+        summarize(args.output_dir, results)
+        write_figures(args.output_dir, results, evaluation[0])
+    return 1 if failures else 0
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        return run(args)
+    except (data_lib.DataError, OSError) as error:
+        if args.debug:
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted: finished epochs are kept; rerun the same command to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
