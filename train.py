@@ -278,6 +278,7 @@ def top_mistakes(probabilities, labels, count=MISCLASSIFIED_SHOWN):
 def train_run(args, norm, seed, train, evaluation, run_dir, config, strategy):
     """Trains one (norm, seed) run in `run_dir`, resuming if a backup is there; returns its result."""
     keras.backend.clear_session()  # fresh graph and layer names for every run
+    keras.mixed_precision.set_global_policy(precision_policy(args))  # after: clear_session resets it
     keras.utils.set_random_seed(seed)
     replicas = strategy.num_replicas_in_sync
     global_batch = args.batch_size * replicas
@@ -323,6 +324,9 @@ def train_run(args, norm, seed, train, evaluation, run_dir, config, strategy):
         "seed": seed,
         "evaluated_on": "validation" if args.validation_size else "test",
         "trainable_params": model_lib.trainable_params(model),
+        "replicas": replicas,
+        "global_batch_size": global_batch,
+        "precision": precision_policy(args),
         "epochs": len(rows),
         "final_accuracy": rows[-1]["val_accuracy"],
         "final_ce": rows[-1]["val_ce"],
@@ -452,12 +456,19 @@ def configure(args):
     """Global TF/Keras settings; returns the distribution strategy."""
     if args.deterministic:
         tf.config.experimental.enable_op_determinism()
-    if args.mixed_precision:
-        gpus = tf.config.list_physical_devices("GPU")
-        keras.mixed_precision.set_global_policy("mixed_float16" if gpus else "mixed_bfloat16")
     if args.strategy == "mirrored":
-        return tf.distribute.MirroredStrategy()
+        # All GPUs; on a machine without any, all logical CPU devices (normally one:
+        # tests split the CPU into two to exercise the multi-replica path).
+        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+        return tf.distribute.MirroredStrategy([d.name for d in devices])
     return tf.distribute.get_strategy()
+
+
+def precision_policy(args):
+    """float32, or mixed_float16 on GPU / mixed_bfloat16 on CPU with --mixed-precision."""
+    if not args.mixed_precision:
+        return "float32"
+    return "mixed_float16" if tf.config.list_physical_devices("GPU") else "mixed_bfloat16"
 
 
 def load_splits(args):

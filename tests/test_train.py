@@ -212,3 +212,40 @@ def test_resume_after_sigkill_mid_epoch(tmp_path):
     # It did not start over: the epochs finished before the kill are kept as they were
     # (the last one may be redone if the kill fell between its history row and its backup).
     assert rows[: done_before - 1] == before[: done_before - 1]
+
+
+def test_mixed_precision_builds_and_trains(mnist_dir, tmp_path):
+    try:
+        assert train.main(smoke_args(mnist_dir, tmp_path, "--norm", "gn", "--epochs", "1", "--mixed-precision")) == 0
+        assert keras.mixed_precision.global_policy().name in ("mixed_bfloat16", "mixed_float16")
+        net = keras.models.load_model(tmp_path / "gn" / "model.keras")
+        assert net.get_layer("block1_conv").compute_dtype in ("bfloat16", "float16")
+        assert net.output.dtype == "float32"  # logits stay float32
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    result = json.loads((tmp_path / "gn" / "result.json").read_text())
+    assert result["precision"] == "mixed_bfloat16"
+    assert np.isfinite(result["final_ce"]) and result["final_accuracy"] > 0.2
+
+
+MIRRORED = """
+import sys, tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import train
+sys.exit(train.main(sys.argv[1:]))
+"""
+
+
+def test_mirrored_strategy_on_two_logical_cpus(mnist_dir, tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-c", MIRRORED, *smoke_args(mnist_dir, tmp_path, "--norm", "bn", "--strategy", "mirrored",
+                                                     "--batch-size", "16")],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    run = json.loads((tmp_path / "bn" / "result.json").read_text())
+    assert run["replicas"] == 2 and run["global_batch_size"] == 32
+    rows = read_rows(tmp_path / "bn" / "history.csv")
+    assert len(rows) == 2 and all(np.isfinite(float(r["loss"])) for r in rows)
+    assert float(rows[-1]["val_accuracy"]) > 0.5

@@ -1,0 +1,111 @@
+"""Batch, Group and Layer normalization worked by hand on a tiny tensor, checked against Keras.
+
+    python normalization_demo.py > demo.md
+
+The tensor is a batch of 2 images, 2x2 pixels, 4 channels (NHWC), drawn with a fixed
+seed. For each normalization the script prints, as Markdown, which values each
+mean/variance is taken over, the means, the variances and the normalized output, then
+compares with the Keras layer the project uses. gamma = 1 and beta = 0, so the output is
+the bare normalization. It exits non-zero if any result differs from Keras by 1e-5 or more.
+"""
+
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+import model  # noqa: E402
+
+EPSILON = 1e-3  # the Keras default for both BatchNormalization and GroupNormalization
+TOLERANCE = 1e-5
+
+
+def example_tensor(seed=7):
+    """(2, 2, 2, 4) values rounded to one decimal so they are easy to follow by hand."""
+    return np.round(np.random.default_rng(seed).normal(0.0, 2.0, size=(2, 2, 2, 4)), 1).astype("float32")
+
+
+def _fmt(values):
+    return ", ".join(f"{v:.1f}" for v in np.ravel(values))
+
+
+def _matrix(array, decimals=4):
+    """Markdown table: one row per image and pixel, one column per channel."""
+    lines = ["| image | pixel | " + " | ".join(f"c{c}" for c in range(array.shape[-1])) + " |",
+             "|---|---|" + "---|" * array.shape[-1]]
+    for n in range(array.shape[0]):
+        for h in range(array.shape[1]):
+            for w in range(array.shape[2]):
+                cells = " | ".join(f"{v:.{decimals}f}" for v in array[n, h, w])
+                lines.append(f"| {n} | ({h},{w}) | {cells} |")
+    return "\n".join(lines)
+
+
+def batch_norm(x):
+    """One mean/variance per channel, over every image and pixel of the batch."""
+    steps = []
+    mean = x.mean(axis=(0, 1, 2))
+    var = x.var(axis=(0, 1, 2))
+    for c in range(x.shape[-1]):
+        steps.append(f"| channel c{c} | {_fmt(x[..., c])} | {mean[c]:.4f} | {var[c]:.4f} |")
+    return (x - mean) / np.sqrt(var + EPSILON), steps
+
+
+def group_norm(x, groups):
+    """One mean/variance per image and group of channels, over that group's pixels."""
+    n, h, w, c = x.shape
+    size = c // groups
+    out = np.empty_like(x)
+    steps = []
+    for i in range(n):
+        for g in range(groups):
+            block = x[i, :, :, g * size : (g + 1) * size]
+            mean, var = block.mean(), block.var()
+            out[i, :, :, g * size : (g + 1) * size] = (block - mean) / np.sqrt(var + EPSILON)
+            channels = ",".join(f"c{k}" for k in range(g * size, (g + 1) * size))
+            label = f"image {i}" if groups == 1 else f"image {i}, group {g} ({channels})"
+            steps.append(f"| {label} | {_fmt(block)} | {mean:.4f} | {var:.4f} |")
+    return out, steps
+
+
+def keras_output(norm, x):
+    layer = model.norm_layer(norm, x.shape[-1], f"demo_{norm}", groups=2)
+    return np.asarray(layer(x, training=True))
+
+
+def main():
+    x = example_tensor()
+    sections = [
+        ("Batch normalization", "bn", batch_norm(x),
+         "statistics per channel, over all 2 images x 4 pixels = 8 values each"),
+        ("Group normalization (2 groups)", "gn", group_norm(x, 2),
+         "statistics per image and group of 2 channels, over 4 pixels x 2 channels = 8 values each"),
+        ("Layer normalization", "ln", group_norm(x, 1),
+         "statistics per image, over all 4 pixels x 4 channels = 16 values each"),
+    ]
+    print("## Input x: 2 images, 2x2 pixels, 4 channels (seed 7)\n")
+    print(_matrix(x, decimals=1))
+    print(f"\nEach output is (x - mean) / sqrt(variance + {EPSILON:g}); gamma = 1, beta = 0.")
+    failures = []
+    for title, norm, (ours, steps), scope in sections:
+        print(f"\n## {title}\n\n{scope}.\n")
+        print("| statistic over | values | mean | variance |\n|---|---|---|---|")
+        print("\n".join(steps))
+        print("\nNormalized output:\n")
+        print(_matrix(ours))
+        difference = float(np.abs(ours - keras_output(norm, x)).max())
+        print(f"\nMax |NumPy - Keras| = {difference:.2e} ({'OK' if difference < TOLERANCE else 'MISMATCH'})")
+        if not difference < TOLERANCE:
+            failures.append(f"{title}: max difference {difference:.2e} >= {TOLERANCE:g}")
+    if failures:
+        print("\n".join(failures), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    keras.utils.set_random_seed(0)
+    sys.exit(main())

@@ -1,0 +1,63 @@
+import subprocess
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np  # noqa: E402
+
+import normalization_demo  # noqa: E402
+import plots  # noqa: E402
+from conftest import synthetic_digits  # noqa: E402
+
+
+def test_demo_prints_all_three_and_agrees_with_keras():
+    result = subprocess.run([sys.executable, "normalization_demo.py"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    for title in ("## Batch normalization", "## Group normalization (2 groups)", "## Layer normalization"):
+        assert title in result.stdout
+    assert result.stdout.count("(OK)") == 3 and "MISMATCH" not in result.stdout
+
+
+def test_demo_reference_is_what_it_claims():
+    x = normalization_demo.example_tensor()
+    bn, _ = normalization_demo.batch_norm(x)
+    ln, _ = normalization_demo.group_norm(x, 1)
+    np.testing.assert_allclose(bn.mean(axis=(0, 1, 2)), 0, atol=1e-5)  # per channel over the batch
+    np.testing.assert_allclose(ln.mean(axis=(1, 2, 3)), 0, atol=1e-5)  # per image over H, W, C
+    assert np.abs(ln.mean(axis=(0, 1, 2))).max() > 0.01  # LN is not per-channel
+
+
+def _histories():
+    return {
+        norm: [{"epoch": e, "val_ce": 0.1 / e + offset, "val_accuracy": 0.98 + 0.001 * e - offset}
+               for e in range(1, 6)]
+        for norm, offset in (("bn", 0.0), ("gn", 0.002), ("ln", 0.004))
+    }
+
+
+def test_curve_figures_are_annotated():
+    labels = {"bn": "BN + L1", "gn": "GN (4 groups)", "ln": "LN"}
+    loss = plots.plot_test_loss(_histories(), labels)
+    accuracy = plots.plot_test_accuracy(_histories(), labels)
+    for figure in (loss, accuracy):
+        ax = figure.axes[0]
+        assert [t.get_text() for t in ax.get_legend().get_texts()] == list(labels.values())
+        assert ax.get_title() and ax.get_xlabel() == "epoch"
+        assert len(ax.texts) == 3  # the final value at the end of each curve
+    low, high = accuracy.axes[0].get_ylim()
+    assert 97 < low and high <= 100  # zoomed in, in percent
+    assert "no L1" in loss.axes[0].get_ylabel()
+    # ln ends at 0.98 + 0.005 - 0.004 = 98.10 %
+    assert [t.get_text() for t in accuracy.axes[0].texts][2] == "98.10"
+
+
+def test_misclassified_grid_is_5_by_2_with_labels():
+    images, _ = synthetic_digits(20, 0)
+    mistakes = [{"index": i, "true": 1, "predicted": 7, "probability": 0.9} for i in range(10)]
+    figure = plots.plot_misclassified(images, mistakes, "LN: accuracy 99.00%")
+    assert len(figure.axes) == 10
+    assert figure.axes[0].get_subplotspec().get_gridspec().get_geometry() == (5, 2)
+    assert "true 1, pred 7 (90%)" in figure.axes[3].get_title() and "#3" in figure.axes[3].get_title()
+    assert all(not ax.get_xticks().size and not ax.get_yticks().size for ax in figure.axes)
