@@ -1,0 +1,149 @@
+"""Training and inference speed of each variant, as a fraction of this machine's limit.
+
+    python benchmark.py --data-dir ../shared/data/mnist --output results/benchmark.json
+    python benchmark.py --data-dir ../shared/data/mnist --torch-python ../torchvenv/bin/python
+
+For each variant: steady-state training img/s through the same model, optimizer and
+tf.data pipeline as train.py (with augmentation, and without it to isolate the model),
+inference img/s, multiply-adds per image, achieved GFLOP/s, and a float32 matmul
+ceiling measured in the same run. Each figure is the median of --repeats timed passes
+over --images real MNIST images after one warm-up pass. With --torch-python (an
+interpreter that has PyTorch), the same network in PyTorch (torch_reference.py) is
+timed in the same run for a side-by-side ratio. Time only on a quiet machine.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import data as data_lib  # noqa: E402
+import model as model_lib  # noqa: E402
+import train  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def median_rate(run, count, repeats):
+    run()  # warm-up: tracing, caches
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - started)
+    return count / statistics.median(times)
+
+
+def matmul_gflops(size=2048, repeats=5):
+    a = tf.random.normal((size, size))
+    b = tf.random.normal((size, size))
+    matmul = tf.function(lambda: tf.reduce_sum(tf.matmul(a, b)))
+    return median_rate(lambda: matmul().numpy(), 2 * size**3, repeats) / 1e9
+
+
+def time_variant(norm, images, labels, args):
+    train_args = train.parse_args(["--norm", norm, "--batch-size", str(args.batch_size), "--output-dir", HERE])
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(0)
+    net = model_lib.build_model(norm)
+    net.compile(
+        optimizer=train.make_optimizer(train_args, len(images) // args.batch_size),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
+                 keras.metrics.SparseCategoricalCrossentropy(from_logits=True, name="ce")],
+    )
+    result = {"trainable_params": model_lib.trainable_params(net), "multiply_adds": model_lib.multiply_adds(net)}
+    for name, augment in (("train_img_per_s", True), ("train_no_augment_img_per_s", False)):
+        dataset = data_lib.make_dataset(images, labels, args.batch_size, training=True, seed=0, augment=augment)
+        result[name] = median_rate(lambda: net.fit(dataset, epochs=1, verbose=0), len(images), args.repeats)
+    evaluation = data_lib.make_dataset(images, labels, 1000)
+    result["inference_img_per_s"] = median_rate(lambda: net.predict(evaluation, verbose=0), len(images), args.repeats)
+    # Training costs about 3 forward passes (forward, and backward for inputs and weights), 2 FLOP per MAC.
+    result["train_gflops"] = result["train_no_augment_img_per_s"] * 6 * result["multiply_adds"] / 1e9
+    return result
+
+
+def torch_reference(python, args, norms):
+    command = [python, os.path.join(HERE, "torch_reference.py"), "--images", str(args.images),
+               "--batch-size", str(args.batch_size), "--repeats", str(args.repeats), "--norms", *norms]
+    finished = subprocess.run(command, capture_output=True, text=True, check=False)
+    if finished.returncode != 0:
+        print(f"notice: PyTorch reference failed ({finished.stderr.strip().splitlines()[-1:]}); skipped")
+        return None
+    return json.loads(finished.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data-dir", help="MNIST IDX folder; default: tfds")
+    parser.add_argument("--norm", default="all", choices=(*model_lib.NORMS, "all"))
+    parser.add_argument("--images", type=int, default=15360)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--torch-python", help="Python interpreter with PyTorch for the side-by-side reference")
+    parser.add_argument("--output", help="write the results as JSON here")
+    args = parser.parse_args(argv)
+    for name in ("images", "batch_size", "repeats"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be >= 1; received {getattr(args, name)}")
+    norms = model_lib.NORMS if args.norm == "all" else (args.norm,)
+    try:
+        (images, labels), _ = data_lib.load_mnist(args.data_dir)
+    except data_lib.DataError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    images, labels = images[: args.images], labels[: args.images]
+
+    report = {
+        "machine": {"processor": train._cpu_name(), "cpu_count": os.cpu_count(),
+                    "gpus": [d.name for d in tf.config.list_physical_devices("GPU")]},
+        "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
+        "settings": {"images": len(images), "batch_size": args.batch_size, "repeats": args.repeats},
+        "matmul_gflops": matmul_gflops(),
+        "variants": {norm: time_variant(norm, images, labels, args) for norm in norms},
+    }
+    python = args.torch_python
+    if python is None:
+        try:
+            import torch  # noqa: F401
+
+            python = sys.executable
+        except ImportError:
+            pass
+    report["pytorch"] = torch_reference(python, args, norms) if python else None
+
+    ceiling = report["matmul_gflops"]
+    print(f"{report['machine']['processor']}, {report['machine']['cpu_count']} cores; "
+          f"float32 matmul {ceiling:.0f} GFLOP/s; batch {args.batch_size}, {len(images)} images, "
+          f"median of {args.repeats}")
+    header = "| variant | MACs/img | train img/s | train img/s (no aug) | infer img/s | GFLOP/s (% of matmul) |"
+    if report["pytorch"]:
+        header += " PyTorch train img/s | Keras / PyTorch |"
+    print(header)
+    print("|" + "---|" * header.count(" | "))
+    for norm, entry in report["variants"].items():
+        line = (f"| {norm} | {entry['multiply_adds']:,} | {entry['train_img_per_s']:,.0f} | "
+                f"{entry['train_no_augment_img_per_s']:,.0f} | {entry['inference_img_per_s']:,.0f} | "
+                f"{entry['train_gflops']:.1f} ({100 * entry['train_gflops'] / ceiling:.0f}%) |")
+        if report["pytorch"]:
+            reference = report["pytorch"]["variants"][norm]["train_img_per_s"]
+            entry["pytorch_train_img_per_s"] = reference
+            entry["ratio_vs_pytorch"] = entry["train_img_per_s"] / reference
+            line += f" {reference:,.0f} | {entry['ratio_vs_pytorch']:.2f}x |"
+        print(line)
+    if args.output:
+        train.write_json(args.output, report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

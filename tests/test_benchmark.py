@@ -1,0 +1,29 @@
+import ast
+import json
+import os
+
+import benchmark
+import model
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_benchmark_reports_rates_and_ceiling(mnist_dir, tmp_path, capsys):
+    output = tmp_path / "bench.json"
+    assert benchmark.main(["--data-dir", mnist_dir, "--norm", "ln", "--images", "128", "--batch-size", "64",
+                           "--repeats", "1", "--output", str(output)]) == 0
+    report = json.loads(output.read_text())
+    entry = report["variants"]["ln"]
+    assert entry["multiply_adds"] == model.multiply_adds(model.build_model("ln"))
+    for key in ("train_img_per_s", "train_no_augment_img_per_s", "inference_img_per_s", "train_gflops"):
+        assert entry[key] > 0
+    assert report["matmul_gflops"] > 0 and report["settings"]["images"] == 128
+    assert "| ln |" in capsys.readouterr().out
+
+
+def test_torch_reference_mirrors_the_keras_architecture():
+    tree = ast.parse(open(os.path.join(ROOT, "torch_reference.py")).read())
+    value = next(node.value for node in tree.body
+                 if isinstance(node, ast.Assign) and node.targets[0].id == "ARCHITECTURE")
+    expected = tuple((s.name, s.filters, s.kernel_size, s.pool_after) for s in model.ARCHITECTURE)
+    assert ast.literal_eval(value) == expected
