@@ -1,6 +1,6 @@
 """One small MNIST CNN, built three ways: Batch Norm + L1, Group Norm, Layer Norm.
 
-    python -c "import model; model.build_model('gn').summary()"
+    python model.py [bn gn ln]     # model.summary(), the README table and multiply-adds
 
 The network is defined once, as a table of conv blocks (`ARCHITECTURE`); the only
 thing that changes between variants is the normalization layer that follows each
@@ -198,13 +198,13 @@ def predict_probabilities(model, images, batch_size=1000):
     return keras.ops.convert_to_numpy(keras.ops.softmax(logits.astype("float32"), axis=-1))
 
 
-def trainable_params(model):
-    """Number of trainable scalars in `model`."""
-    return int(sum(keras.ops.size(w) for w in model.trainable_weights))
+def trainable_params(model_or_layer):
+    """Number of trainable scalars in a model or layer."""
+    return int(sum(np.prod(w.shape) for w in model_or_layer.trainable_weights))
 
 
 def layer_table(model):
-    """Rows (layer, output shape, params, receptive field) for the README / summary.
+    """Rows (layer, output shape, trainable params, receptive field) for the README / summary.
 
     The receptive field is tracked through convs and pools (stride-1 valid convs,
     2x2/2 max-pool); layers that do not change it repeat the previous value.
@@ -223,7 +223,7 @@ def layer_table(model):
         elif isinstance(layer, keras.layers.GlobalAveragePooling2D):
             receptive = 28
         shape = tuple(layer.output.shape[1:])
-        rows.append((layer.name, shape, layer.count_params(), receptive))
+        rows.append((layer.name, shape, trainable_params(layer), receptive))
     return rows
 
 
@@ -237,3 +237,31 @@ def multiply_adds(model):
             kh, kw = layer.kernel_size
             total += height * width * out_channels * in_channels * kh * kw
     return int(total)
+
+
+def variant_label(norm, config):
+    """Legend label of a variant, e.g. "GN (4 groups)", from a run's config (l1, groups)."""
+    if norm == "bn":
+        return f"{NORM_LABELS[norm]} (λ={config['l1']:g})"
+    if norm == "gn":
+        return f"{NORM_LABELS[norm]} ({config['groups']} groups)"
+    return NORM_LABELS[norm]
+
+
+def markdown_table(model):
+    """`layer_table` as a Markdown table (the README's architecture table)."""
+    lines = ["| layer | output shape | trainable params | receptive field |", "|---|---|---|---|"]
+    for name, shape, params, receptive in layer_table(model):
+        lines.append(f"| {name} | {' x '.join(str(d) for d in shape)} | {params:,} | {receptive}x{receptive} |")
+    lines.append(f"| **total trainable** | | **{trainable_params(model):,}** | |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    import sys
+
+    for norm in sys.argv[1:] or NORMS:
+        net = build_model(norm)
+        net.summary()
+        print(markdown_table(net))
+        print(f"multiply-adds per image: {multiply_adds(net):,}\n")

@@ -426,7 +426,7 @@ def _cpu_name():
 def write_figures(output_dir, results, eval_images):
     """Joint curves (when more than one variant has a history) and misclassified grids."""
     first = {norm: runs[0] for norm, runs in results.items()}
-    labels = {norm: variant_label(norm, run["config"]) for norm, run in first.items()}
+    labels = {norm: model_lib.variant_label(norm, run["config"]) for norm, run in first.items()}
     if len(first) > 1:
         histories = {norm: read_history(os.path.join(run["run_dir"], "history.csv"))
                      for norm, run in first.items()}
@@ -439,14 +439,6 @@ def write_figures(output_dir, results, eval_images):
                  f"seed {run['seed']}, {run['evaluated_on']} accuracy {100 * run['final_accuracy']:.2f}%")
         save_figure(plots.plot_misclassified(eval_images, run["misclassified"], title),
                     os.path.join(output_dir, f"misclassified_{norm}.png"))
-
-
-def variant_label(norm, config):
-    if norm == "gn":
-        return f"GN ({config['groups']} groups)"
-    if norm == "bn":
-        return f"BN + L1 (λ={config['l1']:g})"
-    return model_lib.NORM_LABELS[norm]
 
 
 # ----------------------------------------------------------------------------- main

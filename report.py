@@ -1,0 +1,177 @@
+"""Renders the README's result tables from the files a real run wrote under results/.
+
+    python report.py --update README.md     # rewrite the marked blocks in place
+    python report.py                        # print them
+
+Each table lives in README.md between `<!-- report:NAME -->` and `<!-- /report:NAME -->`;
+tests/test_readme.py checks that the README still equals what this renders, so numbers
+are never typed by hand and cannot drift from results/.
+"""
+
+import argparse
+import json
+import os
+import re
+import sys
+
+import model
+
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+# Published PyTorch solutions of the assignment at epoch 20, as quoted in issue 4.
+PUBLISHED = {"typical (9,900 params)": {"bn": 99.41, "gn": 99.46, "ln": 99.44},
+             "best (8,880 params)": {"bn": 99.47, "gn": 99.54, "ln": 99.48}}
+
+
+def _load(name):
+    path = os.path.join(RESULTS, name)
+    if not os.path.exists(path):
+        return None
+    with open(path) as handle:
+        return json.load(handle)
+
+
+def _pct(value):
+    return f"{100 * value:.2f}"
+
+
+def findings(summary):
+    """Per model: params, epoch-20 and best test accuracy (mean ± std, each seed), CE, time."""
+    lines = [
+        "| model | trainable params | test acc. @ last epoch, mean ± std | per seed | best epoch acc. (mean) "
+        "| test CE @ last epoch | s/epoch |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for norm, entry in summary["variants"].items():
+        seeds = ", ".join(f"{run['seed']}: {_pct(run['final_accuracy'])}" for run in entry["runs"])
+        lines.append(
+            f"| {model.variant_label(norm, entry['config'])} | {entry['trainable_params']:,} "
+            f"| **{_pct(entry['final_accuracy_mean'])} ± {_pct(entry['final_accuracy_std'])} %** | {seeds} "
+            f"| {_pct(entry['best_accuracy_mean'])} % | {entry['final_ce_mean']:.4f} ± {entry['final_ce_std']:.4f} "
+            f"| {entry['mean_epoch_seconds_mean']:.1f} |"
+        )
+    first = next(iter(summary["variants"].values()))
+    machine = summary["machine"]
+    total = sum(run["train_seconds"] for entry in summary["variants"].values() for run in entry["runs"])
+    lines.append("")
+    lines.append(
+        f"{first['config']['epochs']} epochs, seeds {', '.join(str(r['seed']) for r in first['runs'])}, "
+        f"batch {first['config']['batch_size']}, evaluated on the {first['evaluated_on']} set; "
+        f"{machine['processor']} ({machine['cpu_count']} cores{', GPU ' + ', '.join(machine['gpus']) if machine['gpus'] else ', no GPU'}), "
+        f"TensorFlow {summary['versions']['tensorflow']}, Keras {summary['versions']['keras']}; "
+        f"{total / 60:.1f} minutes of training in all."
+    )
+    return "\n".join(lines)
+
+
+def comparison(summary):
+    """Our epoch-20 means next to the published numbers."""
+    norms = list(summary["variants"])
+    lines = ["| | params | " + " | ".join(model.NORM_LABELS[n] for n in norms) + " |", "|---|---|" + "---|" * len(norms)]
+    for name, values in PUBLISHED.items():
+        params = name.split("(")[1].rstrip(")").replace(" params", "")
+        lines.append(f"| published PyTorch, {name.split(' (')[0]} | {params} | "
+                     + " | ".join(f"{values[n]:.2f}" for n in norms) + " |")
+    params = max(entry["trainable_params"] for entry in summary["variants"].values())
+    lines.append(f"| **this project, mean of {len(next(iter(summary['variants'].values()))['runs'])} seeds** "
+                 f"| {params:,} | " + " | ".join(f"**{_pct(summary['variants'][n]['final_accuracy_mean'])}**"
+                                                 for n in norms) + " |")
+    return "\n".join(lines)
+
+
+def validation(summary):
+    """The recipe search on the held-out validation split."""
+    lines = ["| model | validation acc. @ last epoch | best (epoch) | validation CE | s/epoch |",
+             "|---|---|---|---|---|"]
+    for norm, entry in summary["variants"].items():
+        run = entry["runs"][0]
+        lines.append(f"| {model.variant_label(norm, entry['config'])} | {_pct(run['final_accuracy'])} % "
+                     f"| {_pct(run['best_accuracy'])} % ({run['best_epoch']}) | {run['final_ce']:.4f} "
+                     f"| {run['mean_epoch_seconds']:.1f} |")
+    return "\n".join(lines)
+
+
+def benchmark(report):
+    """benchmark.py's table."""
+    settings = report["settings"]
+    lines = [
+        f"{report['machine']['processor']}, {report['machine']['cpu_count']} cores; float32 matmul ceiling "
+        f"{report['matmul_gflops']:.0f} GFLOP/s; batch {settings['batch_size']}, {settings['images']:,} real "
+        f"MNIST images per pass, median of {settings['repeats']} passes; TensorFlow {report['versions']['tensorflow']}"
+        + (f", PyTorch {report['pytorch']['torch']}" if report.get("pytorch") else "") + ".",
+        "",
+        "| variant | MACs / image | train img/s (train.py pipeline) | train img/s (no augmentation) "
+        "| inference img/s | GFLOP/s (% of matmul) | PyTorch train img/s | Keras / PyTorch |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for norm, entry in report["variants"].items():
+        torch_rate = entry.get("pytorch_train_img_per_s")
+        reference = f"{torch_rate:,.0f} | {entry['ratio_vs_pytorch']:.2f}x" if torch_rate else "n/a | n/a"
+        lines.append(
+            f"| {model.NORM_LABELS[norm]} | {entry['multiply_adds']:,} | {entry['train_img_per_s']:,.0f} "
+            f"| {entry['train_no_augment_img_per_s']:,.0f} | {entry['inference_img_per_s']:,.0f} "
+            f"| {entry['train_gflops']:.1f} ({100 * entry['train_gflops'] / report['matmul_gflops']:.0f} %) "
+            f"| {reference} |"
+        )
+    return "\n".join(lines)
+
+
+def demo():
+    """normalization_demo.py's worked example, as printed."""
+    import contextlib
+    import io
+
+    import normalization_demo
+
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        if normalization_demo.main() != 0:
+            raise RuntimeError("normalization_demo.py found a mismatch with Keras")
+    return buffer.getvalue().rstrip("\n")
+
+
+def blocks():
+    """{block name: rendered Markdown}: the code-derived blocks, then every results file that exists."""
+    rendered = {"architecture": model.markdown_table(model.build_model("gn")), "demo": demo()}
+    summary = _load("summary.json")
+    if summary:
+        rendered["findings"] = findings(summary)
+        rendered["comparison"] = comparison(summary)
+    validation_summary = _load(os.path.join("validation", "summary.json"))
+    if validation_summary:
+        rendered["validation"] = validation(validation_summary)
+    bench = _load("benchmark.json")
+    if bench:
+        rendered["benchmark"] = benchmark(bench)
+    return rendered
+
+
+def block_pattern(name):
+    return re.compile(rf"(<!-- report:{name} -->\n)(.*?)(\n<!-- /report:{name} -->)", re.S)
+
+
+def update(text, rendered):
+    for name, body in rendered.items():
+        text, count = block_pattern(name).subn(lambda m: m.group(1) + body + m.group(3), text)
+        if count != 1:
+            raise ValueError(f"README has {count} '<!-- report:{name} -->' blocks; expected 1")
+    return text
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--update", metavar="README", help="rewrite the marked blocks of this file")
+    args = parser.parse_args(argv)
+    rendered = blocks()
+    if args.update:
+        with open(args.update) as handle:
+            text = update(handle.read(), rendered)
+        with open(args.update, "w") as handle:
+            handle.write(text)
+    else:
+        for name, body in rendered.items():
+            print(f"<!-- report:{name} -->\n{body}\n<!-- /report:{name} -->\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
