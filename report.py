@@ -78,15 +78,18 @@ def comparison(summary):
     return "\n".join(lines)
 
 
-def validation(summary):
-    """The recipe search on the held-out validation split."""
-    lines = ["| model | validation acc. @ last epoch | best (epoch) | validation CE | s/epoch |",
-             "|---|---|---|---|---|"]
-    for norm, entry in summary["variants"].items():
-        run = entry["runs"][0]
-        lines.append(f"| {model.variant_label(norm, entry['config'])} | {_pct(run['final_accuracy'])} % "
-                     f"| {_pct(run['best_accuracy'])} % ({run['best_epoch']}) | {run['final_ce']:.4f} "
-                     f"| {run['mean_epoch_seconds']:.1f} |")
+def validation(summaries):
+    """The recipe search on the held-out validation split: one row per recipe and model."""
+    lines = ["| recipe | model | validation acc. @ last epoch | best (epoch) | validation CE | s/epoch |",
+             "|---|---|---|---|---|---|"]
+    for recipe, summary in summaries.items():
+        for norm, entry in summary["variants"].items():
+            run = entry["runs"][0]
+            lines.append(f"| {recipe} | {model.variant_label(norm, entry['config'])} | {_pct(run['final_accuracy'])} % "
+                         f"| {_pct(run['best_accuracy'])} % ({run['best_epoch']}) | {run['final_ce']:.4f} "
+                         f"| {run['mean_epoch_seconds']:.1f} |")
+        means = [entry["runs"][0]["final_accuracy"] for entry in summary["variants"].values()]
+        lines.append(f"| {recipe} | **mean of the three** | **{_pct(sum(means) / len(means))} %** | | | |")
     return "\n".join(lines)
 
 
@@ -136,9 +139,12 @@ def blocks():
     if summary:
         rendered["findings"] = findings(summary)
         rendered["comparison"] = comparison(summary)
-    validation_summary = _load(os.path.join("validation", "summary.json"))
-    if validation_summary:
-        rendered["validation"] = validation(validation_summary)
+    recipes = sorted(os.listdir(os.path.join(RESULTS, "validation"))) if os.path.isdir(
+        os.path.join(RESULTS, "validation")) else []
+    summaries = {recipe: _load(os.path.join("validation", recipe, "summary.json")) for recipe in recipes}
+    summaries = {recipe: summary for recipe, summary in summaries.items() if summary}
+    if summaries:
+        rendered["validation"] = validation(summaries)
     bench = _load("benchmark.json")
     if bench:
         rendered["benchmark"] = benchmark(bench)

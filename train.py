@@ -76,8 +76,8 @@ def parse_args(argv=None):
     parser.add_argument("--l1", type=float, default=model_lib.DEFAULT_L1, help="L1 factor on conv kernels (bn only)")
     parser.add_argument("--groups", type=int, default=model_lib.DEFAULT_GROUPS, help="groups for gn")
     parser.add_argument("--dropout", type=float, default=0.0)
-    parser.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd")
-    parser.add_argument("--lr", type=float, default=0.1, help="peak learning rate")
+    parser.add_argument("--optimizer", choices=("sgd", "adam"), default="adam")
+    parser.add_argument("--lr", type=float, default=0.01, help="peak learning rate")
     parser.add_argument("--warmup-fraction", type=float, default=0.2,
                         help="fraction of all steps spent warming the learning rate up (then cosine to zero)")
     parser.add_argument("--no-augment", dest="augment", action="store_false")
@@ -311,6 +311,7 @@ def train_run(args, norm, seed, train, evaluation, run_dir, config, strategy):
     model.fit(train_ds, epochs=args.epochs, validation_data=eval_ds, callbacks=callbacks,
               verbose=args.verbose, shuffle=False)
     if history_cb.diverged_epoch is not None:
+        shutil.rmtree(backup_dir, ignore_errors=True)  # its weights are NaN: a rerun must start afresh
         raise TrainingDiverged(f"{norm} (seed {seed}): loss became NaN/inf in epoch {history_cb.diverged_epoch}")
     rows = read_history(os.path.join(run_dir, "history.csv"))
 
@@ -474,7 +475,7 @@ def load_splits(args):
             print(f"notice: --{name}-limit {limit} is larger than the {len(split[0])} available; using all.")
     train = tuple(a[: args.train_limit] for a in train)
     test = tuple(a[: args.test_limit] for a in test)
-    source = os.path.abspath(args.data_dir) if args.data_dir else "tfds:mnist"
+    source = args.data_dir or "tfds:mnist"
     return train, test, source
 
 

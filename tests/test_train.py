@@ -150,6 +150,7 @@ def test_divergence_stops_that_variant_keeps_others_and_exits_1(mnist_dir, tmp_p
     assert code == 1
     assert "bn (seed 1): loss became NaN/inf in epoch 1" in capsys.readouterr().err
     assert (tmp_path / "gn" / "result.json").exists() and not (tmp_path / "bn" / "result.json").exists()
+    assert not (tmp_path / "bn" / "backup").exists()  # NaN weights are not resumed from
     assert list(json.loads((tmp_path / "summary.json").read_text())["variants"]) == ["gn"]
 
 
