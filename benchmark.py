@@ -72,6 +72,31 @@ def time_variant(norm, images, labels, args):
     return result
 
 
+def layer_profile(norm, batch_size, repeats=20):
+    """Forward + backward milliseconds of each layer alone, on its real input shape: where the time goes."""
+    net = model_lib.build_model(norm)
+    rows = []
+    for layer in net.layers:
+        if isinstance(layer, keras.layers.InputLayer) or layer.name == "standardize":
+            continue
+        inputs = tf.random.normal((batch_size, *layer.input.shape[1:]))
+
+        @tf.function
+        def step(x, layer=layer):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                y = layer(x, training=True)
+            return tape.gradient(y, [x, *layer.trainable_weights])
+
+        step(inputs)
+        started = time.perf_counter()
+        for _ in range(repeats):
+            step(inputs)
+        rows.append((layer.name, 1000 * (time.perf_counter() - started) / repeats))
+    total = sum(ms for _, ms in rows)
+    return [{"layer": name, "ms": round(ms, 3), "share": round(ms / total, 4)} for name, ms in rows]
+
+
 def torch_reference(python, args, norms):
     command = [python, os.path.join(HERE, "torch_reference.py"), "--images", str(args.images),
                "--batch-size", str(args.batch_size), "--repeats", str(args.repeats), "--norms", *norms]
@@ -90,6 +115,7 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--torch-python", help="Python interpreter with PyTorch for the side-by-side reference")
+    parser.add_argument("--profile", action="store_true", help="also time every layer alone (forward + backward)")
     parser.add_argument("--output", help="write the results as JSON here")
     args = parser.parse_args(argv)
     for name in ("images", "batch_size", "repeats"):
@@ -111,6 +137,11 @@ def main(argv=None):
         "matmul_gflops": matmul_gflops(),
         "variants": {norm: time_variant(norm, images, labels, args) for norm in norms},
     }
+    if args.profile:
+        report["profile"] = {norm: layer_profile(norm, args.batch_size) for norm in norms}
+        for norm, rows in report["profile"].items():
+            top = sorted(rows, key=lambda row: -row["ms"])[:6]
+            print(f"{norm} slowest layers: " + ", ".join(f"{r['layer']} {100 * r['share']:.0f}%" for r in top))
     python = args.torch_python
     if python is None:
         try:
@@ -129,7 +160,7 @@ def main(argv=None):
     if report["pytorch"]:
         header += " PyTorch train img/s | Keras / PyTorch |"
     print(header)
-    print("|" + "---|" * header.count(" | "))
+    print("|" + "---|" * (header.count(" | ") + 1))
     for norm, entry in report["variants"].items():
         line = (f"| {norm} | {entry['multiply_adds']:,} | {entry['train_img_per_s']:,.0f} | "
                 f"{entry['train_no_augment_img_per_s']:,.0f} | {entry['inference_img_per_s']:,.0f} | "

@@ -12,18 +12,26 @@ COLORS = {"bn": "tab:blue", "gn": "tab:orange", "ln": "tab:green"}
 
 
 def _curves(histories, labels, column, scale, ax):
+    finals = []
     for norm, rows in histories.items():
         epochs = np.array([row["epoch"] for row in rows], dtype=int)
         values = np.array([row[column] for row in rows], dtype=float) * scale
         line, = ax.plot(epochs, values, marker="o", markersize=3, label=labels.get(norm, norm),
                         color=COLORS.get(norm))
-        ax.annotate(f"{values[-1]:.{2 if scale == 100 else 4}f}", (epochs[-1], values[-1]),
-                    xytext=(4, 0), textcoords="offset points", va="center", fontsize=8,
-                    color=line.get_color())
+        finals.append((values[-1], epochs[-1], line.get_color()))
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.grid(alpha=0.3)
     ax.legend()
+    return finals
+
+
+def _label_ends(ax, finals, decimals):
+    """Writes each curve's final value at its end, spread apart so close values stay readable."""
+    finals = sorted(finals)
+    for rank, (value, epoch, color) in enumerate(finals):
+        ax.annotate(f"{value:.{decimals}f}", (epoch, value), xytext=(5, 9 * (rank - (len(finals) - 1) / 2)),
+                    textcoords="offset points", va="center", fontsize=8, color=color)
 
 
 def plot_test_loss(histories, labels, ax=None):
@@ -35,12 +43,13 @@ def plot_test_loss(histories, labels, ax=None):
         ax: optional Axes to draw into.
     """
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(7, 4.2), dpi=110)
-    _curves(histories, labels, "val_ce", 1.0, ax)
+    finals = _curves(histories, labels, "val_ce", 1.0, ax)
     ax.set_ylabel("test cross-entropy (nats/image, no L1 term)")
     ax.set_title("Test loss per epoch")
     tail = [row["val_ce"] for rows in histories.values() for row in rows[1:]]
     if tail:  # epoch 1 is far above the rest; zoom to where the curves differ
         ax.set_ylim(min(tail) * 0.9, max(tail) * 1.1)
+    _label_ends(ax, finals, 4)
     fig.tight_layout()
     return fig
 
@@ -48,13 +57,14 @@ def plot_test_loss(histories, labels, ax=None):
 def plot_test_accuracy(histories, labels, ax=None):
     """Graph 2: test accuracy (%) of every model per epoch, zoomed to the curves."""
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(7, 4.2), dpi=110)
-    _curves(histories, labels, "val_accuracy", 100.0, ax)
+    finals = _curves(histories, labels, "val_accuracy", 100.0, ax)
     ax.set_ylabel("test accuracy (%)")
     ax.set_title("Test accuracy per epoch")
     tail = [100 * row["val_accuracy"] for rows in histories.values() for row in rows[1:]]
     if tail:
         low, high = min(tail), max(tail)
         ax.set_ylim(max(low - 0.1, 0), min(high + 0.1, 100))
+    _label_ends(ax, finals, 2)
     fig.tight_layout()
     return fig
 

@@ -115,6 +115,20 @@ def benchmark(report):
             f"| {entry['train_gflops']:.1f} ({100 * entry['train_gflops'] / report['matmul_gflops']:.0f} %) "
             f"| {reference} |"
         )
+    if report.get("profile"):
+        lines += ["", "Where the time goes: each layer timed alone, forward + backward, batch "
+                  f"{settings['batch_size']} (share of the summed layer times):", "",
+                  "| variant | convolutions | normalizations | ReLU | pool, GAP, rest | slowest layer |",
+                  "|---|---|---|---|---|---|"]
+        for norm, rows in report["profile"].items():
+            share = {kind: 0.0 for kind in ("conv", "norm", "relu", "rest")}
+            for row in rows:
+                kind = row["layer"].rsplit("_", 1)[-1]
+                share[kind if kind in share else "rest"] += row["share"]
+            slowest = max(rows, key=lambda row: row["ms"])
+            lines.append(f"| {model.NORM_LABELS[norm]} | {100 * share['conv']:.0f} % | {100 * share['norm']:.0f} % "
+                         f"| {100 * share['relu']:.0f} % | {100 * share['rest']:.0f} % "
+                         f"| {slowest['layer']} ({slowest['ms']:.1f} ms) |")
     return "\n".join(lines)
 
 
@@ -152,12 +166,13 @@ def blocks():
 
 
 def block_pattern(name):
-    return re.compile(rf"(<!-- report:{name} -->\n)(.*?)(\n<!-- /report:{name} -->)", re.S)
+    return re.compile(rf"(<!-- report:{name} -->\n)(.*?)(\n?<!-- /report:{name} -->)", re.S)
 
 
 def update(text, rendered):
     for name, body in rendered.items():
-        text, count = block_pattern(name).subn(lambda m: m.group(1) + body + m.group(3), text)
+        closing = f"\n<!-- /report:{name} -->"
+        text, count = block_pattern(name).subn(lambda m: m.group(1) + body + closing, text)
         if count != 1:
             raise ValueError(f"README has {count} '<!-- report:{name} -->' blocks; expected 1")
     return text

@@ -11,7 +11,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def test_benchmark_reports_rates_and_ceiling(mnist_dir, tmp_path, capsys):
     output = tmp_path / "bench.json"
     assert benchmark.main(["--data-dir", mnist_dir, "--norm", "ln", "--images", "128", "--batch-size", "64",
-                           "--repeats", "1", "--output", str(output)]) == 0
+                           "--repeats", "1", "--profile", "--output", str(output)]) == 0
     report = json.loads(output.read_text())
     entry = report["variants"]["ln"]
     assert entry["multiply_adds"] == model.multiply_adds(model.build_model("ln"))
@@ -19,6 +19,9 @@ def test_benchmark_reports_rates_and_ceiling(mnist_dir, tmp_path, capsys):
         assert entry[key] > 0
     assert report["matmul_gflops"] > 0 and report["settings"]["images"] == 128
     assert "| ln |" in capsys.readouterr().out
+    profiled = {row["layer"] for row in report["profile"]["ln"]}
+    assert {"block2_conv", "block2_norm", "head_conv"} <= profiled
+    assert abs(sum(row["share"] for row in report["profile"]["ln"]) - 1) < 1e-2
 
 
 def test_torch_reference_mirrors_the_keras_architecture():
