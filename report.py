@@ -63,6 +63,13 @@ def findings(summary):
     return "\n".join(lines)
 
 
+def headline(summary):
+    """One line for the top of the README: each model's epoch-20 test accuracy, best first."""
+    ranked = sorted(summary["variants"].items(), key=lambda item: -item[1]["final_accuracy_mean"])
+    return ", ".join(f"{model.NORM_LABELS[norm]} {_pct(entry['final_accuracy_mean'])} ± "
+                     f"{_pct(entry['final_accuracy_std'])} %" for norm, entry in ranked)
+
+
 def comparison(summary):
     """Our epoch-20 means next to the published numbers."""
     norms = list(summary["variants"])
@@ -153,6 +160,7 @@ def blocks():
     if summary:
         rendered["findings"] = findings(summary)
         rendered["comparison"] = comparison(summary)
+        rendered["headline"] = headline(summary)
     recipes = sorted(os.listdir(os.path.join(RESULTS, "validation"))) if os.path.isdir(
         os.path.join(RESULTS, "validation")) else []
     summaries = {recipe: _load(os.path.join("validation", recipe, "summary.json")) for recipe in recipes}
