@@ -130,7 +130,7 @@ def main(argv=None):
     images, labels = images[: args.images], labels[: args.images]
 
     report = {
-        "machine": {"processor": train._cpu_name(), "cpu_count": os.cpu_count(),
+        "machine": {"processor": train.cpu_name(), "cpu_count": os.cpu_count(),
                     "gpus": [d.name for d in tf.config.list_physical_devices("GPU")]},
         "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
         "settings": {"images": len(images), "batch_size": args.batch_size, "repeats": args.repeats},

@@ -404,7 +404,7 @@ def summarize(output_dir, results):
         "versions": {"tensorflow": tf.__version__, "keras": keras.__version__, "python": platform.python_version()},
         "machine": {
             "platform": platform.platform(),
-            "processor": _cpu_name(),
+            "processor": cpu_name(),
             "cpu_count": os.cpu_count(),
             "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
         },
@@ -413,7 +413,7 @@ def summarize(output_dir, results):
     return summary
 
 
-def _cpu_name():
+def cpu_name():
     try:
         with open("/proc/cpuinfo") as handle:
             for line in handle:
