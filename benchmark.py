@@ -28,6 +28,7 @@ import tensorflow as tf  # noqa: E402
 
 import data as data_lib  # noqa: E402
 import model as model_lib  # noqa: E402
+import report as report_lib  # noqa: E402
 import train  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -55,12 +56,7 @@ def time_variant(norm, images, labels, args):
     keras.backend.clear_session()
     keras.utils.set_random_seed(0)
     net = model_lib.build_model(norm)
-    net.compile(
-        optimizer=train.make_optimizer(train_args, len(images) // args.batch_size),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
-                 keras.metrics.SparseCategoricalCrossentropy(from_logits=True, name="ce")],
-    )
+    train.compile_model(net, train_args, len(images) // args.batch_size)
     result = {"trainable_params": model_lib.trainable_params(net), "multiply_adds": model_lib.multiply_adds(net)}
     for name, augment in (("train_img_per_s", True), ("train_no_augment_img_per_s", False)):
         dataset = data_lib.make_dataset(images, labels, args.batch_size, training=True, seed=0, augment=augment)
@@ -139,9 +135,6 @@ def main(argv=None):
     }
     if args.profile:
         report["profile"] = {norm: layer_profile(norm, args.batch_size) for norm in norms}
-        for norm, rows in report["profile"].items():
-            top = sorted(rows, key=lambda row: -row["ms"])[:6]
-            print(f"{norm} slowest layers: " + ", ".join(f"{r['layer']} {100 * r['share']:.0f}%" for r in top))
     python = args.torch_python
     if python is None:
         try:
@@ -152,25 +145,11 @@ def main(argv=None):
             pass
     report["pytorch"] = torch_reference(python, args, norms) if python else None
 
-    ceiling = report["matmul_gflops"]
-    print(f"{report['machine']['processor']}, {report['machine']['cpu_count']} cores; "
-          f"float32 matmul {ceiling:.0f} GFLOP/s; batch {args.batch_size}, {len(images)} images, "
-          f"median of {args.repeats}")
-    header = "| variant | MACs/img | train img/s | train img/s (no aug) | infer img/s | GFLOP/s (% of matmul) |"
     if report["pytorch"]:
-        header += " PyTorch train img/s | Keras / PyTorch |"
-    print(header)
-    print("|" + "---|" * (header.count(" | ") + 1))
-    for norm, entry in report["variants"].items():
-        line = (f"| {norm} | {entry['multiply_adds']:,} | {entry['train_img_per_s']:,.0f} | "
-                f"{entry['train_no_augment_img_per_s']:,.0f} | {entry['inference_img_per_s']:,.0f} | "
-                f"{entry['train_gflops']:.1f} ({100 * entry['train_gflops'] / ceiling:.0f}%) |")
-        if report["pytorch"]:
-            reference = report["pytorch"]["variants"][norm]["train_img_per_s"]
-            entry["pytorch_train_img_per_s"] = reference
-            entry["ratio_vs_pytorch"] = entry["train_img_per_s"] / reference
-            line += f" {reference:,.0f} | {entry['ratio_vs_pytorch']:.2f}x |"
-        print(line)
+        for norm, entry in report["variants"].items():
+            entry["pytorch_train_img_per_s"] = report["pytorch"]["variants"][norm]["train_img_per_s"]
+            entry["ratio_vs_pytorch"] = entry["train_img_per_s"] / entry["pytorch_train_img_per_s"]
+    print(report_lib.benchmark(report))
     if args.output:
         train.write_json(args.output, report)
     return 0

@@ -249,6 +249,21 @@ def make_optimizer(args, steps_per_epoch):
     return keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True)
 
 
+def compile_model(model, args, steps_per_epoch):
+    """Optimizer, loss and metrics of every training run (benchmark.py times the same)."""
+    model.compile(
+        optimizer=make_optimizer(args, steps_per_epoch),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        # Plain cross-entropy beside `loss`, which for BN also holds the L1 penalty.
+        metrics=[
+            keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
+            keras.metrics.SparseCategoricalCrossentropy(from_logits=True, name="ce"),
+        ],
+        steps_per_execution=args.steps_per_execution,
+        jit_compile=args.xla,
+    )
+
+
 def run_config(args, norm, seed, data_source):
     """What determines a run's result; a finished run is reused only if this matches."""
     return {
@@ -288,16 +303,7 @@ def train_run(args, norm, seed, train, evaluation, run_dir, config, strategy):
             norm, l1_strength=args.l1, groups=args.groups, dropout=args.dropout,
             synchronized=replicas > 1,
         )
-        model.compile(
-            optimizer=make_optimizer(args, steps_per_epoch),
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            metrics=[
-                keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
-                keras.metrics.SparseCategoricalCrossentropy(from_logits=True, name="ce"),
-            ],
-            steps_per_execution=args.steps_per_execution,
-            jit_compile=args.xla,
-        )
+        compile_model(model, args, steps_per_epoch)
     train_ds = data_lib.make_dataset(*train, global_batch, training=True, seed=seed, augment=args.augment)
     eval_ds = data_lib.make_dataset(*evaluation, 1000)
     history_cb = EpochHistory(os.path.join(run_dir, "history.csv"))

@@ -18,7 +18,7 @@ def test_benchmark_reports_rates_and_ceiling(mnist_dir, tmp_path, capsys):
     for key in ("train_img_per_s", "train_no_augment_img_per_s", "inference_img_per_s", "train_gflops"):
         assert entry[key] > 0
     assert report["matmul_gflops"] > 0 and report["settings"]["images"] == 128
-    assert "| ln |" in capsys.readouterr().out
+    assert "| LN | " in capsys.readouterr().out  # the README table, printed
     profiled = {row["layer"] for row in report["profile"]["ln"]}
     assert {"block2_conv", "block2_norm", "head_conv"} <= profiled
     assert abs(sum(row["share"] for row in report["profile"]["ln"]) - 1) < 1e-2
