@@ -22,7 +22,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def smoke_args(mnist_dir, output_dir, *extra):
     return ["--data-dir", mnist_dir, "--output-dir", str(output_dir), "--epochs", "2",
-            "--batch-size", "32", "--verbose", "0", *extra]
+            "--batch-size", "16", "--verbose", "0", *extra]
 
 
 @pytest.fixture(scope="module")
@@ -240,7 +240,7 @@ sys.exit(train.main(sys.argv[1:]))
 
 def test_mirrored_strategy_on_two_logical_cpus(mnist_dir, tmp_path):
     result = subprocess.run(
-        [sys.executable, "-c", MIRRORED, *smoke_args(mnist_dir, tmp_path, "--norm", "bn", "--strategy", "mirrored",
+        [sys.executable, "-c", MIRRORED, *smoke_args(mnist_dir, tmp_path, "--norm", "bn", "--strategy", "mirrored", "--epochs", "4",
                                                      "--batch-size", "16")],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
     )
@@ -248,5 +248,5 @@ def test_mirrored_strategy_on_two_logical_cpus(mnist_dir, tmp_path):
     run = json.loads((tmp_path / "bn" / "result.json").read_text())
     assert run["replicas"] == 2 and run["global_batch_size"] == 32
     rows = read_rows(tmp_path / "bn" / "history.csv")
-    assert len(rows) == 2 and all(np.isfinite(float(r["loss"])) for r in rows)
+    assert len(rows) == 4 and all(np.isfinite(float(r["loss"])) for r in rows)
     assert float(rows[-1]["val_accuracy"]) > 0.5
