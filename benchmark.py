@@ -59,7 +59,7 @@ def time_variant(norm, images, labels, args):
     train.compile_model(net, train_args, len(images) // args.batch_size)
     result = {"trainable_params": model_lib.trainable_params(net), "multiply_adds": model_lib.multiply_adds(net)}
     for name, augment in (("train_img_per_s", True), ("train_no_augment_img_per_s", False)):
-        dataset = data_lib.make_dataset(images, labels, args.batch_size, training=True, seed=0, augment=augment)
+        dataset = data_lib.TrainingBatches(images, labels, args.batch_size, seed=0, augment=augment).dataset
         result[name] = median_rate(lambda: net.fit(dataset, epochs=1, verbose=0), len(images), args.repeats)
     evaluation = data_lib.make_dataset(images, labels, 1000)
     result["inference_img_per_s"] = median_rate(lambda: net.predict(evaluation, verbose=0), len(images), args.repeats)

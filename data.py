@@ -165,29 +165,64 @@ def augmenter(seed=None, rotation_degrees=7.0, shift_pixels=2.0):
     )
 
 
-def make_dataset(images, labels, batch_size, *, training=False, seed=None, augment=True):
-    """The one tf.data pipeline for both sources: shuffle, batch, gather, augment, cache, prefetch.
+def make_dataset(images, labels, batch_size):
+    """The evaluation pipeline: batches in order, converted to float32 once and cached."""
+    dataset = tf.data.Dataset.from_tensor_slices((images, labels)).batch(batch_size)
+    return dataset.map(lambda x, y: (tf.cast(x, tf.float32), y)).cache().prefetch(tf.data.AUTOTUNE)
 
-    The arrays sit in memory once; the pipeline shuffles and batches *indices* and
-    gathers whole batches. (Shuffling 60k image elements made every epoch wait
-    seconds for the shuffle buffer to refill; shuffling integers costs milliseconds.)
-    Augmentation runs on whole training batches, never on evaluation data; evaluation
-    batches are cached after their one-time conversion to float32.
+
+class TrainingBatches:
+    """Training batches whose order and augmentation depend only on (seed, epoch).
+
+        batches = TrainingBatches(images, labels, 128, seed=1)
+        model.fit(batches.dataset, epochs=20, callbacks=[batches.callback()])
+
+    tf.data's `reshuffle_each_iteration` and a layer's seed generator draw from state
+    that a restarted process does not have, and Keras does not checkpoint it, so a run
+    resumed at epoch k would see other batches than an uninterrupted run. Here pass k
+    shuffles with the stateless seed (seed, k) and restarts the augmentation layers'
+    seed generators at a value derived from (seed, k); `start_epoch(k)`, which
+    `callback()` calls at each epoch start, sets k. A resumed run therefore sees
+    exactly the batches an uninterrupted one would.
+
+    The arrays sit in memory once; each pass shuffles *indices* and gathers whole
+    batches (shuffling 60k image elements made every epoch wait seconds for the
+    shuffle buffer to refill). Augmentation runs on whole batches, one batch at a
+    time so that batch j of an epoch always gets the j-th draw.
     """
-    images = tf.constant(images)
-    labels = tf.constant(labels)
-    dataset = tf.data.Dataset.range(len(labels))
-    if training:
-        dataset = dataset.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.batch(batch_size).map(
-        lambda index: (tf.cast(tf.gather(images, index), tf.float32), tf.gather(labels, index)),
-        num_parallel_calls=tf.data.AUTOTUNE,
-    )
-    if training and augment:
-        layer = augmenter(seed)
-        dataset = dataset.map(
-            lambda x, y: (layer(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE
+
+    def __init__(self, images, labels, batch_size, *, seed=0, augment=True):
+        self.seed = int(seed)
+        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+        self.augmenter = augmenter(self.seed) if augment else None
+        images, labels = tf.constant(images), tf.constant(labels)
+        count = len(labels)
+
+        def one_pass(_):
+            # Read when a pass's iterator starts, i.e. after `start_epoch`.
+            seed = tf.stack([tf.constant(self.seed, tf.int64), self.epoch.read_value()])
+            order = tf.random.experimental.stateless_shuffle(tf.range(count, dtype=tf.int64), seed)
+            return tf.data.Dataset.from_tensor_slices(order)
+
+        dataset = tf.data.Dataset.range(1).flat_map(one_pass).batch(batch_size)
+        # flat_map hides the length; Keras needs it for progress bars and step counts.
+        dataset = dataset.apply(tf.data.experimental.assert_cardinality(-(-count // batch_size))).map(
+            lambda index: (tf.cast(tf.gather(images, index), tf.float32), tf.gather(labels, index)),
+            num_parallel_calls=tf.data.AUTOTUNE,
         )
-    elif not training:
-        dataset = dataset.cache()
-    return dataset.prefetch(tf.data.AUTOTUNE)
+        if self.augmenter is not None:
+            dataset = dataset.map(lambda x, y: (self.augmenter(x, training=True), y))
+        self.dataset = dataset.prefetch(tf.data.AUTOTUNE)
+
+    def start_epoch(self, epoch):
+        """Makes the next pass epoch `epoch` (0-based) of this seed's sequence."""
+        self.epoch.assign(epoch)
+        if self.augmenter is not None:
+            for index, layer in enumerate(self.augmenter.layers):
+                state = layer.generator.state
+                start = int(np.random.SeedSequence([self.seed, epoch, index]).generate_state(1)[0] % 2**31)
+                state.assign(keras.ops.convert_to_tensor([start, 0], dtype=state.dtype))
+
+    def callback(self):
+        """A Keras callback that calls `start_epoch` at the start of every epoch."""
+        return keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs: self.start_epoch(epoch))

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 NORMS = ("bn", "gn", "ln")
 NORM_LABELS = {"bn": "BN + L1", "gn": "GN", "ln": "LN"}
@@ -44,12 +45,23 @@ class ConvSpec:
     pool_after: bool = False
 
 
-# Course-style network: 3x3 convs without bias, a 1x1 transition before the single
-# max-pool, global average pooling and a 1x1 conv to the 10 logits (no dense head).
-ARCHITECTURE = (
+# The course-style network this project started from (and that torch_reference.py times
+# as the baseline): 3x3 convs without bias, a 1x1 transition before the single max-pool.
+COURSE_ARCHITECTURE = (
     ConvSpec("block1", 8, 3),
     ConvSpec("block2", 16, 3),
     ConvSpec("transition1", 8, 1, pool_after=True),
+    ConvSpec("block3", 16, 3),
+    ConvSpec("block4", 16, 3),
+    ConvSpec("block5", 16, 3),
+)
+# This project's network: the same without the full-resolution 1x1 transition, whose
+# parameters go to a wider block3 input instead (block2 has 12 channels and is pooled
+# directly). Chosen on the validation split (README, section 4): higher mean validation
+# accuracy than COURSE_ARCHITECTURE, 7,568 parameters, 16 % fewer multiply-adds.
+ARCHITECTURE = (
+    ConvSpec("block1", 8, 3),
+    ConvSpec("block2", 12, 3, pool_after=True),
     ConvSpec("block3", 16, 3),
     ConvSpec("block4", 16, 3),
     ConvSpec("block5", 16, 3),
@@ -96,6 +108,53 @@ class ChannelStatsGroupNormalization(keras.layers.GroupNormalization):
         return keras.ops.cast(outputs, self.compute_dtype)
 
 
+@keras.saving.register_keras_serializable(package="mnist_norm")
+class FusedBatchNormalization(keras.layers.BatchNormalization):
+    """`keras.layers.BatchNormalization` computed by TensorFlow's fused kernel for NHWC images.
+
+    Keras 3 builds batch norm from separate moments / normalize ops; TensorFlow's
+    `FusedBatchNormV3` (what tf.keras 2 used) does forward and backward in one kernel
+    each and trains this network about 1.5x faster on CPU. Same weights, config and
+    update rule as the Keras layer (a test checks outputs, gradients and moving
+    statistics within 1e-5); anything the fused kernel does not cover (masks, renorm,
+    synchronized replicas, other ranks or backends) falls back to the Keras code.
+    """
+
+    def call(self, inputs, training=None, mask=None):
+        if (
+            mask is not None
+            or self.renorm
+            or self.synchronized
+            or len(inputs.shape) != 4
+            or self.axis not in (-1, 3)
+            or keras.backend.backend() != "tensorflow"
+        ):
+            return super().call(inputs, training=training, mask=mask)
+        x = inputs if inputs.dtype in (tf.float16, tf.bfloat16, tf.float32) else tf.cast(inputs, tf.float32)
+        gamma = tf.cast(self.gamma, tf.float32) if self.scale else tf.ones_like(self.moving_mean)
+        beta = tf.cast(self.beta, tf.float32) if self.center else tf.zeros_like(self.moving_mean)
+        if training and self.trainable:
+            outputs, mean, variance, _, _, _ = tf.raw_ops.FusedBatchNormV3(
+                x=x, scale=gamma, offset=beta, mean=tf.constant([], tf.float32),
+                variance=tf.constant([], tf.float32), epsilon=self.epsilon,
+                is_training=True, data_format="NHWC",
+            )
+            # The kernel reports the Bessel-corrected variance; Keras tracks the biased one.
+            count = tf.cast(tf.size(x) // tf.shape(x)[-1], tf.float32)
+            variance = variance * (count - 1.0) / count
+            self.moving_mean.assign(self.moving_mean * self.momentum + mean * (1.0 - self.momentum))
+            self.moving_variance.assign(
+                self.moving_variance * self.momentum + variance * (1.0 - self.momentum)
+            )
+        else:
+            outputs, _, _, _, _, _ = tf.raw_ops.FusedBatchNormV3(
+                x=x, scale=gamma, offset=beta, mean=tf.cast(self.moving_mean, tf.float32),
+                variance=tf.cast(self.moving_variance, tf.float32), epsilon=self.epsilon,
+                is_training=False, data_format="NHWC",
+            )
+        return tf.cast(outputs, self.compute_dtype)
+
+
 def norm_layer(norm, channels, name, groups=DEFAULT_GROUPS, synchronized=False):
     """Returns the normalization layer for `norm` after a conv with `channels` outputs.
 
@@ -112,7 +171,7 @@ def norm_layer(norm, channels, name, groups=DEFAULT_GROUPS, synchronized=False):
     """
     if norm == "bn":
         # momentum 0.9 (PyTorch's 0.1): Keras' 0.99 lags far behind in short runs.
-        return keras.layers.BatchNormalization(momentum=0.9, synchronized=synchronized, name=name)
+        return FusedBatchNormalization(momentum=0.9, synchronized=synchronized, name=name)
     if norm == "gn":
         if not isinstance(groups, int) or groups < 1 or channels % groups:
             raise ValueError(

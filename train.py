@@ -304,17 +304,18 @@ def train_run(args, norm, seed, train, evaluation, run_dir, config, strategy):
             synchronized=replicas > 1,
         )
         compile_model(model, args, steps_per_epoch)
-    train_ds = data_lib.make_dataset(*train, global_batch, training=True, seed=seed, augment=args.augment)
+    train_batches = data_lib.TrainingBatches(*train, global_batch, seed=seed, augment=args.augment)
     eval_ds = data_lib.make_dataset(*evaluation, 1000)
     history_cb = EpochHistory(os.path.join(run_dir, "history.csv"))
     backup_dir = os.path.join(run_dir, "backup")
     callbacks = [
+        train_batches.callback(),  # epoch k's batches depend on (seed, k) only: resumes are exact
         history_cb,  # before the backup: a saved epoch always has its history row
         keras.callbacks.BackupAndRestore(backup_dir, double_checkpoint=True, delete_checkpoint=False),
         keras.callbacks.TerminateOnNaN(),
     ]
     started = time.perf_counter()
-    model.fit(train_ds, epochs=args.epochs, validation_data=eval_ds, callbacks=callbacks,
+    model.fit(train_batches.dataset, epochs=args.epochs, validation_data=eval_ds, callbacks=callbacks,
               verbose=args.verbose, shuffle=False)
     if history_cb.diverged_epoch is not None:
         shutil.rmtree(backup_dir, ignore_errors=True)  # its weights are NaN: a rerun must start afresh
