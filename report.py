@@ -70,13 +70,18 @@ def headline(summary):
                      f"{_pct(entry['final_accuracy_std'])} %" for norm, entry in ranked)
 
 
-def comparison(summary):
-    """Our epoch-20 means next to the published numbers."""
+def comparison(summary, course=None):
+    """Our epoch-20 means next to the published numbers (and the earlier course-network run, if given)."""
     norms = list(summary["variants"])
     lines = ["| | params | " + " | ".join(model.NORM_LABELS[n] for n in norms) + " |", "|---|---|" + "---|" * len(norms)]
     for name, params, values in PUBLISHED:
         lines.append(f"| published PyTorch, {name} | {params} | "
                      + " | ".join(f"{values[n]:.2f}" for n in norms) + " |")
+    if course:
+        params = max(entry["trainable_params"] for entry in course["variants"].values())
+        lines.append(f"| this project, course network (earlier run), mean of "
+                     f"{len(next(iter(course['variants'].values()))['runs'])} seeds | {params:,} | "
+                     + " | ".join(f"{_pct(course['variants'][n]['final_accuracy_mean'])}" for n in norms) + " |")
     params = max(entry["trainable_params"] for entry in summary["variants"].values())
     lines.append(f"| **this project, mean of {len(next(iter(summary['variants'].values()))['runs'])} seeds** "
                  f"| {params:,} | " + " | ".join(f"**{_pct(summary['variants'][n]['final_accuracy_mean'])}**"
@@ -86,16 +91,17 @@ def comparison(summary):
 
 def validation(summaries):
     """The recipe search on the held-out validation split: one row per recipe and model."""
-    lines = ["| recipe | model | validation acc. @ last epoch | best (epoch) | validation CE | s/epoch |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| recipe | model | params | validation acc. @ last epoch | best (epoch) | validation CE | s/epoch |",
+             "|---|---|---|---|---|---|---|"]
     for recipe, summary in summaries.items():
         for norm, entry in summary["variants"].items():
             run = entry["runs"][0]
-            lines.append(f"| {recipe} | {model.variant_label(norm, entry['config'])} | {_pct(run['final_accuracy'])} % "
+            lines.append(f"| {recipe} | {model.variant_label(norm, entry['config'])} | {entry['trainable_params']:,} "
+                         f"| {_pct(run['final_accuracy'])} % "
                          f"| {_pct(run['best_accuracy'])} % ({run['best_epoch']}) | {run['final_ce']:.4f} "
                          f"| {run['mean_epoch_seconds']:.1f} |")
         means = [entry["runs"][0]["final_accuracy"] for entry in summary["variants"].values()]
-        lines.append(f"| {recipe} | **mean of the three** | **{_pct(sum(means) / len(means))} %** | | | |")
+        lines.append(f"| {recipe} | **mean of the three** | | **{_pct(sum(means) / len(means))} %** | | | |")
     return "\n".join(lines)
 
 
@@ -109,12 +115,17 @@ def benchmark(report):
         + (f", PyTorch {report['pytorch']['torch']}" if report.get("pytorch") else "") + ".",
         "",
         "| variant | MACs / image | train img/s (train.py pipeline) | train img/s (no augmentation) "
-        "| inference img/s | GFLOP/s (% of matmul) | PyTorch train img/s | Keras / PyTorch |",
-        "|---|---|---|---|---|---|---|---|",
+        "| inference img/s | GFLOP/s (% of matmul) | PyTorch train img/s, course network | Keras / PyTorch course "
+        "| PyTorch train img/s, same network | Keras / PyTorch same |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for norm, entry in report["variants"].items():
-        torch_rate = entry.get("pytorch_train_img_per_s")
-        reference = f"{torch_rate:,.0f} | {entry['ratio_vs_pytorch']:.2f}x" if torch_rate else "n/a | n/a"
+        references = []
+        for suffix in ("", "_same_network"):
+            torch_rate = entry.get(f"pytorch{suffix}_train_img_per_s")
+            references.append(f"{torch_rate:,.0f} | {entry[f'ratio_vs_pytorch{suffix}']:.2f}x" if torch_rate
+                              else "n/a | n/a")
+        reference = " | ".join(references)
         lines.append(
             f"| {model.NORM_LABELS[norm]} | {entry['multiply_adds']:,} | {entry['train_img_per_s']:,.0f} "
             f"| {entry['train_no_augment_img_per_s']:,.0f} | {entry['inference_img_per_s']:,.0f} "
@@ -156,10 +167,13 @@ def blocks():
     """{block name: rendered Markdown}: the code-derived blocks, then every results file that exists."""
     rendered = {"architecture": model.markdown_table(model.build_model("gn")), "demo": demo()}
     summary = _load("summary.json")
+    course = _load(os.path.join("course-network", "summary.json"))
     if summary:
         rendered["findings"] = findings(summary)
-        rendered["comparison"] = comparison(summary)
+        rendered["comparison"] = comparison(summary, course)
         rendered["headline"] = headline(summary)
+    if course:
+        rendered["course_network"] = findings(course)
     recipes = sorted(os.listdir(os.path.join(RESULTS, "validation"))) if os.path.isdir(
         os.path.join(RESULTS, "validation")) else []
     summaries = {recipe: _load(os.path.join("validation", recipe, "summary.json")) for recipe in recipes}
