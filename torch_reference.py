@@ -1,11 +1,15 @@
-"""The same CNN in PyTorch, timed for benchmark.py's side-by-side comparison (not part of the project).
+"""The course CNN in PyTorch, timed for benchmark.py's side-by-side comparison (not part of the project).
 
     /path/to/torch-venv/bin/python torch_reference.py --images 15360 --batch-size 128
+    /path/to/torch-venv/bin/python torch_reference.py --architecture '[["block1", 8, 3, false], ...]'
 
-Built from model.ARCHITECTURE's numbers (copied below so this file needs only torch and
-numpy): 3x3 convs without bias, norm, ReLU, a 1x1 transition and max-pool, GAP, 1x1 head.
-BN is nn.BatchNorm2d, GN nn.GroupNorm(4, C), LN nn.GroupNorm(1, C), as in the course.
-Prints one JSON object with training and inference img/s per variant.
+By default the course-style network (model.COURSE_ARCHITECTURE's numbers, copied below so
+this file needs only torch and numpy): 3x3 convs without bias, norm, ReLU, a 1x1
+transition and max-pool, GAP, 1x1 head. --architecture times another layer table
+(benchmark.py passes this project's model.ARCHITECTURE, to separate the framework's
+speed from the network's cost). BN is nn.BatchNorm2d, GN nn.GroupNorm(4, C), LN
+nn.GroupNorm(1, C), as in the course. Prints one JSON object with training and
+inference img/s per variant.
 """
 
 import argparse
@@ -17,8 +21,8 @@ import numpy as np
 import torch
 from torch import nn
 
-# (name, filters, kernel, pool_after): mirrors model.ARCHITECTURE (a test checks they agree).
-ARCHITECTURE = (
+# (name, filters, kernel, pool_after): mirrors model.COURSE_ARCHITECTURE (a test checks they agree).
+COURSE_ARCHITECTURE = (
     ("block1", 8, 3, False),
     ("block2", 16, 3, False),
     ("transition1", 8, 1, True),
@@ -28,9 +32,9 @@ ARCHITECTURE = (
 )
 
 
-def build(norm, groups=4):
+def build(norm, architecture=COURSE_ARCHITECTURE, groups=4):
     layers, channels = [], 1
-    for _, filters, kernel, pool in ARCHITECTURE:
+    for _, filters, kernel, pool in architecture:
         layers.append(nn.Conv2d(channels, filters, kernel, bias=False))
         layers.append({"bn": lambda c: nn.BatchNorm2d(c), "gn": lambda c: nn.GroupNorm(groups, c),
                        "ln": lambda c: nn.GroupNorm(1, c)}[norm](filters))
@@ -42,9 +46,9 @@ def build(norm, groups=4):
     return nn.Sequential(*layers)
 
 
-def time_variant(norm, images, labels, batch_size, repeats):
+def time_variant(norm, architecture, images, labels, batch_size, repeats):
     torch.manual_seed(0)
-    net = build(norm)
+    net = build(norm, architecture)
     optimizer = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, nesterov=True)
     loss_fn = nn.CrossEntropyLoss()
 
@@ -82,6 +86,8 @@ def main():
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--norms", nargs="+", default=["bn", "gn", "ln"])
+    parser.add_argument("--architecture", type=json.loads, default=COURSE_ARCHITECTURE,
+                        help="JSON list of [name, filters, kernel, pool_after]; default: the course network")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     # Standardized pixels and labels: the network's cost does not depend on the values.
@@ -89,7 +95,8 @@ def main():
     labels = torch.from_numpy(rng.integers(0, 10, size=args.images))
     report = {"torch": torch.__version__, "threads": torch.get_num_threads(), "variants": {}}
     for norm in args.norms:
-        report["variants"][norm] = time_variant(norm, images, labels, args.batch_size, args.repeats)
+        report["variants"][norm] = time_variant(norm, args.architecture, images, labels, args.batch_size,
+                                                args.repeats)
     print(json.dumps(report))
 
 

@@ -126,6 +126,9 @@ def validate_args(args):
                 f"allowed: {', '.join(str(g) for g in range(1, channels[0] + 1) if all(c % g == 0 for c in channels))}"
             )
     args.seeds = list(dict.fromkeys(args.seeds)) if args.seeds else [args.seed]
+    for seed in args.seeds:
+        if not 0 <= seed < 2**31:
+            raise UsageError(f"--seed must be in [0, {2**31 - 1}]; received {seed}")
     try:
         os.makedirs(args.output_dir, exist_ok=True)
         probe = os.path.join(args.output_dir, f".write-test-{os.getpid()}")

@@ -24,9 +24,9 @@ def test_benchmark_reports_rates_and_ceiling(mnist_dir, tmp_path, capsys):
     assert abs(sum(row["share"] for row in report["profile"]["ln"]) - 1) < 1e-2
 
 
-def test_torch_reference_mirrors_the_keras_architecture():
+def test_torch_reference_mirrors_the_course_architecture():
     tree = ast.parse(open(os.path.join(ROOT, "torch_reference.py")).read())
     value = next(node.value for node in tree.body
-                 if isinstance(node, ast.Assign) and node.targets[0].id == "ARCHITECTURE")
-    expected = tuple((s.name, s.filters, s.kernel_size, s.pool_after) for s in model.ARCHITECTURE)
+                 if isinstance(node, ast.Assign) and node.targets[0].id == "COURSE_ARCHITECTURE")
+    expected = tuple((s.name, s.filters, s.kernel_size, s.pool_after) for s in model.COURSE_ARCHITECTURE)
     assert ast.literal_eval(value) == expected
