@@ -154,15 +154,12 @@ def main(argv=None):
         torch_reference(python, args, norms, model_lib.ARCHITECTURE) if report["pytorch"] else None
     )
 
-    if report["pytorch"]:
-        for norm, entry in report["variants"].items():
-            entry["pytorch_train_img_per_s"] = report["pytorch"]["variants"][norm]["train_img_per_s"]
-            entry["ratio_vs_pytorch"] = entry["train_img_per_s"] / entry["pytorch_train_img_per_s"]
-    if report["pytorch_same_network"]:
-        for norm, entry in report["variants"].items():
-            rate = report["pytorch_same_network"]["variants"][norm]["train_img_per_s"]
-            entry["pytorch_same_network_train_img_per_s"] = rate
-            entry["ratio_vs_pytorch_same_network"] = entry["train_img_per_s"] / rate
+    for key, suffix in (("pytorch", ""), ("pytorch_same_network", "_same_network")):
+        if report[key]:
+            for norm, entry in report["variants"].items():
+                rate = report[key]["variants"][norm]["train_img_per_s"]
+                entry[f"pytorch{suffix}_train_img_per_s"] = rate
+                entry[f"ratio_vs_pytorch{suffix}"] = entry["train_img_per_s"] / rate
     print(report_lib.benchmark(report))
     if args.output:
         train.write_json(args.output, report)

@@ -77,15 +77,15 @@ def comparison(summary, course=None):
     for name, params, values in PUBLISHED:
         lines.append(f"| published PyTorch, {name} | {params} | "
                      + " | ".join(f"{values[n]:.2f}" for n in norms) + " |")
-    if course:
-        params = max(entry["trainable_params"] for entry in course["variants"].values())
-        lines.append(f"| this project, course network (earlier run), mean of "
-                     f"{len(next(iter(course['variants'].values()))['runs'])} seeds | {params:,} | "
-                     + " | ".join(f"{_pct(course['variants'][n]['final_accuracy_mean'])}" for n in norms) + " |")
-    params = max(entry["trainable_params"] for entry in summary["variants"].values())
-    lines.append(f"| **this project, mean of {len(next(iter(summary['variants'].values()))['runs'])} seeds** "
-                 f"| {params:,} | " + " | ".join(f"**{_pct(summary['variants'][n]['final_accuracy_mean'])}**"
-                                                 for n in norms) + " |")
+    for label, source, bold in (("course network (earlier run), ", course, False), ("", summary, True)):
+        if not source:
+            continue
+        mark = "**" if bold else ""
+        params = max(entry["trainable_params"] for entry in source["variants"].values())
+        seeds = len(next(iter(source["variants"].values()))["runs"])
+        lines.append(f"| {mark}this project, {label}mean of {seeds} seeds{mark} | {params:,} | "
+                     + " | ".join(f"{mark}{_pct(source['variants'][n]['final_accuracy_mean'])}{mark}" for n in norms)
+                     + " |")
     return "\n".join(lines)
 
 
@@ -103,10 +103,9 @@ def validation(summaries):
                 seeds = ", ".join(f"{run['seed']}: {_pct(run['final_accuracy'])}" for run in runs)
                 accuracy = f"{_pct(entry['final_accuracy_mean'])} % (seeds {seeds})"
                 best = f"{_pct(entry['best_accuracy_mean'])} % (mean)"
-            ce = sum(run["final_ce"] for run in runs) / len(runs)
-            seconds = sum(run["mean_epoch_seconds"] for run in runs) / len(runs)
             lines.append(f"| {recipe} | {model.variant_label(norm, entry['config'])} | {entry['trainable_params']:,} "
-                         f"| {accuracy} | {best} | {ce:.4f} | {seconds:.1f} |")
+                         f"| {accuracy} | {best} | {entry['final_ce_mean']:.4f} "
+                         f"| {entry['mean_epoch_seconds_mean']:.1f} |")
         means = [entry["final_accuracy_mean"] for entry in summary["variants"].values()]
         lines.append(f"| {recipe} | **mean of the three** | | **{_pct(sum(means) / len(means))} %** | | | |")
     return "\n".join(lines)
