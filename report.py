@@ -9,9 +9,11 @@ are never typed by hand and cannot drift from results/.
 """
 
 import argparse
+import csv
 import json
 import os
 import re
+import statistics
 import sys
 
 import model
@@ -86,6 +88,24 @@ def comparison(summary, course=None):
         lines.append(f"| {mark}this project, {label}mean of {seeds} seeds{mark} | {params:,} | "
                      + " | ".join(f"{mark}{_pct(source['variants'][n]['final_accuracy_mean'])}{mark}" for n in norms)
                      + " |")
+    return "\n".join(lines)
+
+
+def timing(runs):
+    """Epoch times from the per-epoch histories: {label: results folder} -> one row per model and run set."""
+    lines = ["| run | model | median s/epoch | epochs > 1.5x median | training minutes (all seeds) "
+             "| minutes per seed at the median |", "|---|---|---|---|---|---|"]
+    for label, folder in runs.items():
+        summary = _load(os.path.join(folder, "summary.json"))
+        for norm, entry in summary["variants"].items():
+            seconds = []
+            for run in entry["runs"]:
+                with open(os.path.join(RESULTS, folder, norm, f"seed-{run['seed']}", "history.csv")) as handle:
+                    seconds += [float(row["epoch_seconds"]) for row in csv.DictReader(handle)]
+            median = statistics.median(seconds)
+            slow = sum(s > 1.5 * median for s in seconds)
+            lines.append(f"| {label} | {model.NORM_LABELS[norm]} | {median:.1f} | {slow} of {len(seconds)} "
+                         f"| {sum(seconds) / 60:.1f} | {median * len(seconds) / len(entry['runs']) / 60:.1f} |")
     return "\n".join(lines)
 
 
@@ -180,6 +200,9 @@ def blocks():
         rendered["headline"] = headline(summary)
     if course:
         rendered["course_network"] = findings(course)
+    if summary:
+        rendered["timing"] = timing({"this network": ".", **({"course network (earlier)": "course-network"}
+                                                            if course else {})})
     recipes = sorted(os.listdir(os.path.join(RESULTS, "validation"))) if os.path.isdir(
         os.path.join(RESULTS, "validation")) else []
     summaries = {recipe: _load(os.path.join("validation", recipe, "summary.json")) for recipe in recipes}
