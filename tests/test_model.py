@@ -167,3 +167,30 @@ def test_layer_table_tracks_receptive_field():
     by_hand = (26 * 26 * 8 * 9 + 24 * 24 * 12 * 8 * 9 + 10 * 10 * 16 * 12 * 9 + 8 * 8 * 16 * 16 * 9
                + 6 * 6 * 16 * 16 * 9 + 16 * 10)
     assert model.multiply_adds(model.build_model("bn")) == by_hand
+
+
+@pytest.mark.parametrize("norm", model.NORMS)
+def test_pooling_before_relu_equals_the_usual_relu_then_pool(norm):
+    """build_model pools before its ReLU (cheaper); values and gradients equal the usual order."""
+    keras.utils.set_random_seed(3)
+    net = model.build_model(norm)
+    x = keras.Input((28, 28, 1))
+    y = x
+    for layer in net.layers[1:]:
+        if isinstance(layer, keras.layers.MaxPooling2D):
+            continue  # re-applied after its block's ReLU below
+        y = layer(y)
+        if layer.name.endswith("_relu") and f"{layer.name[:-5]}_pool" in [l.name for l in net.layers]:
+            y = net.get_layer(f"{layer.name[:-5]}_pool")(y)
+    usual = keras.Model(x, y)
+    assert any(isinstance(layer, keras.layers.MaxPooling2D) for layer in usual.layers)
+    images = tf.constant(RNG.uniform(0, 255, size=(6, 28, 28, 1)).astype("float32"))
+    outputs = []
+    for candidate in (net, usual):
+        with tf.GradientTape() as tape:
+            logits = candidate(images, training=True)
+            loss = tf.reduce_sum(logits * tf.range(10, dtype=tf.float32))
+        outputs.append((logits.numpy(), [g.numpy() for g in tape.gradient(loss, net.trainable_weights)]))
+    np.testing.assert_allclose(outputs[0][0], outputs[1][0], rtol=1e-5, atol=1e-5)
+    for mine, theirs in zip(outputs[0][1], outputs[1][1]):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-4, atol=1e-5)
