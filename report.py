@@ -198,11 +198,10 @@ def blocks():
         rendered["findings"] = findings(summary)
         rendered["comparison"] = comparison(summary, course)
         rendered["headline"] = headline(summary)
-    if course:
-        rendered["course_network"] = findings(course)
-    if summary:
         rendered["timing"] = timing({"this network": ".", **({"course network (earlier)": "course-network"}
                                                             if course else {})})
+    if course:
+        rendered["course_network"] = findings(course)
     recipes = sorted(os.listdir(os.path.join(RESULTS, "validation"))) if os.path.isdir(
         os.path.join(RESULTS, "validation")) else []
     summaries = {recipe: _load(os.path.join("validation", recipe, "summary.json")) for recipe in recipes}

@@ -174,14 +174,18 @@ def test_pooling_before_relu_equals_the_usual_relu_then_pool(norm):
     """build_model pools before its ReLU (cheaper); values and gradients equal the usual order."""
     keras.utils.set_random_seed(3)
     net = model.build_model(norm)
+    pools = {layer.name.removesuffix("_pool"): layer for layer in net.layers
+             if isinstance(layer, keras.layers.MaxPooling2D)}
+    assert pools
     x = keras.Input((28, 28, 1))
     y = x
     for layer in net.layers[1:]:
         if isinstance(layer, keras.layers.MaxPooling2D):
             continue  # re-applied after its block's ReLU below
         y = layer(y)
-        if layer.name.endswith("_relu") and f"{layer.name[:-5]}_pool" in [l.name for l in net.layers]:
-            y = net.get_layer(f"{layer.name[:-5]}_pool")(y)
+        block = layer.name.removesuffix("_relu")
+        if block != layer.name and block in pools:
+            y = pools[block](y)
     usual = keras.Model(x, y)
     assert any(isinstance(layer, keras.layers.MaxPooling2D) for layer in usual.layers)
     images = tf.constant(RNG.uniform(0, 255, size=(6, 28, 28, 1)).astype("float32"))
