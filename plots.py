@@ -11,19 +11,41 @@ from matplotlib.ticker import MaxNLocator
 COLORS = {"bn": "tab:blue", "gn": "tab:orange", "ln": "tab:green"}
 
 
+def _runs(history):
+    """One model's history as a list of runs: a single run's rows, or a list with one row list per seed."""
+    return history if history and isinstance(history[0], (list, tuple)) else [history]
+
+
 def _curves(histories, labels, column, scale, ax):
     finals = []
-    for norm, rows in histories.items():
-        epochs = np.array([row["epoch"] for row in rows], dtype=int)
-        values = np.array([row[column] for row in rows], dtype=float) * scale
-        line, = ax.plot(epochs, values, marker="o", markersize=3, label=labels.get(norm, norm),
-                        color=COLORS.get(norm))
-        finals.append((values[-1], epochs[-1], line.get_color()))
+    for norm, history in histories.items():
+        runs = _runs(history)
+        length = min(len(rows) for rows in runs)  # a run still in progress is shorter
+        epochs = np.array([row["epoch"] for row in runs[0][:length]], dtype=int)
+        values = np.array([[row[column] for row in rows[:length]] for rows in runs], dtype=float) * scale
+        label = labels.get(norm, norm)
+        if len(runs) > 1:
+            label += f", mean of {len(runs)} seeds"
+        line, = ax.plot(epochs, values.mean(axis=0), marker="o", markersize=3, label=label, color=COLORS.get(norm))
+        if len(runs) > 1:  # one seed can mislead; show how far the seeds spread
+            ax.fill_between(epochs, values.min(axis=0), values.max(axis=0), color=line.get_color(), alpha=0.2,
+                            linewidth=0)
+        finals.append((values[:, -1].mean(), epochs[-1], line.get_color()))
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.grid(alpha=0.3)
     ax.legend()
     return finals
+
+
+def _tail(histories, column, scale):
+    """Every run's values after epoch 1 (which is far above the rest), for zooming the y axis."""
+    return [scale * row[column] for history in histories.values() for rows in _runs(history) for row in rows[1:]]
+
+
+def _title(histories, title):
+    several = any(len(_runs(history)) > 1 for history in histories.values())
+    return title + ("\n(line: mean over seeds; shaded: lowest to highest seed)" if several else "")
 
 
 def _label_ends(ax, finals, decimals):
@@ -38,16 +60,17 @@ def plot_test_loss(histories, labels, ax=None):
     """Graph 1: test cross-entropy of every model per epoch.
 
     Args:
-        histories: {norm: [row dicts with "epoch" and "val_ce"]}.
+        histories: {norm: [row dicts with "epoch" and "val_ce"]}, or {norm: [[rows of seed 1], [rows of seed 2],
+            ...]} to draw the mean over seeds with a band from the lowest to the highest seed.
         labels: {norm: legend label}.
         ax: optional Axes to draw into.
     """
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(7, 4.2), dpi=110)
     finals = _curves(histories, labels, "val_ce", 1.0, ax)
     ax.set_ylabel("test cross-entropy (nats/image, no L1 term)")
-    ax.set_title("Test loss per epoch")
-    tail = [row["val_ce"] for rows in histories.values() for row in rows[1:]]
-    if tail:  # epoch 1 is far above the rest; zoom to where the curves differ
+    ax.set_title(_title(histories, "Test loss per epoch"))
+    tail = _tail(histories, "val_ce", 1.0)
+    if tail:  # zoom to where the curves differ
         ax.set_ylim(min(tail) * 0.9, max(tail) * 1.1)
     _label_ends(ax, finals, 4)
     fig.tight_layout()
@@ -59,8 +82,8 @@ def plot_test_accuracy(histories, labels, ax=None):
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(7, 4.2), dpi=110)
     finals = _curves(histories, labels, "val_accuracy", 100.0, ax)
     ax.set_ylabel("test accuracy (%)")
-    ax.set_title("Test accuracy per epoch")
-    tail = [100 * row["val_accuracy"] for rows in histories.values() for row in rows[1:]]
+    ax.set_title(_title(histories, "Test accuracy per epoch"))
+    tail = _tail(histories, "val_accuracy", 100.0)
     if tail:
         low, high = min(tail), max(tail)
         ax.set_ylim(max(low - 0.1, 0), min(high + 0.1, 100))

@@ -10,7 +10,8 @@ Layout of --output-dir (default outputs/), for one seed:
     <norm>/saved_model/      SavedModel: raw 0-255 pixels (batch, 28, 28, 1) -> 10 probabilities
     <norm>/result.json       this run's numbers; its presence marks the run as finished
     summary.json, test_loss.png, test_accuracy.png, misclassified_<norm>.png
-With several seeds (--seeds 1 2 3) each run lives in <norm>/seed-<k>/ instead.
+With several seeds (--seeds 1 2 3) each run lives in <norm>/seed-<k>/ instead; the curves then show the
+mean over seeds with a band from the lowest to the highest seed, the grids the first seed's model.
 
 Killing the script and rerunning the same command resumes each unfinished run from its
 last completed epoch and skips finished ones (--force retrains).
@@ -435,12 +436,13 @@ def cpu_name():
 
 
 def write_figures(output_dir, results, eval_images):
-    """Joint curves (when more than one variant has a history) and misclassified grids."""
+    """Joint curves (when more than one variant has a history; the mean and spread of all seeds) and
+    misclassified grids (the first seed's model)."""
     first = {norm: runs[0] for norm, runs in results.items()}
     labels = {norm: model_lib.variant_label(norm, run["config"]) for norm, run in first.items()}
     if len(first) > 1:
-        histories = {norm: read_history(os.path.join(run["run_dir"], "history.csv"))
-                     for norm, run in first.items()}
+        histories = {norm: [read_history(os.path.join(run["run_dir"], "history.csv")) for run in runs]
+                     for norm, runs in results.items()}
         save_figure(plots.plot_test_loss(histories, labels), os.path.join(output_dir, "test_loss.png"))
         save_figure(plots.plot_test_accuracy(histories, labels), os.path.join(output_dir, "test_accuracy.png"))
     for norm, run in first.items():

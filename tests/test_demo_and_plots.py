@@ -53,6 +53,28 @@ def test_curve_figures_are_annotated():
     assert sorted(t.get_text() for t in accuracy.axes[0].texts) == ["98.10", "98.30", "98.50"]
 
 
+def test_several_seeds_draw_the_mean_and_a_min_max_band():
+    seeds = [_histories(), _histories(), _histories()]
+    for k, history in enumerate(seeds):  # seed k lifts every accuracy by k * 0.1 points
+        for rows in history.values():
+            for row in rows:
+                row["val_accuracy"] += 0.001 * k
+    labels = {"bn": "BN + L1", "gn": "GN (4 groups)", "ln": "LN"}
+    figure = plots.plot_test_accuracy({norm: [h[norm] for h in seeds] for norm in labels}, labels)
+    ax = figure.axes[0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [f"{v}, mean of 3 seeds" for v in labels.values()]
+    bn_line = ax.get_lines()[0]
+    np.testing.assert_allclose(bn_line.get_ydata(), [100 * (0.98 + 0.001 * e + 0.001) for e in range(1, 6)])
+    assert len(ax.collections) == 3  # one band per model
+    band = ax.collections[0].get_paths()[0].vertices[:, 1]
+    np.testing.assert_allclose([band.min(), band.max()], [98.1, 98.7], atol=1e-9)  # bn: seed 0 at epoch 1, seed 2 at 5
+    assert sorted(t.get_text() for t in ax.texts) == ["98.20", "98.40", "98.60"]  # the means at epoch 5
+    assert "lowest to highest seed" in ax.get_title()
+    # One run per model stays a plain line, no band, no seed note
+    single = plots.plot_test_accuracy(_histories(), labels).axes[0]
+    assert not single.collections and "seed" not in single.get_title()
+
+
 def test_misclassified_grid_is_5_by_2_with_labels():
     images, _ = synthetic_digits(20, 0)
     mistakes = [{"index": i, "true": 1, "predicted": 7, "probability": 0.9} for i in range(10)]
