@@ -56,7 +56,7 @@ def _label_ends(ax, finals, decimals):
                     textcoords="offset points", va="center", fontsize=8, color=color)
 
 
-def plot_test_loss(histories, labels, ax=None):
+def plot_test_loss(histories, labels, ax=None, split="test"):
     """Graph 1: test cross-entropy of every model per epoch.
 
     Args:
@@ -64,11 +64,12 @@ def plot_test_loss(histories, labels, ax=None):
             ...]} to draw the mean over seeds with a band from the lowest to the highest seed.
         labels: {norm: legend label}.
         ax: optional Axes to draw into.
+        split: what the histories were evaluated on ("test", or "validation" while choosing the recipe).
     """
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(7, 4.2), dpi=110)
     finals = _curves(histories, labels, "val_ce", 1.0, ax)
-    ax.set_ylabel("test cross-entropy (nats/image, no L1 term)")
-    ax.set_title(_title(histories, "Test loss per epoch"))
+    ax.set_ylabel(f"{split} cross-entropy (nats/image, no L1 term)")
+    ax.set_title(_title(histories, f"{split.capitalize()} loss per epoch"))
     tail = _tail(histories, "val_ce", 1.0)
     if tail:  # zoom to where the curves differ
         ax.set_ylim(min(tail) * 0.9, max(tail) * 1.1)
@@ -77,12 +78,12 @@ def plot_test_loss(histories, labels, ax=None):
     return fig
 
 
-def plot_test_accuracy(histories, labels, ax=None):
-    """Graph 2: test accuracy (%) of every model per epoch, zoomed to the curves."""
+def plot_test_accuracy(histories, labels, ax=None, split="test"):
+    """Graph 2: test (or validation) accuracy (%) of every model per epoch, zoomed to the curves."""
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(7, 4.2), dpi=110)
     finals = _curves(histories, labels, "val_accuracy", 100.0, ax)
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_title(_title(histories, "Test accuracy per epoch"))
+    ax.set_ylabel(f"{split} accuracy (%)")
+    ax.set_title(_title(histories, f"{split.capitalize()} accuracy per epoch"))
     tail = _tail(histories, "val_accuracy", 100.0)
     if tail:
         low, high = min(tail), max(tail)

@@ -443,8 +443,10 @@ def write_figures(output_dir, results, eval_images):
     if len(first) > 1:
         histories = {norm: [read_history(os.path.join(run["run_dir"], "history.csv")) for run in runs]
                      for norm, runs in results.items()}
-        save_figure(plots.plot_test_loss(histories, labels), os.path.join(output_dir, "test_loss.png"))
-        save_figure(plots.plot_test_accuracy(histories, labels), os.path.join(output_dir, "test_accuracy.png"))
+        split = next(iter(first.values()))["evaluated_on"]
+        save_figure(plots.plot_test_loss(histories, labels, split=split), os.path.join(output_dir, "test_loss.png"))
+        save_figure(plots.plot_test_accuracy(histories, labels, split=split),
+                    os.path.join(output_dir, "test_accuracy.png"))
     for norm, run in first.items():
         if eval_images is None or any(m["index"] >= len(eval_images) for m in run["misclassified"]):
             continue

@@ -73,6 +73,9 @@ def test_several_seeds_draw_the_mean_and_a_min_max_band():
     # One run per model stays a plain line, no band, no seed note
     single = plots.plot_test_accuracy(_histories(), labels).axes[0]
     assert not single.collections and "seed" not in single.get_title()
+    # Recipe search runs say what they were evaluated on
+    validation = plots.plot_test_loss(_histories(), labels, split="validation").axes[0]
+    assert validation.get_title().startswith("Validation loss") and "test" not in validation.get_ylabel()
 
 
 def test_misclassified_grid_is_5_by_2_with_labels():
