@@ -36,3 +36,16 @@ def test_readme_opens_with_install_main_and_test_commands():
 def test_readme_figures_exist():
     for path in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", readme()):
         assert os.path.isfile(os.path.join(ROOT, path)), path
+
+
+def test_validation_table_means_only_recipes_with_all_three_models():
+    def entry(accuracy):
+        run = {"seed": 1, "final_accuracy": accuracy, "best_accuracy": accuracy, "best_epoch": 20}
+        return {"runs": [run], "config": {"l1": 1e-5, "groups": 4}, "trainable_params": 7568,
+                "final_accuracy_mean": accuracy, "best_accuracy_mean": accuracy, "final_ce_mean": 0.02,
+                "mean_epoch_seconds_mean": 9.0}
+    summaries = {"all": {"variants": {"bn": entry(0.9940), "gn": entry(0.9946), "ln": entry(0.9943)}},
+                 "bn-alone": {"variants": {"bn": entry(0.9950)}}}
+    table = report.validation(summaries)
+    assert "| all | **mean of the three** | | **99.43 %** |" in table
+    assert "bn-alone | BN + L1" in table and "bn-alone | **mean" not in table
