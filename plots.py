@@ -11,15 +11,15 @@ from matplotlib.ticker import MaxNLocator
 COLORS = {"bn": "tab:blue", "gn": "tab:orange", "ln": "tab:green"}
 
 
-def _runs(history):
-    """One model's history as a list of runs: a single run's rows, or a list with one row list per seed."""
-    return history if history and isinstance(history[0], (list, tuple)) else [history]
+def _as_runs(histories):
+    """{norm: list of runs}: each model's history is one run's rows, or a list with one row list per seed."""
+    return {norm: history if history and isinstance(history[0], (list, tuple)) else [history]
+            for norm, history in histories.items()}
 
 
 def _curves(histories, labels, column, scale, ax):
     finals = []
-    for norm, history in histories.items():
-        runs = _runs(history)
+    for norm, runs in histories.items():
         length = min(len(rows) for rows in runs)  # a run still in progress is shorter
         epochs = np.array([row["epoch"] for row in runs[0][:length]], dtype=int)
         values = np.array([[row[column] for row in rows[:length]] for rows in runs], dtype=float) * scale
@@ -40,11 +40,11 @@ def _curves(histories, labels, column, scale, ax):
 
 def _tail(histories, column, scale):
     """Every run's values after epoch 1 (which is far above the rest), for zooming the y axis."""
-    return [scale * row[column] for history in histories.values() for rows in _runs(history) for row in rows[1:]]
+    return [scale * row[column] for runs in histories.values() for rows in runs for row in rows[1:]]
 
 
 def _title(histories, title):
-    several = any(len(_runs(history)) > 1 for history in histories.values())
+    several = any(len(runs) > 1 for runs in histories.values())
     return title + ("\n(line: mean over seeds; shaded: lowest to highest seed)" if several else "")
 
 
@@ -67,6 +67,7 @@ def plot_test_loss(histories, labels, ax=None, split="test"):
         split: what the histories were evaluated on ("test", or "validation" while choosing the recipe).
     """
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(7, 4.2), dpi=110)
+    histories = _as_runs(histories)
     finals = _curves(histories, labels, "val_ce", 1.0, ax)
     ax.set_ylabel(f"{split} cross-entropy (nats/image, no L1 term)")
     ax.set_title(_title(histories, f"{split.capitalize()} loss per epoch"))
@@ -81,6 +82,7 @@ def plot_test_loss(histories, labels, ax=None, split="test"):
 def plot_test_accuracy(histories, labels, ax=None, split="test"):
     """Graph 2: test (or validation) accuracy (%) of every model per epoch, zoomed to the curves."""
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(7, 4.2), dpi=110)
+    histories = _as_runs(histories)
     finals = _curves(histories, labels, "val_accuracy", 100.0, ax)
     ax.set_ylabel(f"{split} accuracy (%)")
     ax.set_title(_title(histories, f"{split.capitalize()} accuracy per epoch"))
