@@ -1,7 +1,7 @@
 """Training and inference speed of each variant, as a fraction of this machine's limit.
 
-    python benchmark.py --data-dir ../shared/data/mnist --output results/benchmark.json
-    python benchmark.py --data-dir ../shared/data/mnist --torch-python ../torchvenv/bin/python
+    python benchmark.py --output results/benchmark.json
+    python benchmark.py --torch-python ../torchvenv/bin/python
 
 For each variant: steady-state training img/s through the same model, optimizer and
 tf.data pipeline as train.py (with augmentation, and without it to isolate the model),
@@ -109,7 +109,8 @@ def torch_reference(python, args, norms, architecture=None):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data-dir", help="MNIST IDX folder; default: tfds")
+    parser.add_argument("--data", choices=data_lib.SOURCES, default="bundled", help="as in train.py")
+    parser.add_argument("--data-dir", help="MNIST IDX folder; replaces --data")
     parser.add_argument("--norm", default="all", choices=(*model_lib.NORMS, "all"))
     parser.add_argument("--images", type=int, default=15360)
     parser.add_argument("--batch-size", type=int, default=128)
@@ -123,7 +124,7 @@ def main(argv=None):
             parser.error(f"--{name.replace('_', '-')} must be >= 1; received {getattr(args, name)}")
     norms = model_lib.NORMS if args.norm == "all" else (args.norm,)
     try:
-        (images, labels), _ = data_lib.load_mnist(args.data_dir)
+        (images, labels), _ = data_lib.load_mnist(args.data, args.data_dir)
     except data_lib.DataError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

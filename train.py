@@ -1,7 +1,8 @@
 """Trains the MNIST CNN with BN + L1, GN and/or LN and writes histories, models and figures.
 
-    python train.py                                   # all three, 20 epochs, tfds MNIST
-    python train.py --data-dir ../shared/data/mnist   # offline, from the IDX files
+    python train.py                                   # all three, 20 epochs, the bundled MNIST (offline)
+    python train.py --data tfds                       # MNIST through tensorflow-datasets instead
+    python train.py --data-dir DIR                    # any folder of the 4 MNIST IDX files
     python train.py --norm gn --epochs 2 --train-limit 2000 --test-limit 500
 
 Layout of --output-dir (default outputs/), for one seed:
@@ -67,7 +68,10 @@ def parse_args(argv=None):
     parser.add_argument("--batch-size", type=int, default=128, help="per replica")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--seeds", type=int, nargs="+", help="several seeds; runs go to <norm>/seed-<k>/")
-    parser.add_argument("--data-dir", help="folder with the 4 MNIST IDX files (.gz or not); default: tfds")
+    parser.add_argument("--data", choices=data_lib.SOURCES, default="bundled",
+                        help="bundled: the checksum-guarded IDX files in data/mnist/ (offline); "
+                             "tfds: tensorflow-datasets (its cache, or a download)")
+    parser.add_argument("--data-dir", help="folder with the 4 MNIST IDX files (.gz or not); replaces --data")
     parser.add_argument("--output-dir", default="outputs")
     parser.add_argument("--train-limit", type=int, help="use only the first N training images")
     parser.add_argument("--test-limit", type=int, help="use only the first N test images")
@@ -108,6 +112,8 @@ def validate_args(args):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be >= 1; received {value}")
+    if args.data_dir is not None and args.data != "bundled":
+        raise UsageError(f"--data {args.data} and --data-dir {args.data_dir!r} name two sources; give one")
     if args.validation_size < 0:
         raise UsageError(f"--validation-size must be >= 0; received {args.validation_size}")
     if not (args.l1 >= 0 and math.isfinite(args.l1)):
@@ -489,7 +495,7 @@ def load_splits(args):
             print(f"notice: --{name}-limit {limit} is larger than the {len(split[0])} available; using all.")
     train = tuple(a[: args.train_limit] for a in train)
     test = tuple(a[: args.test_limit] for a in test)
-    source = args.data_dir or "tfds:mnist"
+    source = data_lib.source_name(args.data, args.data_dir)
     return train, test, source
 
 

@@ -1,5 +1,8 @@
 import gzip
 import os
+import shutil
+import socket
+import time
 
 import numpy as np
 import pytest
@@ -110,12 +113,76 @@ def test_training_batches_are_a_function_of_seed_and_epoch():
     np.testing.assert_array_equal(np.concatenate([y for _, y in same_order]), np.concatenate([y for _, y in first]))
 
 
-def test_tfds_source_with_mock_data():
+def _no_network(monkeypatch):
+    """Every new connection fails at once, as on a machine without a network."""
+    attempts = []
+
+    def refuse(address, *args, **kwargs):
+        attempts.append(address)
+        raise OSError(101, "Network is unreachable")
+
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    return attempts
+
+
+def test_tfds_source_with_mock_data(monkeypatch):
     tfds = pytest.importorskip("tensorflow_datasets")
+    attempts = _no_network(monkeypatch)  # an MNIST tfds already has needs no network
     with tfds.testing.mock_data(num_examples=12):
-        (train_x, train_y), (test_x, test_y) = data.load_mnist(None)
+        (train_x, train_y), (test_x, test_y) = data.load_mnist("tfds")
     assert train_x.shape == (12, 28, 28, 1) and train_x.dtype == np.uint8
     assert test_y.shape == (12,) and test_y.max() <= 9
+    assert attempts == []
+
+
+def test_tfds_offline_fails_fast_with_one_line(monkeypatch, tmp_path):
+    pytest.importorskip("tensorflow_datasets")
+    attempts = _no_network(monkeypatch)
+    started = time.monotonic()
+    with pytest.raises(data.DataError) as info:
+        data.load_tfds(cache_dir=str(tmp_path))  # an empty tfds cache: MNIST would need a download
+    message = str(info.value)
+    assert time.monotonic() - started < 60
+    assert len(attempts) == 1 and "\n" not in message
+    assert "cannot be reached" in message and "bundled" in message and "--data-dir" in message
+
+
+def test_bundled_mnist_is_the_default_source():
+    (train_x, train_y), (test_x, test_y) = data.load_mnist()
+    assert train_x.shape == (60000, 28, 28, 1) and test_x.shape == (10000, 28, 28, 1)
+    assert train_x.dtype == np.uint8 and set(np.unique(train_y)) == set(range(10))
+    # Class counts of the real MNIST test set, which no synthetic stand-in would match.
+    assert np.bincount(test_y).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+    assert data.source_name() == "bundled:data/mnist"
+
+
+GIT_LFS_POINTER = b"version https://git-lfs.github.com/spec/v1\noid sha256:0123\nsize 9912422\n"
+
+
+@pytest.mark.parametrize("damage", ["truncated", "git-lfs pointer", "one byte changed", "missing"])
+def test_checksum_guard_refuses_a_damaged_bundled_file(tmp_path, damage):
+    for name in data.BUNDLED_SHA256:
+        shutil.copy(os.path.join(data.BUNDLED_DIR, name), tmp_path / name)
+    data.verify_bundled(str(tmp_path))  # the intact copy passes
+    victim = tmp_path / "t10k-labels-idx1-ubyte.gz"
+    original = victim.read_bytes()
+    if damage == "truncated":
+        victim.write_bytes(original[: len(original) // 2])
+    elif damage == "git-lfs pointer":
+        victim.write_bytes(GIT_LFS_POINTER)
+    elif damage == "one byte changed":
+        victim.write_bytes(original[:-1] + bytes([original[-1] ^ 1]))
+    else:
+        victim.unlink()
+    with pytest.raises(data.DataError) as info:
+        data.verify_bundled(str(tmp_path))
+    message = str(info.value)
+    assert str(victim) in message and "\n" not in message and "git checkout -- data/mnist" in message
+
+
+def test_unknown_source_is_rejected():
+    with pytest.raises(ValueError, match="'mnist-c'.*bundled, tfds"):
+        data.load_mnist("mnist-c")
 
 
 def test_pipelines_run_without_the_tf_data_autotuner():

@@ -108,6 +108,8 @@ def test_finished_runs_are_skipped_unless_forced(smoke_run, mnist_dir, capsys):
         (["--seeds", "1", "-2"], "--seed must be in [0, 2147483647]; received -2"),
         (["--train-limit", "0"], "--train-limit must be >= 1"),
         (["--epochs", "two"], "invalid int value: 'two'"),
+        (["--data", "mnist"], "argument --data: invalid choice: 'mnist'"),
+        (["--data", "tfds", "--data-dir", "x"], "--data tfds and --data-dir 'x' name two sources; give one"),
     ],
 )
 def test_cli_rejects_bad_values_with_exit_2(flags, message, tmp_path, capsys):
@@ -135,6 +137,48 @@ def test_bad_data_folder_exits_1_with_one_line(tmp_path):
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert errors == [f"error: {tmp_path / 'missing'}: data folder not found"]
     assert "Traceback" not in result.stderr
+
+
+def test_default_source_is_the_bundled_mnist(tmp_path):
+    # The command a new user runs first, offline: no data flag at all.
+    result = subprocess.run(
+        [sys.executable, "train.py", "--norm", "bn", "--epochs", "1", "--train-limit", "2000", "--test-limit", "500",
+         "--output-dir", str(tmp_path), "--verbose", "0"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    run = json.loads((tmp_path / "bn" / "result.json").read_text())
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert run["config"]["data"] == summary["variants"]["bn"]["config"]["data"] == "bundled:data/mnist"
+    assert run["final_accuracy"] > 0.5  # real digits, learnt in one short epoch
+
+
+OFFLINE = """
+import socket, sys
+
+def refuse(*args, **kwargs):
+    raise OSError(101, "Network is unreachable")
+
+socket.create_connection = refuse
+import train
+sys.exit(train.main(sys.argv[1:]))
+"""
+
+
+def test_tfds_without_network_fails_within_a_minute_with_one_line(tmp_path):
+    pytest.importorskip("tensorflow_datasets")
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-c", OFFLINE, "--data", "tfds", "--norm", "bn", "--output-dir", str(tmp_path / "o")],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "TFDS_DATA_DIR": str(tmp_path / "empty-tfds-cache")},
+    )
+    assert time.monotonic() - started < 60
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "cannot be reached" in errors[0] and "--data-dir" in errors[0], result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "o" / "bn").exists()  # nothing half-written
 
 
 def test_limits_larger_than_the_data_are_clamped_with_notice(mnist_dir, tmp_path, capsys):
