@@ -78,12 +78,15 @@ def keras_output(norm, x):
 
 def main():
     x = example_tensor()
+    # NumPy works in float64 so the printed digits are the same on every CPU (float32
+    # sums may round differently with other SIMD widths); Keras gets the float32 input.
+    exact = x.astype("float64")
     sections = [
-        ("Batch normalization", "bn", batch_norm(x),
+        ("Batch normalization", "bn", batch_norm(exact),
          "statistics per channel, over all 2 images x 4 pixels = 8 values each"),
-        ("Group normalization (2 groups)", "gn", group_norm(x, 2),
+        ("Group normalization (2 groups)", "gn", group_norm(exact, 2),
          "statistics per image and group of 2 channels, over 4 pixels x 2 channels = 8 values each"),
-        ("Layer normalization", "ln", group_norm(x, 1),
+        ("Layer normalization", "ln", group_norm(exact, 1),
          "statistics per image, over all 4 pixels x 4 channels = 16 values each"),
     ]
     print("## Input x: 2 images, 2x2 pixels, 4 channels (seed 7)\n")
@@ -97,7 +100,9 @@ def main():
         print("\nNormalized output:\n")
         print(_matrix(ours))
         difference = float(np.abs(ours - keras_output(norm, x)).max())
-        print(f"\nMax |NumPy - Keras| = {difference:.2e} ({'OK' if difference < TOLERANCE else 'MISMATCH'})")
+        # The bound, not the difference itself: its digits depend on the CPU's float rounding.
+        verdict = "OK" if difference < TOLERANCE else "MISMATCH"
+        print(f"\nMax |NumPy - Keras| {'<' if verdict == 'OK' else '>='} {TOLERANCE:g} ({verdict})")
         if not difference < TOLERANCE:
             failures.append(f"{title}: max difference {difference:.2e} >= {TOLERANCE:g}")
     if failures:
