@@ -123,7 +123,7 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
     def call(self, inputs, training=None, mask=None):
         if (
             mask is not None
-            or self.renorm
+            or getattr(self, "renorm", False)  # Keras >= 3.11 only
             or self.synchronized
             or len(inputs.shape) != 4
             or self.axis not in (-1, 3)
