@@ -243,6 +243,29 @@ class EpochHistory(keras.callbacks.Callback):
         write_history(self.path, self.rows)
 
 
+class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """`BackupAndRestore` whose backup is always complete.
+
+    Keras writes the backup weights in place, so a kill during the first backup (no earlier
+    copy to fall back to) left a file that every later resume failed to open. Here the
+    weights and the epoch counter are each written beside their target and renamed over
+    it, so a kill leaves the previous backup or the new one, never half of one.
+    """
+
+    def __init__(self, backup_dir):
+        super().__init__(backup_dir, delete_checkpoint=False)
+
+    def _save_model(self):
+        os.makedirs(self.backup_dir, exist_ok=True)
+        weights_tmp = os.path.join(self.backup_dir, ".tmp-latest.weights.h5")
+        metadata_tmp = os.path.join(self.backup_dir, ".tmp-training_metadata.json")
+        self.model.save_weights(weights_tmp, overwrite=True)
+        with open(metadata_tmp, "w") as handle:
+            handle.write(json.dumps({"epoch": self._current_epoch, "batch": self._last_batch_seen}))
+        os.replace(weights_tmp, self._weights_path)
+        os.replace(metadata_tmp, self._training_metadata_path)
+
+
 def make_optimizer(args, steps_per_epoch):
     """SGD/Adam with linear warm-up then cosine decay to zero at the last step."""
     total = steps_per_epoch * args.epochs
@@ -300,8 +323,11 @@ def top_mistakes(probabilities, labels, count=MISCLASSIFIED_SHOWN):
     ]
 
 
-def train_run(args, norm, seed, train, evaluation, run_dir, config, strategy):
-    """Trains one (norm, seed) run in `run_dir`, resuming if a backup is there; returns its result."""
+def train_run(args, norm, seed, train, evaluation, run_dir, config, strategy, export=True):
+    """Trains one (norm, seed) run in `run_dir`, resuming if a backup is there; returns its result.
+
+    `export=False` skips the SavedModel (studies of many runs keep only model.keras).
+    """
     keras.backend.clear_session()  # fresh graph and layer names for every run
     keras.mixed_precision.set_global_policy(precision_policy(args))  # after: clear_session resets it
     keras.utils.set_random_seed(seed)
@@ -321,7 +347,7 @@ def train_run(args, norm, seed, train, evaluation, run_dir, config, strategy):
     callbacks = [
         train_batches.callback(),  # epoch k's batches depend on (seed, k) only: resumes are exact
         history_cb,  # before the backup: a saved epoch always has its history row
-        keras.callbacks.BackupAndRestore(backup_dir, double_checkpoint=True, delete_checkpoint=False),
+        AtomicBackupAndRestore(backup_dir),
         keras.callbacks.TerminateOnNaN(),
     ]
     started = time.perf_counter()
@@ -333,8 +359,9 @@ def train_run(args, norm, seed, train, evaluation, run_dir, config, strategy):
     rows = read_history(os.path.join(run_dir, "history.csv"))
 
     atomic_write(os.path.join(run_dir, "model.keras"), model.save)
-    atomic_write(os.path.join(run_dir, "saved_model"),
-                 lambda tmp: model_lib.probability_model(model).export(tmp, verbose=False))
+    if export:
+        atomic_write(os.path.join(run_dir, "saved_model"),
+                     lambda tmp: model_lib.probability_model(model).export(tmp, verbose=False))
     probabilities = model_lib.predict_probabilities(model, evaluation[0])
     best = max(rows, key=lambda row: row["val_accuracy"])
     result = {
@@ -486,7 +513,7 @@ def precision_policy(args):
 
 def load_splits(args):
     """(train, evaluation, data source name): evaluation is the test set, or the validation split."""
-    train, test = data_lib.load_mnist(args.data_dir)
+    train, test = data_lib.load_mnist(args.data, args.data_dir)
     if args.validation_size:
         train, test = data_lib.split_validation(train, args.validation_size)
     for name, split in (("train", train), ("test", test)):
