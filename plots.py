@@ -117,3 +117,42 @@ def plot_misclassified(images, mistakes, title, rows=5, cols=2):
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def plot_batch_size(runs, labels, epochs, lr_rule):
+    """Final test accuracy and test cross-entropy against the training batch size (log-2 axis).
+
+    Args:
+        runs: dicts with "norm", "batch_size", "seed", "final_accuracy", "final_ce" (batch_size_study.py's).
+        labels: {norm: legend label}.
+        epochs: epochs every point trained for (for the title).
+        lr_rule: how the learning rate followed the batch size (for the title).
+    """
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.4), dpi=110)
+    for ax, column, scale, name in ((axes[0], "final_accuracy", 100.0, "test accuracy (%)"),
+                                    (axes[1], "final_ce", 1.0, "test cross-entropy (nats/image)")):
+        for norm in dict.fromkeys(run["norm"] for run in runs):
+            sizes = sorted({run["batch_size"] for run in runs if run["norm"] == norm})
+            values = [[scale * run[column] for run in runs if run["norm"] == norm and run["batch_size"] == size]
+                      for size in sizes]
+            seeds = max(len(v) for v in values)
+            label = labels.get(norm, norm) + (f", mean of {seeds} seeds" if seeds > 1 else "")
+            line, = ax.plot(sizes, [np.mean(v) for v in values], marker="o", label=label, color=COLORS.get(norm))
+            if seeds > 1:
+                ax.fill_between(sizes, [min(v) for v in values], [max(v) for v in values],
+                                color=line.get_color(), alpha=0.2, linewidth=0)
+        ax.set_xscale("log", base=2)
+        every_size = sorted({run["batch_size"] for run in runs})
+        ax.set_xticks(every_size, [str(size) for size in every_size])
+        ax.set_xlabel("training batch size (log scale)")
+        ax.set_ylabel(name)
+        ax.grid(alpha=0.3)
+    axes[0].legend()
+    after = f"after {epochs} epoch{'s' if epochs != 1 else ''}"
+    axes[0].set_title(f"Test accuracy {after}")
+    axes[1].set_title(f"Test cross-entropy {after}")
+    several = any(len({r["seed"] for r in runs if r["norm"] == n}) > 1 for n in {r["norm"] for r in runs})
+    fig.suptitle(f"Batch size vs. normalization on MNIST ({lr_rule})"
+                 + ("\nline: mean over seeds; shaded: lowest to highest seed" if several else ""), fontsize=10)
+    fig.tight_layout()
+    return fig

@@ -1,5 +1,6 @@
 """The notebook runs top to bottom in a smoke configuration and produces its figures."""
 
+import json
 import os
 
 import pytest
@@ -17,11 +18,16 @@ def test_notebook_smoke_run(tmp_path):
     papermill.execute_notebook(
         os.path.join(ROOT, "Normalization_Keras.ipynb"), str(executed), cwd=ROOT, kernel_name="python3",
         parameters={"epochs": 1, "data_dir": mnist, "output_dir": str(output_dir), "train_limit": 256,
-                    "test_limit": 128, "extra_args": ["--batch-size", "32"]},
+                    "test_limit": 128, "extra_args": ["--batch-size", "32"],
+                    "batch_sizes": [8, 32], "batch_size_seeds": [1], "batch_size_epochs": 1},
         progress_bar=False, execution_timeout=600,
     )
     for name in ("summary.json", "test_loss.png", "test_accuracy.png", "misclassified_bn.png",
                  "misclassified_gn.png", "misclassified_ln.png"):
         assert (output_dir / name).is_file(), name
+    sweep = json.loads((output_dir / "batch_size" / "summary.json").read_text())
+    assert sorted({(run["norm"], run["batch_size"]) for run in sweep["runs"]}) == [
+        (norm, size) for norm in ("bn", "gn", "ln") for size in (8, 32)]
+    assert (output_dir / "batch_size" / "batch_size.png").is_file()
     text = executed.read_text()
-    assert "image/png" in text and "| BN + L1" in text
+    assert "image/png" in text and "| BN + L1" in text and "BN trained at batch 8: moving averages" in text
