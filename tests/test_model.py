@@ -198,3 +198,34 @@ def test_pooling_before_relu_equals_the_usual_relu_then_pool(norm):
     np.testing.assert_allclose(outputs[0][0], outputs[1][0], rtol=1e-5, atol=1e-5)
     for mine, theirs in zip(outputs[0][1], outputs[1][1]):
         np.testing.assert_allclose(mine, theirs, rtol=1e-4, atol=1e-5)
+
+
+def _same_image_in_two_batches(seed=11):
+    """Image 0 is shared; the other 7 images of each batch differ (the second batch brighter)."""
+    rng = np.random.default_rng(seed)
+    shared = rng.integers(0, 256, size=(1, 28, 28, 1))
+    others_a = rng.integers(0, 128, size=(7, 28, 28, 1))
+    others_b = rng.integers(128, 256, size=(7, 28, 28, 1))
+    return (np.concatenate([shared, others_a]).astype("float32"),
+            np.concatenate([shared, others_b]).astype("float32"))
+
+
+@pytest.mark.parametrize("norm", ["gn", "ln"])
+@pytest.mark.parametrize("training", [False, True])
+def test_gn_and_ln_predict_an_image_the_same_whatever_shares_its_batch(norm, training):
+    keras.utils.set_random_seed(5)
+    net = model.build_model(norm)
+    batch_a, batch_b = _same_image_in_two_batches()
+    np.testing.assert_allclose(np.asarray(net(batch_a, training=training))[0],
+                               np.asarray(net(batch_b, training=training))[0], atol=1e-5)
+
+
+def test_bn_in_training_mode_predicts_an_image_from_its_batch():
+    keras.utils.set_random_seed(5)
+    net = model.build_model("bn")
+    batch_a, batch_b = _same_image_in_two_batches()
+    # Training mode: statistics of the batch, so the neighbours change image 0's logits.
+    assert np.abs(np.asarray(net(batch_a, training=True))[0] - np.asarray(net(batch_b, training=True))[0]).max() > 1e-2
+    # Inference mode: the moving averages, the same for every batch.
+    np.testing.assert_allclose(np.asarray(net(batch_a, training=False))[0],
+                               np.asarray(net(batch_b, training=False))[0], atol=1e-5)
