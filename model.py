@@ -310,11 +310,23 @@ def variant_label(norm, config):
 
 
 def markdown_table(model):
-    """`layer_table` as a Markdown table (the README's architecture table)."""
-    lines = ["| layer | output shape | trainable params | receptive field |", "|---|---|---|---|"]
+    """`layer_table` as a Markdown table, one row per block (the README's architecture table).
+
+    A block's layers share a name prefix (`block1_conv`, `block1_norm`, ...); its row shows
+    the block's output shape, its parameters and the receptive field after it.
+    """
+    blocks = {}
     for name, shape, params, receptive in layer_table(model):
-        lines.append(f"| {name} | {' x '.join(str(d) for d in shape)} | {params:,} | {receptive}x{receptive} |")
-    lines.append(f"| **total trainable** | | **{trainable_params(model):,}** | |")
+        block = name.rsplit("_", 1)[0] if "_" in name else name
+        entry = blocks.setdefault(block, {"layers": [], "params": 0})
+        entry["layers"].append(name[len(block) + 1:] or name)
+        entry.update(shape=shape, receptive=receptive)
+        entry["params"] += params
+    lines = ["| block | layers | output shape | trainable params | receptive field |", "|---|---|---|---|---|"]
+    for block, entry in blocks.items():
+        lines.append(f"| {block} | {' → '.join(entry['layers'])} | {' x '.join(str(d) for d in entry['shape'])} "
+                     f"| {entry['params']:,} | {entry['receptive']}x{entry['receptive']} |")
+    lines.append(f"| **total trainable** | | | **{trainable_params(model):,}** | |")
     return "\n".join(lines)
 
 

@@ -1,6 +1,7 @@
 """Batch, Group and Layer normalization worked by hand on a tiny tensor, checked against Keras.
 
     python normalization_demo.py > demo.md
+    python normalization_demo.py --figure docs/normalization_axes.png   # what each norm averages over
 
 The tensor is a batch of 2 images, 2x2 pixels, 4 channels (NHWC), drawn with a fixed
 seed. For each normalization the script prints, as Markdown, which values each
@@ -92,25 +93,51 @@ def main():
     print("## Input x: 2 images, 2x2 pixels, 4 channels (seed 7)\n")
     print(_matrix(x, decimals=1))
     print(f"\nEach output is (x - mean) / sqrt(variance + {EPSILON:g}); gamma = 1, beta = 0.")
-    failures = []
+    failures, verdicts, outputs = [], [], []
     for title, norm, (ours, steps), scope in sections:
         print(f"\n## {title}\n\n{scope}.\n")
         print("| statistic over | values | mean | variance |\n|---|---|---|---|")
         print("\n".join(steps))
-        print("\nNormalized output:\n")
-        print(_matrix(ours))
+        outputs.append(ours)
         difference = float(np.abs(ours - keras_output(norm, x)).max())
         # The bound, not the difference itself: its digits depend on the CPU's float rounding.
         verdict = "OK" if difference < TOLERANCE else "MISMATCH"
-        print(f"\nMax |NumPy - Keras| {'<' if verdict == 'OK' else '>='} {TOLERANCE:g} ({verdict})")
+        verdicts.append(f"{norm.upper()} {'<' if verdict == 'OK' else '>='} {TOLERANCE:g} ({verdict})")
         if not difference < TOLERANCE:
             failures.append(f"{title}: max difference {difference:.2e} >= {TOLERANCE:g}")
+    print("\n## Normalized outputs (c0, c1, c2, c3 of each pixel)\n")
+    print("| image | pixel | BN | GN (2 groups) | LN |\n|---|---|---|---|---|")
+    for n in range(x.shape[0]):
+        for h in range(x.shape[1]):
+            for w in range(x.shape[2]):
+                cells = " | ".join(", ".join(f"{v:.4f}" for v in out[n, h, w]) for out in outputs)
+                print(f"| {n} | ({h},{w}) | {cells} |")
+    print(f"\nMax |NumPy - Keras|: {', '.join(verdicts)}")
     if failures:
         print("\n".join(failures), file=sys.stderr)
         return 1
     return 0
 
 
+def axes_figure(path, batch=128):
+    """Draws the README's figure of what each normalization averages over, from the network's real shapes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import plots
+    import train
+
+    layer = model.build_model("gn").get_layer("block1_norm")
+    _, height, width, channels = layer.output.shape
+    figure = plots.plot_normalization_axes(batch, channels, height, width, layer.groups)
+    train.save_figure(figure, path)
+
+
 if __name__ == "__main__":
     keras.utils.set_random_seed(0)
+    if sys.argv[1:2] == ["--figure"] and len(sys.argv) == 3:
+        axes_figure(sys.argv[2])
+        sys.exit(0)
+    if sys.argv[1:]:
+        sys.exit("usage: python normalization_demo.py [--figure PATH.png]")
     sys.exit(main())

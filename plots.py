@@ -156,3 +156,50 @@ def plot_batch_size(runs, labels, epochs, lr_rule):
                  + ("\nline: mean over seeds; shaded: lowest to highest seed" if several else ""), fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def plot_normalization_axes(batch, channels, height, width, groups, shown_images=6):
+    """What each normalization averages over, as in the Group Normalization paper's Figure 2.
+
+    One cube per method over (N, C, H x W); the shaded cells are the values one mean and
+    variance is computed from. The cube shows `shown_images` of the `batch` images and every
+    channel; the axis labels and titles give the real sizes.
+
+    Args:
+        batch, channels, height, width: the activation's shape (N, C, H, W).
+        groups: GN's number of groups (LN is one group).
+        shown_images: how many images the drawing shows along N.
+    """
+    shown = min(batch, shown_images)
+    spatial_cells = 4  # H x W drawn as one axis of a few cells
+    per_group = channels // groups
+    methods = (
+        ("Batch Norm", lambda n, c: c == 0, f"per channel, over N x H x W = {batch} x {height * width:,} "
+                                            f"= {batch * height * width:,} values"),
+        ("Layer Norm", lambda n, c: n == shown - 1, f"per image, over C x H x W = {channels} x {height * width:,} "
+                                            f"= {channels * height * width:,} values"),
+        (f"Group Norm ({groups} groups)", lambda n, c: n == shown - 1 and c < per_group,
+         f"per image and group, over {per_group} x {height * width:,} = {per_group * height * width:,} values"),
+    )
+    fig = plt.figure(figsize=(12, 4.6), dpi=110)
+    for index, (name, selected, scope) in enumerate(methods):
+        ax = fig.add_subplot(1, 3, index + 1, projection="3d")
+        filled = np.ones((shown, channels, spatial_cells), dtype=bool)
+        colors = np.empty(filled.shape, dtype=object)
+        for n in range(shown):
+            for c in range(channels):
+                colors[n, c, :] = "#3b75af" if selected(n, c) else "#f2f2f2"
+        ax.voxels(filled, facecolors=colors, edgecolor="#9a9a9a", linewidth=0.3, shade=False)
+        ax.set_xlabel(f"N (images: {shown} of {batch} drawn)", fontsize=8, labelpad=-8)
+        ax.set_ylabel(f"C (channels: {channels})", fontsize=8, labelpad=-8)
+        ax.set_zlabel(f"H x W ({height} x {width})", fontsize=8, labelpad=-10)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_zticks([])
+        ax.set_box_aspect((shown, channels, spatial_cells * 1.5))
+        ax.view_init(elev=22, azim=-58)
+        ax.set_title(f"{name}\n{scope}", fontsize=9)
+    fig.suptitle(f"Which values one mean and variance are taken over (shaded), for this network's first "
+                 f"normalization layer: batch {batch}, {height} x {width} x {channels}", fontsize=10)
+    fig.subplots_adjust(left=0.0, right=0.97, bottom=0.02, top=0.8, wspace=0.05)
+    return fig

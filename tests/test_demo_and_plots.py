@@ -86,3 +86,12 @@ def test_misclassified_grid_is_5_by_2_with_labels():
     assert figure.axes[0].get_subplotspec().get_gridspec().get_geometry() == (5, 2)
     assert "true 1, pred 7 (90%)" in figure.axes[3].get_title() and "#3" in figure.axes[3].get_title()
     assert all(not ax.get_xticks().size and not ax.get_yticks().size for ax in figure.axes)
+
+
+def test_normalization_axes_figure_states_the_real_sizes():
+    figure = plots.plot_normalization_axes(128, 8, 26, 26, groups=4)
+    titles = [ax.get_title() for ax in figure.axes]
+    assert len(titles) == 3
+    assert "128 x 676 = 86,528 values" in titles[0]  # BN: every image, one channel
+    assert "8 x 676 = 5,408 values" in titles[1]  # LN: one image, every channel
+    assert "Group Norm (4 groups)" in titles[2] and "2 x 676 = 1,352 values" in titles[2]
