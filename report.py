@@ -1,15 +1,16 @@
-"""Renders the README's result tables from the files a real run wrote under results/.
+"""Renders the result tables of README.md and docs/*.md from the files real runs wrote under results/.
 
-    python report.py --update README.md     # rewrite the marked blocks in place
+    python report.py --update               # rewrite the marked blocks of README.md and docs/*.md in place
     python report.py                        # print them
 
-Each table lives in README.md between `<!-- report:NAME -->` and `<!-- /report:NAME -->`;
-tests/test_readme.py checks that the README still equals what this renders, so numbers
-are never typed by hand and cannot drift from results/.
+Each table lives between `<!-- report:NAME -->` and `<!-- /report:NAME -->` in one of those
+files; tests/test_readme.py checks that they still equal what this renders, so numbers are
+never typed by hand and cannot drift from results/.
 """
 
 import argparse
 import csv
+import glob
 import json
 import os
 import re
@@ -18,7 +19,8 @@ import sys
 
 import model
 
-RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+ROOT = os.path.dirname(os.path.abspath(__file__))
+RESULTS = os.path.join(ROOT, "results")
 # Published PyTorch solutions of the assignment at epoch 20, as quoted in issue 4: (name, params, accuracy %).
 PUBLISHED = (("typical", "9,900", {"bn": 99.41, "gn": 99.46, "ln": 99.44}),
              ("best", "8,880", {"bn": 99.47, "gn": 99.54, "ln": 99.48}))
@@ -176,6 +178,66 @@ def benchmark(report):
     return "\n".join(lines)
 
 
+def _batch_cells(runs, norm, size, key, scale, decimals):
+    values = [scale * run[key] for run in runs if run["norm"] == norm and run["batch_size"] == size]
+    if not values:
+        return "–"
+    mean = f"{sum(values) / len(values):.{decimals}f}"
+    return mean if len(values) == 1 else f"{mean} ({min(values):.{decimals}f}–{max(values):.{decimals}f})"
+
+
+def batch_size(summary):
+    """The batch-size study: per batch size, each model's final test accuracy and cross-entropy over seeds."""
+    runs, settings = summary["runs"], summary["settings"]
+    norms = [norm for norm in model.NORMS if any(run["norm"] == norm for run in runs)]
+    sizes = sorted({run["batch_size"] for run in runs})
+    labels = [model.NORM_LABELS[norm] for norm in norms]
+    lines = ["| batch | peak lr | steps / epoch | " + " | ".join(f"{label} acc. %" for label in labels) + " | "
+             + " | ".join(f"{label} CE" for label in labels) + " |", "|---|---|---|" + "---|" * 2 * len(norms)]
+    for size in sizes:
+        first = next(run for run in runs if run["batch_size"] == size)
+        lines.append(f"| {size} | {first['lr']:.5f} | {first['steps_per_epoch']:,} | "
+                     + " | ".join(_batch_cells(runs, norm, size, "final_accuracy", 100, 2) for norm in norms) + " | "
+                     + " | ".join(_batch_cells(runs, norm, size, "final_ce", 1, 4) for norm in norms) + " |")
+    machine = summary["machine"]
+    seeds = sorted({run["seed"] for run in runs})
+    lines += ["", f"Mean over seeds {', '.join(map(str, seeds))} (lowest–highest in brackets), test set after "
+              f"{settings['epochs']} epochs; {settings['lr_rule']}; {machine['processor']} ({machine['cpu_count']} "
+              f"cores), TensorFlow {summary['versions']['tensorflow']}; "
+              f"{sum(run['train_seconds'] for run in runs) / 3600:.1f} hours of training in all."]
+    return "\n".join(lines)
+
+
+def batch_size_headline(summary):
+    """One line: each model's mean accuracy at the smallest and at the reference batch size."""
+    runs = summary["runs"]
+    sizes = sorted({run["batch_size"] for run in runs})
+    picks = [sizes[0]] + ([summary["settings"]["base_batch_size"]]
+                          if summary["settings"]["base_batch_size"] in sizes[1:] else sizes[-1:])
+    parts = []
+    for size in picks:
+        cells = [f"{model.NORM_LABELS[norm]} {_batch_cells(runs, norm, size, 'final_accuracy', 100, 2).split(' ')[0]} %"
+                 for norm in model.NORMS if any(r["norm"] == norm and r["batch_size"] == size for r in runs)]
+        parts.append(f"batch {size}: " + ", ".join(cells))
+    return f"test accuracy after {summary['settings']['epochs']} epochs, mean of seeds; " + "; ".join(parts)
+
+
+def bn_test_time(table):
+    """BN evaluated with its moving averages and with the statistics of each test batch."""
+    sizes = sorted({int(size) for row in table["models"] for size in row["batch_statistics"]})
+    lines = ["| BN + L1 model trained at batch | moving averages (Keras' test mode) | "
+             + " | ".join(f"batch statistics, test batch {size}" for size in sizes) + " |",
+             "|---|---|" + "---|" * len(sizes)]
+    for row in table["models"]:
+        cells = [f"{100 * row['batch_statistics'][str(size)]:.2f} %" if str(size) in row["batch_statistics"]
+                 else "–" for size in sizes]
+        lines.append(f"| {row['trained_batch_size']} (seed {row['seed']}) | {100 * row['moving_averages']:.2f} % | "
+                     + " | ".join(cells) + " |")
+    lines += ["", f"Test accuracy on all {table['test_images']:,} test images, taken in order in batches of the "
+              "given size (the last batch smaller where the size does not divide 10,000)."]
+    return "\n".join(lines)
+
+
 def demo():
     """normalization_demo.py's worked example, as printed."""
     import contextlib
@@ -212,7 +274,19 @@ def blocks():
     bench = _load("benchmark.json")
     if bench:
         rendered["benchmark"] = benchmark(bench)
+    sweep = _load(os.path.join("batch_size", "summary.json"))
+    if sweep and sweep["runs"]:
+        rendered["batch_size"] = batch_size(sweep)
+        rendered["batch_size_headline"] = batch_size_headline(sweep)
+    test_time = _load(os.path.join("batch_size", "bn_test_time.json"))
+    if test_time and test_time["models"]:
+        rendered["bn_test_time"] = bn_test_time(test_time)
     return rendered
+
+
+def documents():
+    """The Markdown files whose marked blocks report.py renders: README.md and docs/*.md."""
+    return [os.path.join(ROOT, "README.md")] + sorted(glob.glob(os.path.join(ROOT, "docs", "*.md")))
 
 
 def block_pattern(name):
@@ -220,24 +294,33 @@ def block_pattern(name):
 
 
 def update(text, rendered):
-    for name, body in rendered.items():
+    """Rewrites every marked block of `text` that can be rendered; returns (text, names of the others)."""
+    missing = []
+    for name in re.findall(r"<!-- report:(\w+) -->", text):
+        if name not in rendered:
+            missing.append(name)
+            continue
         closing = f"\n<!-- /report:{name} -->"
-        text, count = block_pattern(name).subn(lambda m: m.group(1) + body + closing, text)
-        if count != 1:
-            raise ValueError(f"README has {count} '<!-- report:{name} -->' blocks; expected 1")
-    return text
+        text = block_pattern(name).sub(lambda m: m.group(1) + rendered[name] + closing, text)
+    return text, missing
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--update", metavar="README", help="rewrite the marked blocks of this file")
+    parser.add_argument("--update", action="store_true", help="rewrite the marked blocks of README.md and docs/*.md")
     args = parser.parse_args(argv)
     rendered = blocks()
     if args.update:
-        with open(args.update) as handle:
-            text = update(handle.read(), rendered)
-        with open(args.update, "w") as handle:
-            handle.write(text)
+        missing = []
+        for path in documents():
+            with open(path) as handle:
+                text, unrendered = update(handle.read(), rendered)
+            with open(path, "w") as handle:
+                handle.write(text)
+            missing += [f"{os.path.relpath(path, ROOT)}: {name}" for name in unrendered]
+        if missing:
+            print(f"error: no results file to render these blocks from: {'; '.join(missing)}", file=sys.stderr)
+            return 1
     else:
         for name, body in rendered.items():
             print(f"<!-- report:{name} -->\n{body}\n<!-- /report:{name} -->\n")

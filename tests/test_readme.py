@@ -14,14 +14,27 @@ def readme():
 
 
 def test_every_marked_block_matches_what_report_renders():
-    text = readme()
-    names = re.findall(r"<!-- report:(\w+) -->", text)
     rendered = report.blocks()
-    assert names, "README has no report blocks"
-    for name in names:
-        assert name in rendered, f"README block {name!r} has no source file under results/"
-        body = report.block_pattern(name).search(text).group(2)
-        assert body == rendered[name], f"README block {name!r} is out of date: run python report.py --update README.md"
+    seen = []
+    for path in report.documents():
+        with open(path) as handle:
+            text = handle.read()
+        for name in re.findall(r"<!-- report:(\w+) -->", text):
+            where = f"{os.path.relpath(path, ROOT)}: block {name!r}"
+            assert name in rendered, f"{where} has no source file under results/"
+            body = report.block_pattern(name).search(text).group(2)
+            assert body == rendered[name], f"{where} is out of date: run python report.py --update"
+            seen.append(name)
+    assert "headline" in seen and len(seen) == len(set(seen)), seen  # each table in one place
+
+
+def test_readme_is_short_and_links_its_lab_notes():
+    text = readme()
+    assert len(text.splitlines()) <= 300
+    head = "\n".join(text.splitlines()[:40])
+    assert "python -m pytest -q" in head and "<!-- report:headline -->" in head
+    linked = re.findall(r"\]\((docs/[^)#]+\.md)", text)
+    assert linked and all(os.path.isfile(os.path.join(ROOT, path)) for path in linked)
 
 
 def test_readme_opens_with_install_main_and_test_commands():
@@ -33,9 +46,12 @@ def test_readme_opens_with_install_main_and_test_commands():
         assert "python -m pytest -q" in handle.read()
 
 
-def test_readme_figures_exist():
-    for path in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", readme()):
-        assert os.path.isfile(os.path.join(ROOT, path)), path
+def test_every_figure_shown_exists():
+    for document in report.documents():
+        with open(document) as handle:
+            text = handle.read()
+        for path in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text):
+            assert os.path.isfile(os.path.join(os.path.dirname(document), path)), (document, path)
 
 
 def test_validation_table_means_only_recipes_with_all_three_models():
@@ -49,3 +65,20 @@ def test_validation_table_means_only_recipes_with_all_three_models():
     table = report.validation(summaries)
     assert "| all | **mean of the three** | | **99.43 %** |" in table
     assert "bn-alone | BN + L1" in table and "bn-alone | **mean" not in table
+
+
+def test_batch_size_table_shows_mean_and_seed_range_per_model():
+    runs = [{"norm": norm, "batch_size": size, "seed": seed, "lr": 0.01 * (size / 128) ** 0.5,
+             "steps_per_epoch": 60000 // size, "final_accuracy": accuracy + 0.001 * (seed - 1), "final_ce": 0.05,
+             "train_seconds": 60.0}
+            for norm, accuracy in (("bn", 0.98), ("gn", 0.99), ("ln", 0.99)) for size in (2, 128) for seed in (1, 2)]
+    summary = {"runs": runs, "settings": {"epochs": 2, "lr_rule": "sqrt rule", "base_batch_size": 128},
+               "machine": {"processor": "cpu", "cpu_count": 2}, "versions": {"tensorflow": "2.x"}}
+    table = report.batch_size(summary)
+    assert "| 2 | 0.00125 | 30,000 | 98.05 (98.00–98.10) | 99.05 (99.00–99.10) | 99.05 (99.00–99.10) |" in table
+    assert report.batch_size_headline(summary) == (
+        "test accuracy after 2 epochs, mean of seeds; batch 2: BN + L1 98.05 %, GN 99.05 %, LN 99.05 %; "
+        "batch 128: BN + L1 98.05 %, GN 99.05 %, LN 99.05 %")
+    test_time = report.bn_test_time({"test_images": 10000, "models": [
+        {"trained_batch_size": 2, "seed": 1, "moving_averages": 0.981, "batch_statistics": {"1": 0.5, "1000": 0.98}}]})
+    assert "| 2 (seed 1) | 98.10 % | 50.00 % | 98.00 % |" in test_time
