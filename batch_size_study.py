@@ -17,10 +17,8 @@ test-batch sizes. GN and LN compute the same statistics either way.
 Writes summary.json, bn_test_time.json and batch_size.png under the output folder.
 """
 
-import argparse
 import math
 import os
-import platform
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -101,10 +99,11 @@ def run_point(args, norm, batch_size, seed, splits, strategy):
     config = train.run_config(run_args, norm, seed, source)
     if train.prepare_run_dir(run_dir, config, args.force):
         print(f"{norm} batch {batch_size} seed {seed}: already finished in {run_dir}")
+        result = train.read_json(os.path.join(run_dir, "result.json"))
     else:
         print(f"{norm} batch {batch_size} seed {seed}: {args.epochs} epochs, peak lr {run_args.lr:.5g} -> {run_dir}")
-        train.train_run(run_args, norm, seed, train_split, test_split, run_dir, config, strategy, export=False)
-    result = train.read_json(os.path.join(run_dir, "result.json"))
+        result = train.train_run(run_args, norm, seed, train_split, test_split, run_dir, config, strategy,
+                                 export=False)
     steps = math.ceil(len(train_split[0]) / batch_size)
     return {"norm": norm, "batch_size": batch_size, "seed": seed, "lr": run_args.lr, "steps_per_epoch": steps,
             **{key: result[key] for key in ("epochs", "final_accuracy", "final_ce", "best_accuracy", "best_epoch",
@@ -121,9 +120,7 @@ def write_summary(args, runs, source):
             "data": source, "train_limit": args.train_limit, "test_limit": args.test_limit, "evaluated_on": "test",
         },
         "runs": runs,
-        "versions": {"tensorflow": tf.__version__, "keras": keras.__version__, "python": platform.python_version()},
-        "machine": {"processor": train.cpu_name(), "cpu_count": os.cpu_count(),
-                    "gpus": [d.name for d in tf.config.list_physical_devices("GPU")]},
+        **train.environment(),
     }
     train.write_json(os.path.join(args.output_dir, "summary.json"), summary)
     if runs:
@@ -137,7 +134,8 @@ def accuracy_with_batch_statistics(network, images, labels, batch_size):
     """Test accuracy when every BN layer normalizes with the statistics of the test batch it sits in.
 
     Test batches are taken in order; the last one may be smaller. Calling the model in
-    training mode also moves BN's moving averages, so the caller passes a copy.
+    training mode also moves BN's moving averages (which training mode never reads), so
+    evaluate with the moving averages before this, not after.
     """
     forward = tf.function(lambda x: network(x, training=True), reduce_retracing=True)
     correct = 0
@@ -163,8 +161,7 @@ def bn_test_time(args, test_split):
         for test_batch in args.test_time_batches:
             if test_batch > len(images):
                 continue
-            copy = keras.saving.load_model(path)  # training-mode calls move the moving averages
-            row["batch_statistics"][str(test_batch)] = accuracy_with_batch_statistics(copy, images, labels,
+            row["batch_statistics"][str(test_batch)] = accuracy_with_batch_statistics(network, images, labels,
                                                                                       test_batch)
             print(f"bn trained at batch {batch_size}: test batch {test_batch}, batch statistics: "
                   f"{100 * row['batch_statistics'][str(test_batch)]:.2f}%")
@@ -176,8 +173,9 @@ def bn_test_time(args, test_split):
 
 
 def run(args):
-    strategy = train.configure(point_args(args, args.norms[0], args.batch_sizes[0], args.seeds[0]))
-    splits = train.load_splits(point_args(args, args.norms[0], args.batch_sizes[0], args.seeds[0]))
+    first = point_args(args, args.norms[0], args.batch_sizes[0], args.seeds[0])
+    strategy = train.configure(first)
+    splits = train.load_splits(first)
     runs = []
     # Smallest batches first: they are the point of the study and the slowest to train.
     for batch_size in args.batch_sizes:
@@ -196,10 +194,7 @@ def main(argv=None):
     args = parse_args(argv)
     try:
         return run(args)
-    except (data_lib.DataError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    except train.TrainingDiverged as error:
+    except (data_lib.DataError, OSError, train.TrainingDiverged) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -24,7 +24,6 @@ from packaging.requirements import Requirement
 ROOT = os.path.dirname(os.path.abspath(__file__))
 NOTEBOOK = os.path.join(ROOT, "Normalization_Keras.ipynb")
 README = os.path.join(ROOT, "README.md")
-PLACEHOLDER = "https://github.com/REPLACE_WITH_OWNER/REPLACE_WITH_REPO"
 _REPO_URL_LINE = re.compile(r'REPO_URL = "([^"]*)"')
 _BADGE = re.compile(r"https://colab\.research\.google\.com/github/([^/\s\"]+)/([^/\s\"]+)/blob/main/Normalization_Keras\.ipynb")
 

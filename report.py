@@ -178,8 +178,12 @@ def benchmark(report):
     return "\n".join(lines)
 
 
+def _seed_values(runs, norm, size, key, scale):
+    return [scale * run[key] for run in runs if run["norm"] == norm and run["batch_size"] == size]
+
+
 def _batch_cells(runs, norm, size, key, scale, decimals):
-    values = [scale * run[key] for run in runs if run["norm"] == norm and run["batch_size"] == size]
+    values = _seed_values(runs, norm, size, key, scale)
     if not values:
         return "–"
     mean = f"{sum(values) / len(values):.{decimals}f}"
@@ -216,8 +220,9 @@ def batch_size_headline(summary):
                           if summary["settings"]["base_batch_size"] in sizes[1:] else sizes[-1:])
     parts = []
     for size in picks:
-        cells = [f"{model.NORM_LABELS[norm]} {_batch_cells(runs, norm, size, 'final_accuracy', 100, 2).split(' ')[0]} %"
-                 for norm in model.NORMS if any(r["norm"] == norm and r["batch_size"] == size for r in runs)]
+        means = {norm: sum(values) / len(values) for norm in model.NORMS
+                 if (values := _seed_values(runs, norm, size, "final_accuracy", 100))}
+        cells = [f"{model.NORM_LABELS[norm]} {mean:.2f} %" for norm, mean in means.items()]
         parts.append(f"batch {size}: " + ", ".join(cells))
     return f"test accuracy after {summary['settings']['epochs']} epochs, mean of seeds; " + "; ".join(parts)
 

@@ -443,8 +443,14 @@ def summarize(output_dir, results):
         ]
         entry["config"] = {k: v for k, v in runs[0]["config"].items() if k != "seed"}
         variants[norm] = entry
-    summary = {
-        "variants": variants,
+    summary = {"variants": variants, **environment()}
+    write_json(os.path.join(output_dir, "summary.json"), summary)
+    return summary
+
+
+def environment():
+    """The versions and machine a summary's numbers were made with."""
+    return {
         "versions": {"tensorflow": tf.__version__, "keras": keras.__version__, "python": platform.python_version()},
         "machine": {
             "platform": platform.platform(),
@@ -453,8 +459,6 @@ def summarize(output_dir, results):
             "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
         },
     }
-    write_json(os.path.join(output_dir, "summary.json"), summary)
-    return summary
 
 
 def cpu_name():
