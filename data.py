@@ -255,17 +255,22 @@ def source_name(source="bundled", data_dir=None):
     return {"bundled": "bundled:data/mnist", "tfds": "tfds:mnist"}[source]
 
 
-def augmenter(seed=None, rotation_degrees=7.0, shift_pixels=2.0):
-    """Small random rotation and translation, the usual MNIST augmentation."""
-    return keras.Sequential(
-        [
-            keras.layers.RandomRotation(rotation_degrees / 360.0, fill_mode="constant", seed=seed),
-            keras.layers.RandomTranslation(
-                shift_pixels / 28.0, shift_pixels / 28.0, fill_mode="constant", seed=seed
-            ),
-        ],
-        name="augment",
-    )
+def augmenter(seed=None, rotation_degrees=7.0, shift_pixels=2.0, zoom=0.0, shear=0.0):
+    """Random rotation and translation (the usual MNIST augmentation), optionally zoom and shear.
+
+    `zoom` z scales images by a random factor in [1 - z, 1 + z]; `shear` s shears along
+    x and y by up to s (Keras' `RandomShear` factors). Layers with a zero amount are
+    left out, so the default pipeline is exactly rotation then translation.
+    """
+    layers = [
+        keras.layers.RandomRotation(rotation_degrees / 360.0, fill_mode="constant", seed=seed),
+        keras.layers.RandomTranslation(shift_pixels / 28.0, shift_pixels / 28.0, fill_mode="constant", seed=seed),
+    ]
+    if zoom:
+        layers.append(keras.layers.RandomZoom((-zoom, zoom), fill_mode="constant", seed=seed))
+    if shear:
+        layers.append(keras.layers.RandomShear(shear, shear, fill_mode="constant", seed=seed))
+    return keras.Sequential(layers, name="augment")
 
 
 def _fixed_buffers(dataset):
@@ -308,9 +313,12 @@ class TrainingBatches:
     """
 
     def __init__(self, images, labels, batch_size, *, seed=0, augment=True):
+        """`augment`: True (the default augmentation), False, or a dict of `augmenter` arguments."""
         self.seed = int(seed)
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
-        self.augmenter = augmenter(self.seed) if augment else None
+        if augment is True:
+            augment = {}
+        self.augmenter = augmenter(self.seed, **augment) if augment is not False else None
         images, labels = tf.constant(images), tf.constant(labels)
         count = len(labels)
 

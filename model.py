@@ -17,6 +17,7 @@ over its channels only: that is not LN for CNNs. `tests/test_model.py` proves th
 equivalence with the per-(H, W, C) definition.
 """
 
+import re
 from dataclasses import dataclass
 
 import keras
@@ -67,6 +68,45 @@ ARCHITECTURE = (
     ConvSpec("block5", 16, 3),
 )
 NUM_CLASSES = 10
+
+
+def parse_architecture(spec):
+    """A `ConvSpec` tuple from a spec string such as "8,12p,16,16,16" (what --architecture takes).
+
+    One comma-separated token per conv block: its filter count, then optionally "k<size>"
+    for a kernel other than 3x3, then optionally "p" for a 2x2 max-pool after it.
+    3x3 blocks are named block1, block2, ...; 1x1 blocks transition1, ... (as in the course
+    network, "8,16,8k1p,16,16,16").
+
+    Raises:
+        ValueError: a token that does not match, or a network that pools the image away.
+    """
+    if isinstance(spec, tuple) and all(isinstance(s, ConvSpec) for s in spec):
+        return spec
+    specs, counts, size = [], {"block": 0, "transition": 0}, 28
+    for token in str(spec).replace(" ", "").split(","):
+        match = re.fullmatch(r"([1-9][0-9]*)(?:k([1-9][0-9]*))?(p?)", token)
+        if not match:
+            raise ValueError(
+                f"architecture token {token!r} in {spec!r} is not <filters>[k<kernel>][p], e.g. 8,12p,16,16,16"
+            )
+        filters, kernel, pool = int(match[1]), int(match[2] or 3), bool(match[3])
+        kind = "transition" if kernel == 1 else "block"
+        counts[kind] += 1
+        size = size - kernel + 1
+        size = size // 2 if pool else size
+        if size < 1:
+            raise ValueError(f"architecture {spec!r} shrinks the 28x28 image to nothing at {token!r}")
+        specs.append(ConvSpec(f"{kind}{counts[kind]}", filters, kernel, pool))
+    return tuple(specs)
+
+
+def architecture_spec(architecture):
+    """The spec string of a `ConvSpec` tuple (the inverse of `parse_architecture`)."""
+    return ",".join(
+        f"{s.filters}{'' if s.kernel_size == 3 else f'k{s.kernel_size}'}{'p' if s.pool_after else ''}"
+        for s in architecture
+    )
 
 
 @keras.saving.register_keras_serializable(package="mnist_norm")
@@ -204,7 +244,7 @@ def build_model(
         groups: groups for "gn"; must divide every normalized layer's channels.
         dropout: spatial dropout rate after each block (0 disables it).
         synchronized: synchronized BatchNormalization across replicas.
-        architecture: sequence of `ConvSpec`.
+        architecture: sequence of `ConvSpec`, or a spec string for `parse_architecture`.
 
     Returns:
         A `keras.Model` mapping raw pixels (batch, 28, 28, 1) in 0-255 to 10 logits.
@@ -215,6 +255,7 @@ def build_model(
         raise ValueError(f"l1_strength must be >= 0; received {l1_strength!r}.")
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must be in [0, 1); received {dropout!r}.")
+    architecture = parse_architecture(architecture)
     # The one place where variants differ besides the norm layer itself.
     regularizer = keras.regularizers.L1(l1_strength) if norm == "bn" and l1_strength > 0 else None
 

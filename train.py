@@ -85,7 +85,14 @@ def parse_args(argv=None):
     parser.add_argument("--lr", type=float, default=0.01, help="peak learning rate")
     parser.add_argument("--warmup-fraction", type=float, default=0.2,
                         help="fraction of all steps spent warming the learning rate up (then cosine to zero)")
+    parser.add_argument("--architecture", default=model_lib.architecture_spec(model_lib.ARCHITECTURE),
+                        help="conv blocks as <filters>[k<kernel>][p],... (p: 2x2 max-pool after it); "
+                             "default: %(default)s")
     parser.add_argument("--no-augment", dest="augment", action="store_false")
+    parser.add_argument("--rotation", type=float, default=7.0, help="augmentation: max rotation, degrees")
+    parser.add_argument("--shift", type=float, default=2.0, help="augmentation: max shift, pixels")
+    parser.add_argument("--zoom", type=float, default=0.0, help="augmentation: scale by 1 +- up to this")
+    parser.add_argument("--shear", type=float, default=0.0, help="augmentation: shear factor up to this")
     parser.add_argument("--force", action="store_true", help="retrain runs that already finished")
     parser.add_argument("--deterministic", action="store_true", help="enable TF op determinism")
     parser.add_argument("--mixed-precision", action="store_true",
@@ -124,9 +131,17 @@ def validate_args(args):
         raise UsageError(f"--lr must be > 0; received {args.lr}")
     if not 0 <= args.warmup_fraction < 1:
         raise UsageError(f"--warmup-fraction must be in [0, 1); received {args.warmup_fraction}")
+    try:
+        args.network = model_lib.parse_architecture(args.architecture)
+    except ValueError as error:
+        raise UsageError(f"--architecture: {error}")
+    for name, upper in (("rotation", 180), ("shift", 14), ("zoom", 1), ("shear", 1)):
+        value = getattr(args, name)
+        if not 0 <= value < upper:
+            raise UsageError(f"--{name} must be in [0, {upper}); received {value}")
     args.norms = model_lib.NORMS if args.norm == ALL else (args.norm,)
     if "gn" in args.norms:
-        channels = sorted({spec.filters for spec in model_lib.ARCHITECTURE})
+        channels = sorted({spec.filters for spec in args.network})
         if args.groups < 1 or any(c % args.groups for c in channels):
             raise UsageError(
                 f"--groups {args.groups} does not divide the channel counts {channels}; "
@@ -303,11 +318,19 @@ def run_config(args, norm, seed, data_source):
         "norm": norm, "seed": seed, "epochs": args.epochs, "batch_size": args.batch_size,
         "optimizer": args.optimizer, "lr": args.lr, "warmup_fraction": args.warmup_fraction,
         "l1": args.l1 if norm == "bn" else None, "groups": args.groups if norm == "gn" else None,
-        "dropout": args.dropout, "augment": args.augment, "train_limit": args.train_limit,
+        "architecture": model_lib.architecture_spec(args.network),
+        "dropout": args.dropout, "augment": augmentation(args), "train_limit": args.train_limit,
         "test_limit": args.test_limit, "validation_size": args.validation_size, "data": data_source,
         "mixed_precision": args.mixed_precision, "strategy": args.strategy,
         "deterministic": args.deterministic,
     }
+
+
+def augmentation(args):
+    """The `data.augmenter` arguments of a run, or False without augmentation."""
+    if not args.augment:
+        return False
+    return {"rotation_degrees": args.rotation, "shift_pixels": args.shift, "zoom": args.zoom, "shear": args.shear}
 
 
 def top_mistakes(probabilities, labels, count=MISCLASSIFIED_SHOWN):
@@ -337,10 +360,10 @@ def train_run(args, norm, seed, train, evaluation, run_dir, config, strategy, ex
     with strategy.scope():
         model = model_lib.build_model(
             norm, l1_strength=args.l1, groups=args.groups, dropout=args.dropout,
-            synchronized=replicas > 1,
+            synchronized=replicas > 1, architecture=args.network,
         )
         compile_model(model, args, steps_per_epoch)
-    train_batches = data_lib.TrainingBatches(*train, global_batch, seed=seed, augment=args.augment)
+    train_batches = data_lib.TrainingBatches(*train, global_batch, seed=seed, augment=augmentation(args))
     eval_ds = data_lib.make_dataset(*evaluation, 1000)
     history_cb = EpochHistory(os.path.join(run_dir, "history.csv"))
     backup_dir = os.path.join(run_dir, "backup")

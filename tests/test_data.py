@@ -113,6 +113,20 @@ def test_training_batches_are_a_function_of_seed_and_epoch():
     np.testing.assert_array_equal(np.concatenate([y for _, y in same_order]), np.concatenate([y for _, y in first]))
 
 
+def test_zoom_and_shear_join_the_augmentation_only_when_asked():
+    layer_types = lambda augmenter: [type(layer).__name__ for layer in augmenter.layers]  # noqa: E731
+    assert layer_types(data.augmenter(1)) == ["RandomRotation", "RandomTranslation"]
+    assert layer_types(data.augmenter(1, zoom=0.1, shear=0.1)) == [
+        "RandomRotation", "RandomTranslation", "RandomZoom", "RandomShear"]
+    images, labels = synthetic_digits(32, 5)
+    strong = {"rotation_degrees": 8.0, "shift_pixels": 3.0, "zoom": 0.15, "shear": 0.1}
+    first = np.concatenate([x for x, _ in _batches(images, labels, seed=1, epoch=2, augment=strong)])
+    again = np.concatenate([x for x, _ in _batches(images, labels, seed=1, epoch=2, augment=strong)])
+    default = np.concatenate([x for x, _ in _batches(images, labels, seed=1, epoch=2)])
+    np.testing.assert_array_equal(first, again)  # every layer's draw restarts with (seed, epoch)
+    assert not np.array_equal(first, default)
+
+
 def _no_network(monkeypatch):
     """Every new connection fails at once, as on a machine without a network."""
     attempts = []

@@ -1,3 +1,5 @@
+import re
+
 import keras
 import numpy as np
 import pytest
@@ -167,6 +169,32 @@ def test_layer_table_tracks_receptive_field():
     by_hand = (26 * 26 * 8 * 9 + 24 * 24 * 12 * 8 * 9 + 10 * 10 * 16 * 12 * 9 + 8 * 8 * 16 * 16 * 9
                + 6 * 6 * 16 * 16 * 9 + 16 * 10)
     assert model.multiply_adds(model.build_model("bn")) == by_hand
+
+
+def test_architecture_specs_round_trip_and_spell_the_course_network():
+    assert model.parse_architecture("8,16,8k1p,16,16,16") == model.COURSE_ARCHITECTURE
+    for architecture in (model.ARCHITECTURE, model.COURSE_ARCHITECTURE):
+        assert model.parse_architecture(model.architecture_spec(architecture)) == architecture
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [("8,x", "token 'x'"), ("8,12p,,16", "token ''"), ("0,8", "token '0'"), ("8k0", "token '8k0'"),
+     ("8p,8p,8p,8p,8p", "shrinks the 28x28 image to nothing at '8p'")],
+)
+def test_bad_architecture_specs_are_rejected_naming_the_token(spec, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        model.build_model("gn", architecture=spec)
+
+
+def test_architecture_string_builds_that_network():
+    rows = {name: (shape, params, receptive) for name, shape, params, receptive in
+            model.layer_table(model.build_model("ln", architecture="8p,12,16"))}
+    assert rows["block1_pool"] == ((13, 13, 8), 0, 4)
+    assert rows["block2_conv"] == ((11, 11, 12), 8 * 12 * 9, 8)
+    assert rows["block3_conv"] == ((9, 9, 16), 12 * 16 * 9, 12)
+    assert model.trainable_params(model.build_model("bn", architecture="8p,12,16")) == (
+        72 + 864 + 1728 + 160 + 2 * (8 + 12 + 16))
 
 
 @pytest.mark.parametrize("norm", model.NORMS)

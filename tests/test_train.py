@@ -110,6 +110,10 @@ def test_finished_runs_are_skipped_unless_forced(smoke_run, mnist_dir, capsys):
         (["--epochs", "two"], "invalid int value: 'two'"),
         (["--data", "mnist"], "argument --data: invalid choice: 'mnist'"),
         (["--data", "tfds", "--data-dir", "x"], "--data tfds and --data-dir 'x' name two sources; give one"),
+        (["--architecture", "8,q"], "--architecture: architecture token 'q' in '8,q' is not"),
+        (["--architecture", "8p,12,6", "--norm", "gn"], "--groups 4 does not divide the channel counts [6, 8, 12]"),
+        (["--zoom", "1.5"], "--zoom must be in [0, 1); received 1.5"),
+        (["--rotation", "-3"], "--rotation must be in [0, 180); received -3.0"),
     ],
 )
 def test_cli_rejects_bad_values_with_exit_2(flags, message, tmp_path, capsys):
@@ -118,6 +122,20 @@ def test_cli_rejects_bad_values_with_exit_2(flags, message, tmp_path, capsys):
     assert info.value.code == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def test_architecture_and_augmentation_flags_reach_the_run(mnist_dir, tmp_path):
+    flags = ["--norm", "bn", "--epochs", "1", "--architecture", "8p,12,16", "--zoom", "0.1", "--shear", "0.05"]
+    assert train.main(smoke_args(mnist_dir, tmp_path, *flags)) == 0
+    config = json.loads((tmp_path / "bn" / "config.json").read_text())
+    assert config["architecture"] == "8p,12,16"
+    assert config["augment"] == {"rotation_degrees": 7.0, "shift_pixels": 2.0, "zoom": 0.1, "shear": 0.05}
+    trained = keras.models.load_model(tmp_path / "bn" / "model.keras")
+    convs = [layer.name for layer in trained.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert convs == ["block1_conv", "block2_conv", "block3_conv", "head_conv"]
+    assert trained.get_layer("block1_pool") is not None
+    assert train.run_config(train.parse_args(["--no-augment", "--output-dir", str(tmp_path)]), "bn", 1,
+                            "x")["augment"] is False
 
 
 def test_unwritable_output_dir_is_rejected(tmp_path, capsys):
