@@ -11,6 +11,13 @@ over --images real MNIST images after one warm-up pass. With --torch-python (an
 interpreter that has PyTorch), the course network in PyTorch (torch_reference.py) is
 timed in the same run for a side-by-side ratio, and so is this project's network in
 PyTorch, to tell the framework's share from the network's. Time only on a quiet machine.
+
+    python benchmark.py --candidate pool1 "--architecture 8p,12,16,16,16 --zoom 0.1"
+
+times other recipes (train.py flags) side by side with train.py's defaults, which always
+come first. For each recipe it reports the steady-state training time of one 60,000-image
+epoch of all three variants (a `train.py --norm all` epoch without its evaluation) and,
+with PyTorch, the same for the course network's three trainings.
 """
 
 import argparse
@@ -52,14 +59,21 @@ def matmul_gflops(size=2048, repeats=5):
     return median_rate(lambda: matmul().numpy(), 2 * size**3, repeats) / 1e9
 
 
-def time_variant(norm, images, labels, args):
-    train_args = train.parse_args(["--norm", norm, "--batch-size", str(args.batch_size), "--output-dir", HERE])
+EPOCH_IMAGES = 60000  # one epoch of train.py's training set
+
+
+def candidate_args(flags, batch_size):
+    """train.py's parsed arguments for a recipe given as train.py flags (exit 2 on bad ones)."""
+    return train.parse_args([*flags.split(), "--batch-size", str(batch_size), "--output-dir", HERE])
+
+
+def time_variant(norm, images, labels, args, train_args):
     keras.backend.clear_session()
     keras.utils.set_random_seed(0)
-    net = model_lib.build_model(norm)
+    net = model_lib.build_model(norm, architecture=train_args.network)
     train.compile_model(net, train_args, len(images) // args.batch_size)
     result = {"trainable_params": model_lib.trainable_params(net), "multiply_adds": model_lib.multiply_adds(net)}
-    for name, augment in (("train_img_per_s", True), ("train_no_augment_img_per_s", False)):
+    for name, augment in (("train_img_per_s", train.augmentation(train_args)), ("train_no_augment_img_per_s", False)):
         dataset = data_lib.TrainingBatches(images, labels, args.batch_size, seed=0, augment=augment).dataset
         result[name] = median_rate(lambda: net.fit(dataset, epochs=1, verbose=0), len(images), args.repeats)
     evaluation = data_lib.make_dataset(images, labels, 1000)
@@ -67,6 +81,19 @@ def time_variant(norm, images, labels, args):
     # Training costs about 3 forward passes (forward, and backward for inputs and weights), 2 FLOP per MAC.
     result["train_gflops"] = result["train_no_augment_img_per_s"] * 6 * result["multiply_adds"] / 1e9
     return result
+
+
+def time_candidate(flags, images, labels, args, norms):
+    """One recipe's rates per variant and its all-variants epoch time."""
+    train_args = candidate_args(flags, args.batch_size)
+    variants = {norm: time_variant(norm, images, labels, args, train_args) for norm in norms}
+    return {
+        "flags": flags,
+        "architecture": model_lib.architecture_spec(train_args.network),
+        "augment": train.augmentation(train_args),
+        "variants": variants,
+        "epoch_seconds_all": sum(EPOCH_IMAGES / entry["train_img_per_s"] for entry in variants.values()),
+    }
 
 
 def layer_profile(norm, batch_size, repeats=20):
@@ -117,12 +144,20 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--torch-python", help="Python interpreter with PyTorch for the side-by-side reference")
     parser.add_argument("--profile", action="store_true", help="also time every layer alone (forward + backward)")
+    parser.add_argument("--candidate", nargs=2, action="append", default=[], metavar=("NAME", "FLAGS"),
+                        help="also time this recipe, given as train.py flags (repeatable)")
     parser.add_argument("--output", help="write the results as JSON here")
     args = parser.parse_args(argv)
     for name in ("images", "batch_size", "repeats"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1; received {getattr(args, name)}")
     norms = model_lib.NORMS if args.norm == "all" else (args.norm,)
+    candidates = {"default": ""}
+    for name, flags in args.candidate:
+        if name in candidates:
+            parser.error(f"--candidate name {name!r} is used twice; give each recipe its own name")
+        candidate_args(flags, args.batch_size)  # bad flags stop here, before any timing
+        candidates[name] = flags
     try:
         (images, labels), _ = data_lib.load_mnist(args.data, args.data_dir)
     except data_lib.DataError as error:
@@ -136,8 +171,9 @@ def main(argv=None):
         "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
         "settings": {"images": len(images), "batch_size": args.batch_size, "repeats": args.repeats},
         "matmul_gflops": matmul_gflops(),
-        "variants": {norm: time_variant(norm, images, labels, args) for norm in norms},
+        "candidates": {name: time_candidate(flags, images, labels, args, norms) for name, flags in candidates.items()},
     }
+    report["variants"] = report["candidates"]["default"]["variants"]
     if args.profile:
         report["profile"] = {norm: layer_profile(norm, args.batch_size) for norm in norms}
     python = args.torch_python
@@ -161,6 +197,12 @@ def main(argv=None):
                 rate = report[key]["variants"][norm]["train_img_per_s"]
                 entry[f"pytorch{suffix}_train_img_per_s"] = rate
                 entry[f"ratio_vs_pytorch{suffix}"] = entry["train_img_per_s"] / rate
+    if report["pytorch"]:
+        # The course's three trainings, one 60,000-image epoch each, against each recipe's.
+        torch_seconds = sum(EPOCH_IMAGES / report["pytorch"]["variants"][norm]["train_img_per_s"] for norm in norms)
+        report["pytorch"]["epoch_seconds_all"] = torch_seconds
+        for entry in report["candidates"].values():
+            entry["speedup_vs_pytorch"] = torch_seconds / entry["epoch_seconds_all"]
     print(report_lib.benchmark(report))
     if args.output:
         train.write_json(args.output, report)

@@ -175,7 +175,36 @@ def benchmark(report):
             lines.append(f"| {model.NORM_LABELS[norm]} | {100 * share['conv']:.0f} % | {100 * share['norm']:.0f} % "
                          f"| {100 * share['relu']:.0f} % | {100 * share['rest']:.0f} % "
                          f"| {slowest['layer']} ({slowest['ms']:.1f} ms) |")
+    if report.get("candidates"):
+        lines += ["", *candidates(report)]
     return "\n".join(lines)
+
+
+def candidates(report):
+    """Each timed recipe's training img/s and its epoch of all three variants, against PyTorch's three."""
+    norms = list(report["variants"])
+    pytorch = report.get("pytorch") or {}
+    lines = [f"One 60,000-image training epoch of all three variants (a `train.py --norm all` epoch without its "
+             "evaluation), from the img/s above"
+             + (f"; the PyTorch course network's three trainings: **{pytorch['epoch_seconds_all']:.1f} s**"
+                if "epoch_seconds_all" in pytorch else "") + ":", "",
+             "| recipe | network | augmentation | params | "
+             + " | ".join(f"{model.NORM_LABELS[norm]} img/s" for norm in norms)
+             + " | epoch of all three | vs PyTorch's three |",
+             "|---|---|---|---|" + "---|" * len(norms) + "---|---|"]
+    for name, entry in report["candidates"].items():
+        augment = entry["augment"]
+        augmentation = "none" if augment is False else ", ".join(
+            f"{label} {augment[key]:g}" for key, label in
+            (("rotation_degrees", "±°"), ("shift_pixels", "±px"), ("zoom", "zoom"), ("shear", "shear"))
+            if augment[key])
+        params = entry["variants"][norms[0]]["trainable_params"]
+        speedup = entry.get("speedup_vs_pytorch")
+        lines.append(f"| {name} | `{entry['architecture']}` | {augmentation} | {params:,} | "
+                     + " | ".join(f"{entry['variants'][norm]['train_img_per_s']:,.0f}" for norm in norms)
+                     + f" | {entry['epoch_seconds_all']:.1f} s | "
+                     + (f"{speedup:.2f}x" if speedup else "n/a") + " |")
+    return lines
 
 
 def _seed_values(runs, norm, size, key, scale):
