@@ -305,6 +305,9 @@ def blocks():
     summaries = {recipe: summary for recipe, summary in summaries.items() if summary}
     if summaries:
         rendered["validation"] = validation(summaries)
+    searched = _load(os.path.join("validation", "benchmark-candidates.json"))
+    if searched:
+        rendered["candidate_speed"] = "\n".join(candidates(searched))
     bench = _load("benchmark.json")
     if bench:
         rendered["benchmark"] = benchmark(bench)

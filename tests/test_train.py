@@ -228,10 +228,10 @@ def test_several_seeds_get_their_own_folders_and_mean_std(mnist_dir, tmp_path):
 
 
 def test_deterministic_runs_repeat_exactly(mnist_dir, tmp_path):
-    def run(folder):
+    def run(folder, *extra):
         code = subprocess.run(
             [sys.executable, "train.py", *smoke_args(mnist_dir, folder, "--norm", "bn", "--deterministic",
-                                                     "--train-limit", "256")],
+                                                     "--train-limit", "200", *extra)],
             cwd=ROOT, capture_output=True, text=True, timeout=300,
         )
         assert code.returncode == 0, code.stderr[-2000:]
@@ -239,11 +239,14 @@ def test_deterministic_runs_repeat_exactly(mnist_dir, tmp_path):
         weights = keras.models.load_model(folder / "bn" / "model.keras").get_weights()
         return [{k: v for k, v in row.items() if k != "epoch_seconds"} for row in rows], weights
 
-    rows_a, weights_a = run(tmp_path / "a")
-    rows_b, weights_b = run(tmp_path / "b")
-    assert rows_a == rows_b
-    for a, b in zip(weights_a, weights_b):
+    rows_a, weights_a = run(tmp_path / "a", "--steps-per-execution", "1")
+    rows_b, weights_b = run(tmp_path / "b", "--steps-per-execution", "1")
+    # Several steps per call of the compiled function (13 steps = 4 + 4 + 4 + 1): the same steps, same result.
+    rows_c, weights_c = run(tmp_path / "c", "--steps-per-execution", "4")
+    assert rows_a == rows_b == rows_c
+    for a, b, c in zip(weights_a, weights_b, weights_c):
         np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(a, c)
 
 
 def test_resume_after_sigkill_mid_epoch_equals_uninterrupted_run(tmp_path):
