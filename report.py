@@ -185,7 +185,7 @@ def candidates(report):
     norms = list(report["variants"])
     pytorch = report.get("pytorch") or {}
     lines = [f"One 60,000-image training epoch of all three variants (a `train.py --norm all` epoch without its "
-             "evaluation), from the img/s above"
+             "evaluation), from each recipe's training img/s through train.py's pipeline"
              + (f"; the PyTorch course network's three trainings: **{pytorch['epoch_seconds_all']:.1f} s**"
                 if "epoch_seconds_all" in pytorch else "") + ":", "",
              "| recipe | network | augmentation | params | "
@@ -307,7 +307,11 @@ def blocks():
         rendered["validation"] = validation(summaries)
     searched = _load(os.path.join("validation", "benchmark-candidates.json"))
     if searched:
-        rendered["candidate_speed"] = "\n".join(candidates(searched))
+        machine = searched["machine"]
+        rendered["candidate_speed"] = "\n".join([
+            f"{machine['processor']}, {machine['cpu_count']} cores; batch {searched['settings']['batch_size']}, "
+            f"median of {searched['settings']['repeats']} passes over {searched['settings']['images']:,} images.",
+            "", *candidates(searched)])
     bench = _load("benchmark.json")
     if bench:
         rendered["benchmark"] = benchmark(bench)
