@@ -31,7 +31,6 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import data as data_lib  # noqa: E402
@@ -83,9 +82,8 @@ def time_variant(norm, images, labels, args, train_args):
     return result
 
 
-def time_candidate(flags, images, labels, args, norms):
+def time_candidate(flags, train_args, images, labels, args, norms):
     """One recipe's rates per variant and its all-variants epoch time."""
-    train_args = candidate_args(flags, args.batch_size)
     variants = {norm: time_variant(norm, images, labels, args, train_args) for norm in norms}
     return {
         "flags": flags,
@@ -152,12 +150,12 @@ def main(argv=None):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1; received {getattr(args, name)}")
     norms = model_lib.NORMS if args.norm == "all" else (args.norm,)
-    candidates = {"default": ""}
+    # Parsed up front: bad flags stop here, before any timing.
+    candidates = {"default": ("", candidate_args("", args.batch_size))}
     for name, flags in args.candidate:
         if name in candidates:
             parser.error(f"--candidate name {name!r} is used twice; give each recipe its own name")
-        candidate_args(flags, args.batch_size)  # bad flags stop here, before any timing
-        candidates[name] = flags
+        candidates[name] = (flags, candidate_args(flags, args.batch_size))
     try:
         (images, labels), _ = data_lib.load_mnist(args.data, args.data_dir)
     except data_lib.DataError as error:
@@ -166,12 +164,11 @@ def main(argv=None):
     images, labels = images[: args.images], labels[: args.images]
 
     report = {
-        "machine": {"processor": train.cpu_name(), "cpu_count": os.cpu_count(),
-                    "gpus": [d.name for d in tf.config.list_physical_devices("GPU")]},
-        "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
+        **train.environment(),
         "settings": {"images": len(images), "batch_size": args.batch_size, "repeats": args.repeats},
         "matmul_gflops": matmul_gflops(),
-        "candidates": {name: time_candidate(flags, images, labels, args, norms) for name, flags in candidates.items()},
+        "candidates": {name: time_candidate(flags, train_args, images, labels, args, norms)
+                       for name, (flags, train_args) in candidates.items()},
     }
     report["variants"] = report["candidates"]["default"]["variants"]
     if args.profile:

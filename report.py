@@ -138,10 +138,7 @@ def benchmark(report):
     """benchmark.py's table."""
     settings = report["settings"]
     lines = [
-        f"{report['machine']['processor']}, {report['machine']['cpu_count']} cores; float32 matmul ceiling "
-        f"{report['matmul_gflops']:.0f} GFLOP/s; batch {settings['batch_size']}, {settings['images']:,} real "
-        f"MNIST images per pass, median of {settings['repeats']} passes; TensorFlow {report['versions']['tensorflow']}"
-        + (f", PyTorch {report['pytorch']['torch']}" if report.get("pytorch") else "") + ".",
+        benchmark_setting(report),
         "",
         "| variant | MACs / image | train img/s (train.py pipeline) | train img/s (no augmentation) "
         "| inference img/s | GFLOP/s (% of matmul) | PyTorch train img/s, course network | Keras / PyTorch course "
@@ -180,11 +177,22 @@ def benchmark(report):
     return "\n".join(lines)
 
 
+def benchmark_setting(report):
+    """The line that says where and how a benchmark.py run measured."""
+    settings = report["settings"]
+    return (
+        f"{report['machine']['processor']}, {report['machine']['cpu_count']} cores; float32 matmul ceiling "
+        f"{report['matmul_gflops']:.0f} GFLOP/s; batch {settings['batch_size']}, {settings['images']:,} real "
+        f"MNIST images per pass, median of {settings['repeats']} passes; TensorFlow {report['versions']['tensorflow']}"
+        + (f", PyTorch {report['pytorch']['torch']}" if report.get("pytorch") else "") + "."
+    )
+
+
 def candidates(report):
     """Each timed recipe's training img/s and its epoch of all three variants, against PyTorch's three."""
     norms = list(report["variants"])
     pytorch = report.get("pytorch") or {}
-    lines = [f"One 60,000-image training epoch of all three variants (a `train.py --norm all` epoch without its "
+    lines = ["One 60,000-image training epoch of all three variants (a `train.py --norm all` epoch without its "
              "evaluation), from each recipe's training img/s through train.py's pipeline"
              + (f"; the PyTorch course network's three trainings: **{pytorch['epoch_seconds_all']:.1f} s**"
                 if "epoch_seconds_all" in pytorch else "") + ":", "",
@@ -307,11 +315,7 @@ def blocks():
         rendered["validation"] = validation(summaries)
     searched = _load(os.path.join("validation", "benchmark-candidates.json"))
     if searched:
-        machine = searched["machine"]
-        rendered["candidate_speed"] = "\n".join([
-            f"{machine['processor']}, {machine['cpu_count']} cores; batch {searched['settings']['batch_size']}, "
-            f"median of {searched['settings']['repeats']} passes over {searched['settings']['images']:,} images.",
-            "", *candidates(searched)])
+        rendered["candidate_speed"] = "\n".join([benchmark_setting(searched), "", *candidates(searched)])
     bench = _load("benchmark.json")
     if bench:
         rendered["benchmark"] = benchmark(bench)
