@@ -74,16 +74,15 @@ def headline(summary):
                      f"{_pct(entry['final_accuracy_std'])} %" for norm, entry in ranked)
 
 
-def comparison(summary, course=None):
-    """Our epoch-20 means next to the published numbers (and the earlier course-network run, if given)."""
+def comparison(summary, earlier=None):
+    """Our epoch-20 means next to the published numbers (and earlier networks' runs: {label: summary})."""
     norms = list(summary["variants"])
     lines = ["| | params | " + " | ".join(model.NORM_LABELS[n] for n in norms) + " |", "|---|---|" + "---|" * len(norms)]
     for name, params, values in PUBLISHED:
         lines.append(f"| published PyTorch, {name} | {params} | "
                      + " | ".join(f"{values[n]:.2f}" for n in norms) + " |")
-    for label, source, bold in (("course network (earlier run), ", course, False), ("", summary, True)):
-        if not source:
-            continue
+    sources = [(f"{label} (earlier run), ", source, False) for label, source in (earlier or {}).items()]
+    for label, source, bold in sources + [("", summary, True)]:
         mark = "**" if bold else ""
         params = max(entry["trainable_params"] for entry in source["variants"].values())
         seeds = len(next(iter(source["variants"].values()))["runs"])
@@ -95,8 +94,8 @@ def comparison(summary, course=None):
 
 def timing(runs):
     """Epoch times from the per-epoch histories: {label: results folder} -> one row per model and run set."""
-    lines = ["| run | model | median s/epoch | epochs > 1.5x median | training minutes (all seeds) "
-             "| minutes per seed at the median |", "|---|---|---|---|---|---|"]
+    lines = ["| run | machine | model | median s/epoch | epochs > 1.5x median | training minutes (all seeds) "
+             "| minutes per seed at the median |", "|---|---|---|---|---|---|---|"]
     for label, folder in runs.items():
         summary = _load(os.path.join(folder, "summary.json"))
         for norm, entry in summary["variants"].items():
@@ -106,7 +105,8 @@ def timing(runs):
                     seconds += [float(row["epoch_seconds"]) for row in csv.DictReader(handle)]
             median = statistics.median(seconds)
             slow = sum(s > 1.5 * median for s in seconds)
-            lines.append(f"| {label} | {model.NORM_LABELS[norm]} | {median:.1f} | {slow} of {len(seconds)} "
+            lines.append(f"| {label} | {summary['machine']['processor']} | {model.NORM_LABELS[norm]} "
+                         f"| {median:.1f} | {slow} of {len(seconds)} "
                          f"| {sum(seconds) / 60:.1f} | {median * len(seconds) / len(entry['runs']) / 60:.1f} |")
     return "\n".join(lines)
 
@@ -294,19 +294,25 @@ def demo():
     return buffer.getvalue().rstrip("\n")
 
 
+EARLIER = (("course-network", "course network", "course_network"),
+           ("block2-pool", "pool after block 2", "block2_pool"))
+
+
 def blocks():
     """{block name: rendered Markdown}: the code-derived blocks, then every results file that exists."""
     rendered = {"architecture": model.markdown_table(model.build_model("gn")), "demo": demo()}
     summary = _load("summary.json")
-    course = _load(os.path.join("course-network", "summary.json"))
+    # Studies of earlier default networks, kept for comparison: (folder, label, block name).
+    earlier = [(folder, label, name, _load(os.path.join(folder, "summary.json"))) for folder, label, name in EARLIER]
+    earlier = [(folder, label, name, found) for folder, label, name, found in earlier if found]
     if summary:
         rendered["findings"] = findings(summary)
-        rendered["comparison"] = comparison(summary, course)
+        rendered["comparison"] = comparison(summary, {label: found for _, label, _, found in earlier})
         rendered["headline"] = headline(summary)
-        rendered["timing"] = timing({"this network": ".", **({"course network (earlier)": "course-network"}
-                                                            if course else {})})
-    if course:
-        rendered["course_network"] = findings(course)
+        rendered["timing"] = timing({"this network": ".",
+                                     **{f"{label} (earlier)": folder for folder, label, _, _ in earlier}})
+    for _, _, name, found in earlier:
+        rendered[name] = findings(found)
     recipes = sorted(os.listdir(os.path.join(RESULTS, "validation"))) if os.path.isdir(
         os.path.join(RESULTS, "validation")) else []
     summaries = {recipe: _load(os.path.join("validation", recipe, "summary.json")) for recipe in recipes}

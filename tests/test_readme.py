@@ -82,3 +82,16 @@ def test_batch_size_table_shows_mean_and_seed_range_per_model():
     test_time = report.bn_test_time({"test_images": 10000, "models": [
         {"trained_batch_size": 2, "seed": 1, "moving_averages": 0.981, "batch_statistics": {"1": 0.5, "1000": 0.98}}]})
     assert "| 2 (seed 1) | 98.10 % | 50.00 % | 98.00 % |" in test_time
+
+
+def test_comparison_lists_each_earlier_network_before_the_current_one():
+    def summary(accuracy, params):
+        entry = {"trainable_params": params, "runs": [{}, {}, {}], "final_accuracy_mean": accuracy}
+        return {"variants": {norm: dict(entry) for norm in ("bn", "gn", "ln")}}
+    table = report.comparison(summary(0.9944, 7568), {"course network": summary(0.9950, 7432),
+                                                      "pool after block 2": summary(0.9940, 7568)})
+    rows = [line for line in table.splitlines() if line.startswith("| ") and "this project" in line]
+    assert rows == ["| this project, course network (earlier run), mean of 3 seeds | 7,432 | 99.50 | 99.50 | 99.50 |",
+                    "| this project, pool after block 2 (earlier run), mean of 3 seeds | 7,568 | 99.40 | 99.40 | 99.40 |",
+                    "| **this project, mean of 3 seeds** | 7,568 | **99.44** | **99.44** | **99.44** |"]
+    assert report.comparison(summary(0.9944, 7568)).count("this project") == 1
