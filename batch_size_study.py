@@ -40,7 +40,7 @@ TEST_TIME_BATCHES = (1, 2, 8, 128, 1000)
 def parse_args(argv=None):
     parser = train._Parser(prog="batch_size_study.py", description=__doc__.split("\n")[0])
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=list(DEFAULT_BATCH_SIZES))
-    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--norm", default=train.ALL, choices=(*model_lib.NORMS, train.ALL))
     parser.add_argument("--epochs", type=int, default=2, help="the same for every point")
     parser.add_argument("--base-lr", type=float, default=0.01, help="peak learning rate at --base-batch-size")

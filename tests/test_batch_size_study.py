@@ -138,3 +138,15 @@ def test_batch_size_figure_is_log2_with_one_line_and_band_per_model():
     np.testing.assert_allclose(accuracy.lines[0].get_ydata(), [98.075] * 3)
     assert len(accuracy.collections) == 3 and "after 2 epochs" in accuracy.get_title()
     assert "batch size" in accuracy.get_xlabel() and "cross-entropy" in ce.get_ylabel()
+
+
+def test_defaults_rerun_the_committed_study():
+    # README's command (`python batch_size_study.py --output-dir results/batch_size`) must reproduce that study.
+    with open(os.path.join(ROOT, "results", "batch_size", "summary.json")) as handle:
+        committed = json.load(handle)["settings"]
+    args = batch_size_study.parse_args(["--output-dir", "unused"])
+    assert {key: committed[key] for key in ("epochs", "batch_sizes", "seeds", "base_lr", "base_batch_size",
+                                            "lr_scaling", "train_limit", "test_limit")} == {
+        "epochs": args.epochs, "batch_sizes": args.batch_sizes, "seeds": args.seeds, "base_lr": args.base_lr,
+        "base_batch_size": args.base_batch_size, "lr_scaling": args.lr_scaling, "train_limit": args.train_limit,
+        "test_limit": args.test_limit}
