@@ -11,7 +11,7 @@ Layer normalization of conv features means: each image is normalized over all of
 (H, W, C) together, with one learned scale and shift per channel. In Keras that is
 exactly `GroupNormalization(groups=1)` (one group holding every channel). We use it
 instead of `LayerNormalization(axis=(1, 2, 3))`, which computes the same statistics
-but learns an H*W*C-sized gamma and beta (about 20x this network's parameters), and
+but learns an H*W*C-sized gamma and beta (2.5x this network's parameters), and
 instead of `LayerNormalization()` with its default axis, which normalizes each pixel
 over its channels only: that is not LN for CNNs. `tests/test_model.py` proves the
 equivalence with the per-(H, W, C) definition.

@@ -1,3 +1,4 @@
+import os
 import re
 
 import keras
@@ -258,3 +259,17 @@ def test_bn_in_training_mode_predicts_an_image_from_its_batch():
     # Inference mode: the moving averages, the same for every batch.
     np.testing.assert_allclose(np.asarray(net(batch_a, training=False))[0],
                                np.asarray(net(batch_b, training=False))[0], atol=1e-5)
+
+
+def test_readme_counts_the_gamma_and_beta_that_layer_normalization_over_hwc_would_learn():
+    # The README says why LN is GroupNormalization(groups=1): LayerNormalization(axis=(1, 2, 3)) learns an
+    # H*W*C-sized gamma and beta. The number it gives must be this network's.
+    net = model.build_model("ln")
+    total = 0
+    for layer in net.layers:
+        if layer.name.endswith("_norm"):
+            full = keras.layers.LayerNormalization(axis=(1, 2, 3))
+            full.build((None, *layer.output.shape[1:]))
+            total += sum(int(np.prod(weight.shape)) for weight in full.trainable_weights)
+    with open(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")) as handle:
+        assert f"γ and β ({total:,} values here" in handle.read()
