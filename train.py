@@ -85,6 +85,9 @@ def parse_args(argv=None):
     parser.add_argument("--lr", type=float, default=0.01, help="peak learning rate")
     parser.add_argument("--warmup-fraction", type=float, default=0.2,
                         help="fraction of all steps spent warming the learning rate up (then cosine to zero)")
+    parser.add_argument("--ema", type=float, default=0.0, metavar="MOMENTUM",
+                        help="evaluate and export an exponential moving average of the weights with this "
+                             "momentum, e.g. 0.999 (Keras' use_ema); 0: off")
     parser.add_argument("--architecture", default=model_lib.architecture_spec(model_lib.ARCHITECTURE),
                         help="conv blocks as <filters>[k<kernel>][p],... (p: 2x2 max-pool after it); "
                              "default: %(default)s")
@@ -131,6 +134,8 @@ def validate_args(args):
         raise UsageError(f"--lr must be > 0; received {args.lr}")
     if not 0 <= args.warmup_fraction < 1:
         raise UsageError(f"--warmup-fraction must be in [0, 1); received {args.warmup_fraction}")
+    if not 0 <= args.ema < 1:
+        raise UsageError(f"--ema must be in [0, 1) (0: off); received {args.ema}")
     try:
         args.network = model_lib.parse_architecture(args.architecture)
     except ValueError as error:
@@ -292,9 +297,11 @@ def make_optimizer(args, steps_per_epoch):
         warmup_target=args.lr if warmup else None,
         warmup_steps=warmup,
     )
+    # The moving average covers the trainable weights only; BN's moving statistics stay as trained.
+    ema = {"use_ema": True, "ema_momentum": args.ema} if args.ema else {}
     if args.optimizer == "adam":
-        return keras.optimizers.Adam(schedule)
-    return keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True)
+        return keras.optimizers.Adam(schedule, **ema)
+    return keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True, **ema)
 
 
 def compile_model(model, args, steps_per_epoch):
@@ -323,6 +330,8 @@ def run_config(args, norm, seed, data_source):
         "test_limit": args.test_limit, "validation_size": args.validation_size, "data": data_source,
         "mixed_precision": args.mixed_precision, "strategy": args.strategy,
         "deterministic": args.deterministic,
+        # Recorded only when on, so that the configs of runs made before the flag existed still match.
+        **({"ema": args.ema} if args.ema else {}),
     }
 
 
@@ -373,6 +382,9 @@ def train_run(args, norm, seed, train, evaluation, run_dir, config, strategy, ex
         AtomicBackupAndRestore(backup_dir),
         keras.callbacks.TerminateOnNaN(),
     ]
+    if args.ema:
+        # Swapped in for every evaluation (the history's val_* columns) and swapped back for training and backups.
+        callbacks.insert(1, keras.callbacks.SwapEMAWeights())
     started = time.perf_counter()
     model.fit(train_batches.dataset, epochs=args.epochs, validation_data=eval_ds, callbacks=callbacks,
               verbose=args.verbose, shuffle=False)
@@ -380,7 +392,8 @@ def train_run(args, norm, seed, train, evaluation, run_dir, config, strategy, ex
         shutil.rmtree(backup_dir, ignore_errors=True)  # its weights are NaN: a rerun must start afresh
         raise TrainingDiverged(f"{norm} (seed {seed}): loss became NaN/inf in epoch {history_cb.diverged_epoch}")
     rows = read_history(os.path.join(run_dir, "history.csv"))
-
+    if args.ema:
+        model.optimizer.finalize_variable_values(model.trainable_variables)  # export the averaged weights
     atomic_write(os.path.join(run_dir, "model.keras"), model.save)
     if export:
         atomic_write(os.path.join(run_dir, "saved_model"),

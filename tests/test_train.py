@@ -114,6 +114,7 @@ def test_finished_runs_are_skipped_unless_forced(smoke_run, mnist_dir, capsys):
         (["--architecture", "8p,12,6", "--norm", "gn"], "--groups 4 does not divide the channel counts [6, 8, 12]"),
         (["--zoom", "1.5"], "--zoom must be in [0, 1); received 1.5"),
         (["--rotation", "-3"], "--rotation must be in [0, 180); received -3.0"),
+        (["--ema", "1"], "--ema must be in [0, 1) (0: off); received 1.0"),
     ],
 )
 def test_cli_rejects_bad_values_with_exit_2(flags, message, tmp_path, capsys):
@@ -122,6 +123,27 @@ def test_cli_rejects_bad_values_with_exit_2(flags, message, tmp_path, capsys):
     assert info.value.code == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def test_ema_run_evaluates_and_exports_the_averaged_weights(mnist_dir, tmp_path):
+    flags = ["--norm", "gn", "--ema", "0.9"]
+    assert train.main(smoke_args(mnist_dir, tmp_path, *flags)) == 0
+    config = json.loads((tmp_path / "gn" / "config.json").read_text())
+    assert config["ema"] == 0.9
+    assert "ema" not in train.run_config(train.parse_args(["--output-dir", str(tmp_path)]), "gn", 1, "x")
+    # The exported model holds the averaged weights, and the history's last evaluation used the same weights.
+    args = train.parse_args(smoke_args(mnist_dir, tmp_path, *flags))
+    _, evaluation, _ = train.load_splits(args)
+    trained = keras.models.load_model(tmp_path / "gn" / "model.keras")
+    logits = trained.predict(evaluation[0], verbose=0)
+    ce = float(keras.losses.SparseCategoricalCrossentropy(from_logits=True)(evaluation[1], logits))
+    last = read_rows(tmp_path / "gn" / "history.csv")[-1]
+    assert ce == pytest.approx(float(last["val_ce"]), rel=1e-4)
+    # ... which are not the last raw weights: without the average the same run ends elsewhere.
+    plain = tmp_path / "plain"
+    assert train.main(smoke_args(mnist_dir, plain, "--norm", "gn")) == 0
+    raw = keras.models.load_model(plain / "gn" / "model.keras").get_weights()
+    assert any(not np.allclose(a, b) for a, b in zip(raw, trained.get_weights()))
 
 
 def test_architecture_and_augmentation_flags_reach_the_run(mnist_dir, tmp_path):
@@ -249,7 +271,9 @@ def test_deterministic_runs_repeat_exactly(mnist_dir, tmp_path):
         np.testing.assert_array_equal(a, c)
 
 
-def test_resume_after_sigkill_mid_epoch_equals_uninterrupted_run(tmp_path):
+# With --ema the optimizer also carries the moving average of the weights, which must survive the kill too.
+@pytest.mark.parametrize("extra", [[], ["--ema", "0.9"]], ids=["plain", "ema"])
+def test_resume_after_sigkill_mid_epoch_equals_uninterrupted_run(tmp_path, extra):
     from conftest import write_mnist_dir
 
     os.makedirs(tmp_path / "mnist_big")
@@ -257,7 +281,7 @@ def test_resume_after_sigkill_mid_epoch_equals_uninterrupted_run(tmp_path):
 
     def command(output):
         return [sys.executable, "train.py", "--data-dir", mnist, "--output-dir", str(output), "--norm", "bn",
-                "--epochs", "4", "--batch-size", "32", "--verbose", "0", "--deterministic"]
+                "--epochs", "4", "--batch-size", "32", "--verbose", "0", "--deterministic", *extra]
 
     output = tmp_path / "killed"
     process = subprocess.Popen(command(output), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
