@@ -302,17 +302,19 @@ def blocks():
     """{block name: rendered Markdown}: the code-derived blocks, then every results file that exists."""
     rendered = {"architecture": model.markdown_table(model.build_model("gn")), "demo": demo()}
     summary = _load("summary.json")
-    # Studies of earlier default networks, kept for comparison: (folder, label, block name).
-    earlier = [(folder, label, name, _load(os.path.join(folder, "summary.json"))) for folder, label, name in EARLIER]
-    earlier = [(folder, label, name, found) for folder, label, name, found in earlier if found]
+    # Studies of earlier default networks, kept for comparison, each with its own findings block.
+    earlier = {}  # label -> (folder, summary)
+    for folder, label, name in EARLIER:
+        found = _load(os.path.join(folder, "summary.json"))
+        if found:
+            earlier[label] = (folder, found)
+            rendered[name] = findings(found)
     if summary:
         rendered["findings"] = findings(summary)
-        rendered["comparison"] = comparison(summary, {label: found for _, label, _, found in earlier})
+        rendered["comparison"] = comparison(summary, {label: found for label, (_, found) in earlier.items()})
         rendered["headline"] = headline(summary)
         rendered["timing"] = timing({"this network": ".",
-                                     **{f"{label} (earlier)": folder for folder, label, _, _ in earlier}})
-    for _, _, name, found in earlier:
-        rendered[name] = findings(found)
+                                     **{f"{label} (earlier)": folder for label, (folder, _) in earlier.items()}})
     recipes = sorted(os.listdir(os.path.join(RESULTS, "validation"))) if os.path.isdir(
         os.path.join(RESULTS, "validation")) else []
     summaries = {recipe: _load(os.path.join("validation", recipe, "summary.json")) for recipe in recipes}
