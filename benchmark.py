@@ -15,7 +15,7 @@ PyTorch, to tell the framework's share from the network's. Time only on a quiet 
     python benchmark.py --candidate pool1 "--architecture 8p,12,16,16,16 --zoom 0.1"
 
 times other recipes (train.py flags) side by side with train.py's defaults, which always
-come first. For each recipe it reports the steady-state training time of one 60,000-image
+come first; a recipe's own --batch-size replaces --batch-size for it. For each recipe it reports the steady-state training time of one 60,000-image
 epoch of all three variants (a `train.py --norm all` epoch without its evaluation) and,
 with PyTorch, the same for the course network's three trainings.
 """
@@ -62,18 +62,21 @@ EPOCH_IMAGES = 60000  # one epoch of train.py's training set
 
 
 def candidate_args(flags, batch_size):
-    """train.py's parsed arguments for a recipe given as train.py flags (exit 2 on bad ones)."""
-    return train.parse_args([*flags.split(), "--batch-size", str(batch_size), "--output-dir", HERE])
+    """train.py's parsed arguments for a recipe given as train.py flags (exit 2 on bad ones).
+
+    `batch_size` comes first, so a --batch-size among the recipe's flags wins (argparse keeps the last).
+    """
+    return train.parse_args(["--batch-size", str(batch_size), *flags.split(), "--output-dir", HERE])
 
 
 def time_variant(norm, images, labels, args, train_args):
     keras.backend.clear_session()
     keras.utils.set_random_seed(0)
     net = model_lib.build_model(norm, architecture=train_args.network)
-    train.compile_model(net, train_args, len(images) // args.batch_size)
+    train.compile_model(net, train_args, len(images) // train_args.batch_size)
     result = {"trainable_params": model_lib.trainable_params(net), "multiply_adds": model_lib.multiply_adds(net)}
     for name, augment in (("train_img_per_s", train.augmentation(train_args)), ("train_no_augment_img_per_s", False)):
-        dataset = data_lib.TrainingBatches(images, labels, args.batch_size, seed=0, augment=augment).dataset
+        dataset = data_lib.TrainingBatches(images, labels, train_args.batch_size, seed=0, augment=augment).dataset
         result[name] = median_rate(lambda: net.fit(dataset, epochs=1, verbose=0), len(images), args.repeats)
     evaluation = data_lib.make_dataset(images, labels, 1000)
     result["inference_img_per_s"] = median_rate(lambda: net.predict(evaluation, verbose=0), len(images), args.repeats)
@@ -89,6 +92,7 @@ def time_candidate(flags, train_args, images, labels, args, norms):
         "flags": flags,
         "architecture": model_lib.architecture_spec(train_args.network),
         "augment": train.augmentation(train_args),
+        "batch_size": train_args.batch_size,
         "variants": variants,
         "epoch_seconds_all": sum(EPOCH_IMAGES / entry["train_img_per_s"] for entry in variants.values()),
     }

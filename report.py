@@ -196,10 +196,10 @@ def candidates(report):
              "evaluation), from each recipe's training img/s through train.py's pipeline"
              + (f"; the PyTorch course network's three trainings: **{pytorch['epoch_seconds_all']:.1f} s**"
                 if "epoch_seconds_all" in pytorch else "") + ":", "",
-             "| recipe | network | augmentation | params | "
+             "| recipe | network | augmentation | batch | params | "
              + " | ".join(f"{model.NORM_LABELS[norm]} img/s" for norm in norms)
              + " | epoch of all three | vs PyTorch's three |",
-             "|---|---|---|---|" + "---|" * len(norms) + "---|---|"]
+             "|---|---|---|---|---|" + "---|" * len(norms) + "---|---|"]
     for name, entry in report["candidates"].items():
         augment = entry["augment"]
         augmentation = "none" if augment is False else ", ".join(
@@ -208,7 +208,9 @@ def candidates(report):
             if augment[key])
         params = entry["variants"][norms[0]]["trainable_params"]
         speedup = entry.get("speedup_vs_pytorch")
-        lines.append(f"| {name} | `{entry['architecture']}` | {augmentation} | {params:,} | "
+        # Runs made before recipes could set their own batch size timed every recipe at the run's batch size.
+        batch = entry.get("batch_size", report["settings"]["batch_size"])
+        lines.append(f"| {name} | `{entry['architecture']}` | {augmentation} | {batch} | {params:,} | "
                      + " | ".join(f"{entry['variants'][norm]['train_img_per_s']:,.0f}" for norm in norms)
                      + f" | {entry['epoch_seconds_all']:.1f} s | "
                      + (f"{speedup:.2f}x" if speedup else "n/a") + " |")

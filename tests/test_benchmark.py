@@ -14,7 +14,7 @@ def test_benchmark_reports_rates_and_ceiling(mnist_dir, tmp_path, capsys):
     output = tmp_path / "bench.json"
     assert benchmark.main(["--data-dir", mnist_dir, "--norm", "ln", "--images", "128", "--batch-size", "64",
                            "--repeats", "1", "--profile", "--output", str(output),
-                           "--candidate", "small", "--architecture 8p,12,16 --zoom 0.1"]) == 0
+                           "--candidate", "small", "--architecture 8p,12,16 --zoom 0.1 --batch-size 32"]) == 0
     report = json.loads(output.read_text())
     entry = report["variants"]["ln"]
     assert entry["multiply_adds"] == model.multiply_adds(model.build_model("ln"))
@@ -27,9 +27,12 @@ def test_benchmark_reports_rates_and_ceiling(mnist_dir, tmp_path, capsys):
     assert default["variants"] == report["variants"]
     assert default["architecture"] == model.architecture_spec(model.ARCHITECTURE)
     assert small["architecture"] == "8p,12,16" and small["augment"]["zoom"] == 0.1
+    # A recipe's own batch size wins over the run's; the others keep the run's.
+    assert (default["batch_size"], small["batch_size"]) == (64, 32)
     assert small["variants"]["ln"]["trainable_params"] == model.trainable_params(model.build_model("ln", architecture="8p,12,16"))
     assert small["epoch_seconds_all"] == 60000 / small["variants"]["ln"]["train_img_per_s"]
-    assert "| small | `8p,12,16` | ±° 7, ±px 2, zoom 0.1 |" in printed
+    assert "| small | `8p,12,16` | ±° 7, ±px 2, zoom 0.1 | 32 |" in printed
+    assert f"| default | `{default['architecture']}` | ±° 7, ±px 2 | 64 |" in printed
     profiled = {row["layer"] for row in report["profile"]["ln"]}
     assert {"block2_conv", "block2_norm", "head_conv"} <= profiled
     assert abs(sum(row["share"] for row in report["profile"]["ln"]) - 1) < 1e-2
