@@ -323,9 +323,14 @@ def blocks():
     summaries = {recipe: summary for recipe, summary in summaries.items() if summary}
     if summaries:
         rendered["validation"] = validation(summaries)
-    searched = _load(os.path.join("validation", "benchmark-candidates.json"))
-    if searched:
-        rendered["candidate_speed"] = "\n".join([benchmark_setting(searched), "", *candidates(searched)])
+    # One block per benchmark.py run of the search: benchmark-candidates<-suffix>.json renders
+    # as candidate_speed<_suffix>.
+    for recipe_file in recipes:
+        match = re.fullmatch(r"benchmark-candidates((?:-[\w]+)*)\.json", recipe_file)
+        searched = _load(os.path.join("validation", recipe_file)) if match else None
+        if searched:
+            rendered["candidate_speed" + match[1].replace("-", "_")] = "\n".join(
+                [benchmark_setting(searched), "", *candidates(searched)])
     bench = _load("benchmark.json")
     if bench:
         rendered["benchmark"] = benchmark(bench)
