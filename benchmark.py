@@ -15,9 +15,10 @@ PyTorch, to tell the framework's share from the network's. Time only on a quiet 
     python benchmark.py --candidate pool1 "--architecture 8p,12,16,16,16 --zoom 0.1"
 
 times other recipes (train.py flags) side by side with train.py's defaults, which always
-come first; a recipe's own --batch-size replaces --batch-size for it. For each recipe it reports the steady-state training time of one 60,000-image
-epoch of all three variants (a `train.py --norm all` epoch without its evaluation) and,
-with PyTorch, the same for the course network's three trainings.
+come first; a recipe's own --batch-size replaces the run's for it. For each recipe it
+reports the steady-state training time of one 60,000-image epoch of all three variants
+(a `train.py --norm all` epoch without its evaluation) and, with PyTorch, the same for
+the course network's three trainings (always at the run's --batch-size).
 """
 
 import argparse
