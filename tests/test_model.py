@@ -8,6 +8,8 @@ import tensorflow as tf
 
 import model
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
 RNG = np.random.default_rng(0)
 
 
@@ -271,5 +273,5 @@ def test_readme_counts_the_gamma_and_beta_that_layer_normalization_over_hwc_woul
             full = keras.layers.LayerNormalization(axis=(1, 2, 3))
             full.build((None, *layer.output.shape[1:]))
             total += sum(int(np.prod(weight.shape)) for weight in full.trainable_weights)
-    with open(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")) as handle:
+    with open(os.path.join(ROOT, "README.md")) as handle:
         assert f"γ and β ({total:,} values here" in handle.read()
