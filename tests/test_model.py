@@ -35,7 +35,7 @@ def test_variants_differ_only_in_norm_layer():
 
 
 def test_unknown_norm_is_rejected_with_allowed_values():
-    with pytest.raises(ValueError, match=r"'in'.*bn, gn, ln"):
+    with pytest.raises(ValueError, match=r"'in'.*bn, gn, ln, none"):
         model.build_model("in")
 
 
@@ -275,3 +275,35 @@ def test_readme_counts_the_gamma_and_beta_that_layer_normalization_over_hwc_woul
             total += sum(int(np.prod(weight.shape)) for weight in full.trainable_weights)
     with open(os.path.join(ROOT, "README.md")) as handle:
         assert f"γ and β ({total:,} values here" in handle.read()
+
+
+def test_the_control_has_no_normalization_and_a_bias_where_beta_was():
+    control, bn = model.build_model("none"), model.build_model("bn")
+    assert not [layer for layer in control.layers if layer.name.endswith("_norm")]
+    convs = [layer for layer in control.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert [layer.use_bias for layer in convs] == [True] * 5 + [False]  # the head, as in every variant, has none
+    assert [layer.name for layer in convs] == [layer.name for layer in bn.layers if isinstance(layer, keras.layers.Conv2D)]
+    # Each normalized conv's gamma and beta (2 per channel) become one bias per channel.
+    channels = sum(spec.filters for spec in model.ARCHITECTURE)
+    assert model.trainable_params(control) == model.trainable_params(bn) - channels
+    assert control.losses == []  # L1 belongs to the BN variant only
+    np.testing.assert_array_equal(np.isfinite(np.asarray(control(RNG.integers(0, 256, (2, 28, 28, 1)).astype(
+        "float32")))), True)
+
+
+@pytest.mark.parametrize("norm", model.ALL_NORMS)
+def test_scaling_a_normalized_kernel_changes_nothing_in_training_mode(norm):
+    # A conv followed by a normalization computes the same function at any scale of its kernel (up to the
+    # norm's epsilon): the reason an L1 pull on a kernel's size changes only training, not what is computed.
+    keras.utils.set_random_seed(2)
+    net = model.build_model(norm)
+    pixels = RNG.integers(0, 256, size=(16, 28, 28, 1)).astype("float32")
+    before = np.asarray(net(pixels, training=True))
+    layer = net.get_layer("block3_conv")
+    layer.kernel.assign(layer.kernel * 10.0)
+    after = np.asarray(net(pixels, training=True))
+    change = np.abs(after - before).max() / np.abs(before).max()
+    if norm == "none":
+        assert change > 0.5  # without a norm the tenfold kernel passes on through ReLU and the rest
+    else:
+        assert change < 1e-3, change
