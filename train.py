@@ -4,12 +4,15 @@
     python train.py --data tfds                       # MNIST through tensorflow-datasets instead
     python train.py --data-dir DIR                    # any folder of the 4 MNIST IDX files
     python train.py --norm gn --epochs 2 --train-limit 2000 --test-limit 500
+    python train.py --norm none --seeds 1 2 3         # the control without normalization (not part of "all")
 
 Layout of --output-dir (default outputs/), for one seed:
     <norm>/history.csv       one row per finished epoch (rewritten atomically each epoch)
     <norm>/model.keras       the trained Keras model
     <norm>/saved_model/      SavedModel: raw 0-255 pixels (batch, 28, 28, 1) -> 10 probabilities
     <norm>/result.json       this run's numbers; its presence marks the run as finished
+    <norm>/kernels.json      per epoch, each conv kernel's L2 norm and fraction of weights with |w| < 1e-3
+    tensorboard/<norm>/      TensorBoard logs: `tensorboard --logdir <output-dir>/tensorboard`
     summary.json, test_loss.png, test_accuracy.png, misclassified_<norm>.png
 With several seeds (--seeds 1 2 3) each run lives in <norm>/seed-<k>/ instead; the curves then show the
 mean over seeds with a band from the lowest to the highest seed, the grids the first seed's model.
@@ -28,7 +31,9 @@ import shutil
 import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import quiet_tf  # noqa: E402
+
+quiet_tf.start()  # before keras: TensorFlow's C++ start-up lines only with --debug
 
 import keras  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
@@ -49,7 +54,11 @@ class UsageError(ValueError):
 
 
 class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite."""
+    """The loss became NaN or infinite (in epoch `epoch`)."""
+
+    def __init__(self, message, epoch=None):
+        super().__init__(message)
+        self.epoch = epoch
 
 
 # ----------------------------------------------------------------------------- CLI
@@ -61,9 +70,10 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def parse_args(argv=None):
+def build_parser():
     parser = _Parser(prog="train.py", description=__doc__.split("\n")[0])
-    parser.add_argument("--norm", default=ALL, choices=(*model_lib.NORMS, ALL), help="variant(s) to train")
+    parser.add_argument("--norm", default=ALL, choices=(*model_lib.ALL_NORMS, ALL),
+                        help="variant(s) to train; all: bn, gn and ln (none, the control, only by name)")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=128, help="per replica")
     parser.add_argument("--seed", type=int, default=1)
@@ -105,7 +115,12 @@ def parse_args(argv=None):
                         help="mirrored: tf.distribute.MirroredStrategy over the visible GPUs")
     parser.add_argument("--steps-per-execution", type=int, default=1)
     parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1, help="Keras fit verbosity")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and TensorFlow's C++ log lines")
+    return parser
+
+
+def parse_args(argv=None):
+    parser = build_parser()
     args = parser.parse_args(argv)
     try:
         validate_args(args)
@@ -229,6 +244,21 @@ def save_figure(figure, path):
 
 # ----------------------------------------------------------------------------- training
 
+NEAR_ZERO = 1e-3  # |w| below this counts as pruned in kernels.json
+
+
+def kernel_stats(model):
+    """Each conv kernel's L2 norm and fraction of weights with |w| < NEAR_ZERO (and over all conv kernels)."""
+    norms, near_zero, kernels = {}, {}, []
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Conv2D):
+            kernel = np.abs(keras.ops.convert_to_numpy(layer.kernel)).ravel()
+            norms[layer.name] = float(np.sqrt(np.sum(kernel.astype(np.float64) ** 2)))
+            near_zero[layer.name] = float(np.mean(kernel < NEAR_ZERO))
+            kernels.append(kernel)
+    everything = np.concatenate(kernels)
+    return {"kernel_norms": norms, "near_zero": near_zero, "near_zero_all": float(np.mean(everything < NEAR_ZERO))}
+
 
 class EpochHistory(keras.callbacks.Callback):
     """Rewrites history.csv after every epoch (atomically), one row per epoch.
@@ -237,13 +267,16 @@ class EpochHistory(keras.callbacks.Callback):
     redone after a resume appears exactly once. Also stops on NaN/inf loss.
     """
 
-    def __init__(self, path):
+    def __init__(self, path, kernels_path=None):
         super().__init__()
         self.path = path
+        self.kernels_path = kernels_path
         self.diverged_epoch = None
 
     def on_train_begin(self, logs=None):
         self.rows = read_history(self.path) if os.path.exists(self.path) else []
+        self.kernel_rows = (read_json(self.kernels_path)
+                            if self.kernels_path and os.path.exists(self.kernels_path) else [])
 
     def on_epoch_begin(self, epoch, logs=None):
         self.started = time.perf_counter()
@@ -261,6 +294,10 @@ class EpochHistory(keras.callbacks.Callback):
             return
         self.rows = [r for r in self.rows if r["epoch"] < epoch + 1] + [row]
         write_history(self.path, self.rows)
+        if self.kernels_path:
+            stats = {"epoch": epoch + 1, **kernel_stats(self.model)}
+            self.kernel_rows = [r for r in self.kernel_rows if r["epoch"] < epoch + 1] + [stats]
+            write_json(self.kernels_path, self.kernel_rows)
 
 
 class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
@@ -374,11 +411,13 @@ def train_run(args, norm, seed, train, evaluation, run_dir, config, strategy, ex
         compile_model(model, args, steps_per_epoch)
     train_batches = data_lib.TrainingBatches(*train, global_batch, seed=seed, augment=augmentation(args))
     eval_ds = data_lib.make_dataset(*evaluation, 1000)
-    history_cb = EpochHistory(os.path.join(run_dir, "history.csv"))
+    history_cb = EpochHistory(os.path.join(run_dir, "history.csv"), os.path.join(run_dir, "kernels.json"))
     backup_dir = os.path.join(run_dir, "backup")
     callbacks = [
         train_batches.callback(),  # epoch k's batches depend on (seed, k) only: resumes are exact
         history_cb,  # before the backup: a saved epoch always has its history row
+        # Logged per epoch with the epoch as step, so a resumed run continues its curves.
+        keras.callbacks.TensorBoard(tensorboard_dir(args.output_dir, run_dir), write_graph=False),
         AtomicBackupAndRestore(backup_dir),
         keras.callbacks.TerminateOnNaN(),
     ]
@@ -390,7 +429,8 @@ def train_run(args, norm, seed, train, evaluation, run_dir, config, strategy, ex
               verbose=args.verbose, shuffle=False)
     if history_cb.diverged_epoch is not None:
         shutil.rmtree(backup_dir, ignore_errors=True)  # its weights are NaN: a rerun must start afresh
-        raise TrainingDiverged(f"{norm} (seed {seed}): loss became NaN/inf in epoch {history_cb.diverged_epoch}")
+        raise TrainingDiverged(f"{norm} (seed {seed}): loss became NaN/inf in epoch {history_cb.diverged_epoch}",
+                               history_cb.diverged_epoch)
     rows = read_history(os.path.join(run_dir, "history.csv"))
     if args.ema:
         model.optimizer.finalize_variable_values(model.trainable_variables)  # export the averaged weights
@@ -424,6 +464,11 @@ def train_run(args, norm, seed, train, evaluation, run_dir, config, strategy, ex
     return result
 
 
+def tensorboard_dir(output_dir, run_dir):
+    """<output-dir>/tensorboard/<the run's folder below output-dir>: one tree for all runs of a folder."""
+    return os.path.join(output_dir, "tensorboard", os.path.relpath(run_dir, output_dir))
+
+
 def run_dir_for(output_dir, norm, seed, several_seeds):
     return os.path.join(output_dir, norm, f"seed-{seed}") if several_seeds else os.path.join(output_dir, norm)
 
@@ -452,9 +497,9 @@ def prepare_run_dir(run_dir, config, force):
 
 
 def collect_results(output_dir):
-    """{norm: [result dicts sorted by seed]} for every finished run under `output_dir`."""
+    """{norm: [result dicts sorted by seed]} for every finished run under `output_dir` (the control too)."""
     found = {}
-    for norm in model_lib.NORMS:
+    for norm in model_lib.ALL_NORMS:
         base = os.path.join(output_dir, norm)
         paths = [os.path.join(base, "result.json")]
         if os.path.isdir(base):
@@ -511,6 +556,9 @@ def cpu_name():
 def write_figures(output_dir, results, eval_images):
     """Joint curves (when more than one variant has a history; the mean and spread of all seeds) and
     misclassified grids (the first seed's model)."""
+    # The control joins the figures only when it was trained alone: the graphs and grids are the three's.
+    if any(norm in results for norm in model_lib.NORMS):
+        results = {norm: runs for norm, runs in results.items() if norm in model_lib.NORMS}
     first = {norm: runs[0] for norm, runs in results.items()}
     labels = {norm: model_lib.variant_label(norm, run["config"]) for norm, run in first.items()}
     if len(first) > 1:

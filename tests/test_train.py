@@ -15,6 +15,7 @@ import tensorflow as tf
 
 import data
 import model
+import quiet_tf
 import train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -304,6 +305,12 @@ def test_resume_after_sigkill_mid_epoch_equals_uninterrupted_run(tmp_path, extra
     # It did not start over: the epochs finished before the kill are kept as they were
     # (the last one may be redone if the kill fell between its history row and its backup).
     assert rows[: done_before - 1] == before[: done_before - 1]
+    # TensorBoard continues the curves (epochs 1-4 once each, as in the history), and so does kernels.json.
+    for split, prefix in (("train", ""), ("validation", "val_")):
+        scalars = tensorboard_scalars(output / "tensorboard" / "bn" / split)
+        assert scalars["epoch_ce"] == pytest.approx({k: float(r[f"{prefix}ce"]) for k, r in enumerate(rows)},
+                                                    rel=1e-5), split
+    assert [e["epoch"] for e in json.loads((output / "bn" / "kernels.json").read_text())] == [1, 2, 3, 4]
 
     # Same numbers as a run that was never interrupted: weights, optimizer state, LR
     # schedule, shuffle order and augmentation all continue where they were.
@@ -356,3 +363,95 @@ def test_mirrored_strategy_on_two_logical_cpus(mnist_dir, tmp_path):
     rows = read_rows(tmp_path / "bn" / "history.csv")
     assert len(rows) == 4 and all(np.isfinite(float(r["loss"])) for r in rows)
     assert float(rows[-1]["val_accuracy"]) > 0.5
+
+
+def tensorboard_scalars(logdir):
+    """{tag: {step: value}} from every event file under `logdir`, read in the order they were written."""
+    scalars = {}
+    for path in sorted(tf.io.gfile.glob(os.path.join(str(logdir), "events.out.tfevents.*")),
+                       key=lambda p: (int(p.split(".tfevents.")[1].split(".")[0]), p)):
+        for record in tf.data.TFRecordDataset(path):
+            event = tf.compat.v1.Event.FromString(record.numpy())
+            for value in event.summary.value:
+                if value.tag.startswith("epoch_"):
+                    scalars.setdefault(value.tag, {})[event.step] = float(tf.make_ndarray(value.tensor))
+    return scalars
+
+
+@pytest.mark.parametrize("norm", model.NORMS)
+def test_tensorboard_logs_hold_every_epochs_scalars(smoke_run, norm):
+    rows = read_rows(smoke_run / norm / "history.csv")
+    train_logs = tensorboard_scalars(smoke_run / "tensorboard" / norm / "train")
+    val_logs = tensorboard_scalars(smoke_run / "tensorboard" / norm / "validation")
+    for tag, column in (("epoch_loss", "loss"), ("epoch_accuracy", "accuracy"), ("epoch_ce", "ce"),
+                        ("epoch_learning_rate", "lr")):
+        assert train_logs[tag] == pytest.approx({k: float(r[column]) for k, r in enumerate(rows)}, rel=1e-5), tag
+    for tag, column in (("epoch_loss", "val_loss"), ("epoch_accuracy", "val_accuracy"), ("epoch_ce", "val_ce")):
+        assert val_logs[tag] == pytest.approx({k: float(r[column]) for k, r in enumerate(rows)}, rel=1e-5), tag
+
+
+def test_kernels_json_records_each_epochs_conv_kernels(smoke_run):
+    epochs = json.loads((smoke_run / "bn" / "kernels.json").read_text())
+    assert [e["epoch"] for e in epochs] == [1, 2]
+    trained = keras.models.load_model(smoke_run / "bn" / "model.keras")
+    for layer in trained.layers:
+        if isinstance(layer, keras.layers.Conv2D):
+            kernel = np.asarray(layer.kernel)
+            assert epochs[-1]["kernel_norms"][layer.name] == pytest.approx(float(np.linalg.norm(kernel)), rel=1e-5)
+            assert epochs[-1]["near_zero"][layer.name] == pytest.approx(float(np.mean(np.abs(kernel) < 1e-3)))
+
+
+def test_the_control_trains_by_name_but_is_not_part_of_all(mnist_dir, tmp_path, monkeypatch):
+    assert train.parse_args(["--output-dir", str(tmp_path)]).norms == model.NORMS
+    assert train.main(smoke_args(mnist_dir, tmp_path, "--norm", "none", "--epochs", "1")) == 0
+    config = json.loads((tmp_path / "none" / "config.json").read_text())
+    assert config["norm"] == "none" and config["l1"] is None
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert list(summary["variants"]) == ["none"] and summary["variants"]["none"]["trainable_params"] == 7500
+    # Beside the three, the control is in summary.json but stays out of the curves: they are the assignment's.
+    drawn = []
+    original = train.plots.plot_test_loss
+    monkeypatch.setattr(train.plots, "plot_test_loss", lambda histories, *a, **k: drawn.append(list(histories))
+                        or original(histories, *a, **k))
+    assert train.main(smoke_args(mnist_dir, tmp_path, "--norm", "all", "--epochs", "1")) == 0
+    assert drawn == [["bn", "gn", "ln"]]
+    assert set(json.loads((tmp_path / "summary.json").read_text())["variants"]) == {"bn", "gn", "ln", "none"}
+
+
+QUIET = """
+import sys, warnings
+import quiet_tf
+quiet_tf.start()
+import tensorflow as tf
+tf.config.list_physical_devices("GPU")
+warnings.warn("a Python warning still shows")
+print("first line of our own")
+"""
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_commands_start_without_tensorflows_cpp_log_lines(debug):
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    result = subprocess.run([sys.executable, "-c", QUIET, *(["--debug"] if debug else [])], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stdout == "first line of our own\n"
+    assert "UserWarning: a Python warning still shows" in result.stderr
+    cpp = [line for line in result.stderr.splitlines() if quiet_tf.is_cpp_log_line(line)]
+    if debug:  # nothing hidden: TensorFlow on a CPU machine announces oneDNN / the missing CUDA driver
+        assert cpp, result.stderr
+    else:
+        assert cpp == [], cpp
+
+
+def test_cpp_log_lines_are_recognised_and_nothing_else():
+    lines = [
+        "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
+        "I0000 00:00:1796161655.540199    2057 port.cc:153] oneDNN custom operations are on.",
+        "E0000 00:00:1796162152.113999    5574 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error",
+        "To enable the following instructions: AVX2 AVX512F FMA, in other operations, rebuild TensorFlow with the "
+        "appropriate compiler flags.",
+    ]
+    assert all(quiet_tf.is_cpp_log_line(line) for line in lines)
+    for line in ("error: data/mnist: data folder not found", "Traceback (most recent call last):",
+                 "<string>:5: UserWarning: careful", "E0000 is not a log line without its time stamp"):
+        assert not quiet_tf.is_cpp_log_line(line), line
