@@ -1,0 +1,314 @@
+"""One resumable sweep over train.py settings: the batch-size, learning-rate and L1 studies, or any grid.
+
+    python sweep.py batch-size --output-dir results/batch_size        # the committed batch-size study
+    python sweep.py learning-rate --output-dir results/learning_rate  # peak lr x optimizer, the 3 models and the control
+    python sweep.py l1 --output-dir results/l1                        # BN's L1 factor, 20 epochs
+    python sweep.py batch-size --vary batch-size 4 64 --seeds 1 --epochs 1 --output-dir outputs/bs
+    python sweep.py grid --vary dropout 0 0.1 --norm gn --optimizer sgd --output-dir outputs/dropout
+
+A study is a preset grid; `--vary FLAG VALUE...` sets or adds an axis (any train.py option), and every
+other train.py option given (here `--optimizer sgd`) applies to every point. Each point (setting values,
+model, seed) is an ordinary train.py run in <output-dir>/<norm>/<setting>-<value>/.../seed-<k>/. Killing
+the sweep and rerunning the same command resumes the unfinished point from its last epoch and skips
+finished ones; a point whose loss becomes NaN is recorded as diverged, not a crash of the sweep. Every
+point prints "point k of n", the time so far and an estimate of the time left; summary.json and the
+study's figure are rewritten after every point.
+
+When the grid varies the batch size but not the learning rate, the peak learning rate follows it:
+lr = base_lr * (batch / base_batch) ** power (`--lr-scaling`: sqrt, linear or none). The batch-size
+study then also evaluates its BN models with the statistics of each test batch (bn_test_time.json).
+"""
+
+import argparse
+import itertools
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass
+
+import quiet_tf  # noqa: E402
+
+quiet_tf.start()
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+import data as data_lib  # noqa: E402
+import model as model_lib  # noqa: E402
+import plots  # noqa: E402
+import shift  # noqa: E402
+import train  # noqa: E402
+
+LR_SCALINGS = {"sqrt": 0.5, "linear": 1.0, "none": 0.0}  # lr = base_lr * (batch / base_batch) ** power
+TEST_TIME_BATCHES = (1, 2, 8, 128, 1000)
+DIR_NAMES = {"batch-size": "bs"}  # a point's folder is <name>-<value>; "bs-8" as the batch-size study always had
+NOT_SWEPT = ("norm", "seed", "seeds", "epochs", "output-dir", "force", "verbose", "debug")
+
+
+@dataclass(frozen=True)
+class Study:
+    axes: tuple  # ((train.py flag without dashes, (values as strings, ...)), ...), outermost first
+    norms: tuple
+    seeds: tuple
+    epochs: int
+    about: str
+
+
+STUDIES = {
+    "batch-size": Study((("batch-size", ("2", "4", "8", "32", "128", "512")),), model_lib.NORMS, (1, 2, 3), 2,
+                        "the three models over training batch sizes, lr following the batch size"),
+    "learning-rate": Study((("optimizer", ("adam", "sgd")),
+                            ("lr", ("0.001", "0.003", "0.01", "0.03", "0.1", "0.3", "1"))),
+                           model_lib.ALL_NORMS, (1, 2), 2,
+                           "the three models and the control over peak learning rates, Adam and SGD"),
+    "l1": Study((("l1", ("0", "1e-5", "1e-4", "1e-3")),), ("bn",), (1, 2, 3), 20,
+                "BN at several L1 factors, with per-epoch kernel norms"),
+    "grid": Study((), model_lib.NORMS, (1,), 2, "any grid given with --vary"),
+}
+
+
+def parse_args(argv=None):
+    parser = train._Parser(prog="sweep.py", description=__doc__.split("\n")[0], allow_abbrev=False,
+                           formatter_class=argparse.RawDescriptionHelpFormatter,
+                           epilog="studies:\n" + "\n".join(f"  {n:14} {s.about}" for n, s in STUDIES.items()))
+    parser.add_argument("study", choices=tuple(STUDIES))
+    parser.add_argument("--vary", nargs="+", action="append", default=[], metavar=("FLAG", "VALUE"),
+                        help="a train.py option and its values, e.g. --vary lr 0.01 0.1 (repeatable)")
+    parser.add_argument("--seeds", type=int, nargs="+")
+    parser.add_argument("--norm", choices=(*model_lib.ALL_NORMS, train.ALL, "all+none"),
+                        help="all: bn, gn, ln; all+none: and the control (default: the study's)")
+    parser.add_argument("--epochs", type=int, help="the same for every point (default: the study's)")
+    parser.add_argument("--base-lr", type=float, default=0.01, help="peak learning rate at --base-batch-size")
+    parser.add_argument("--base-batch-size", type=int, default=128)
+    parser.add_argument("--lr-scaling", choices=tuple(LR_SCALINGS), default="sqrt",
+                        help="how the peak learning rate follows a varied batch size")
+    parser.add_argument("--test-time-batches", type=int, nargs="+", default=list(TEST_TIME_BATCHES),
+                        help="batch-size study: test-batch sizes for BN with batch statistics")
+    parser.add_argument("--output-dir", help="default: outputs/<study>")
+    parser.add_argument("--force", action="store_true", help="retrain finished points")
+    parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=2)
+    parser.add_argument("--debug", action="store_true", help="show TensorFlow's C++ log lines")
+    args, args.train_flags = parser.parse_known_args(argv)
+    study = STUDIES[args.study]
+    train_options = {option for action in train.build_parser()._actions for option in action.option_strings}
+    for flag in args.train_flags:
+        if flag.startswith("-") and flag.split("=")[0] not in train_options:
+            parser.error(f"unrecognized argument {flag}: neither a sweep.py nor a train.py option")
+    axes = dict(study.axes)
+    for flag, *values in args.vary:
+        flag = flag.lstrip("-")
+        if f"--{flag}" not in train_options or flag in NOT_SWEPT:
+            parser.error(f"--vary {flag}: not a train.py setting that can be swept "
+                         f"(not {', '.join(NOT_SWEPT)}; see python train.py --help)")
+        if not values:
+            parser.error(f"--vary {flag}: give at least one value")
+        axes[flag] = tuple(dict.fromkeys(values))
+    if not axes:
+        parser.error(f"the {args.study} study has no grid: give one with --vary FLAG VALUE...")
+    args.axes = tuple(axes.items())
+    args.seeds = list(dict.fromkeys(args.seeds or study.seeds))
+    args.epochs = study.epochs if args.epochs is None else args.epochs
+    norm = args.norm or None
+    args.norms = (study.norms if norm is None else model_lib.NORMS if norm == train.ALL
+                  else model_lib.ALL_NORMS if norm == "all+none" else (norm,))
+    args.output_dir = args.output_dir or os.path.join("outputs", args.study.replace("-", "_"))
+    if min(args.test_time_batches) < 1:
+        parser.error(f"--test-time-batches must all be >= 1; received {min(args.test_time_batches)}")
+    args.test_time_batches = sorted(set(args.test_time_batches))
+    if args.base_batch_size < 1:
+        parser.error(f"--base-batch-size must be >= 1; received {args.base_batch_size}")
+    if not (args.base_lr > 0 and math.isfinite(args.base_lr)):
+        parser.error(f"--base-lr must be > 0; received {args.base_lr}")
+    args.points = grid_points(args)  # every point's train.py arguments, checked before anything trains
+    return args
+
+
+def lr_follows_batch(args):
+    names = [flag for flag, _ in args.axes]
+    return "batch-size" in names and "lr" not in names and "--lr" not in args.train_flags
+
+
+def learning_rate(args, batch_size):
+    return args.base_lr * (batch_size / args.base_batch_size) ** LR_SCALINGS[args.lr_scaling]
+
+
+@dataclass
+class Point:
+    norm: str
+    seed: int
+    setting: tuple  # ((flag, value string), ...)
+    args: argparse.Namespace
+    run_dir: str
+
+    def describe(self):
+        return " ".join([self.norm, *(f"{flag} {value}" for flag, value in self.setting), f"seed {self.seed}"])
+
+
+def grid_points(args):
+    """Every (setting, seed, norm) point in training order (outer axes first, then seeds, then models)."""
+    points = []
+    flags = [flag for flag, _ in args.axes]
+    for values in itertools.product(*(values for _, values in args.axes)):
+        setting = tuple(zip(flags, values))
+        for seed in args.seeds:
+            for norm in args.norms:
+                argv = [token for flag, value in setting for token in (f"--{flag}", value)]
+                if lr_follows_batch(args):
+                    argv += ["--lr", repr(learning_rate(args, int(dict(setting)["batch-size"])))]
+                argv += ["--norm", norm, "--seed", str(seed), "--epochs", str(args.epochs),
+                         "--output-dir", args.output_dir, "--verbose", str(args.verbose), *args.train_flags]
+                run_dir = os.path.join(args.output_dir, norm,
+                                       *(f"{DIR_NAMES.get(flag, flag)}-{value}" for flag, value in setting),
+                                       f"seed-{seed}")
+                points.append(Point(norm, seed, setting, train.parse_args(argv), run_dir))
+    return points
+
+
+def run_point(point, splits, strategy, force):
+    """Trains (or reuses) one point; returns (its summary row, whether it trained now)."""
+    train_split, test_split, source = splits
+    config = train.run_config(point.args, point.norm, point.seed, source)
+    reused = train.prepare_run_dir(point.run_dir, config, force)
+    result_path = os.path.join(point.run_dir, "result.json")
+    if not reused:
+        try:
+            train.train_run(point.args, point.norm, point.seed, train_split, test_split, point.run_dir, config,
+                            strategy, export=False)
+        except train.TrainingDiverged as error:
+            # A result like any other: marks the point finished, so a rerun does not train it again.
+            train.write_json(result_path, {"norm": point.norm, "seed": point.seed, "diverged": True,
+                                           "diverged_epoch": error.epoch, "epochs": error.epoch,
+                                           "final_accuracy": None, "final_ce": None, "config": config})
+    result = train.read_json(result_path)
+    row = {"norm": point.norm, "seed": point.seed,
+           **{flag.replace("-", "_"): getattr(point.args, flag.replace("-", "_")) for flag, _ in point.setting},
+           "lr": point.args.lr, "batch_size": point.args.batch_size, "optimizer": point.args.optimizer,
+           "steps_per_epoch": math.ceil(len(train_split[0]) / point.args.batch_size),
+           "diverged": bool(result.get("diverged", False))}
+    for key in ("epochs", "final_accuracy", "final_ce", "best_accuracy", "best_epoch", "train_seconds",
+                "mean_epoch_seconds", "trainable_params", "diverged_epoch"):
+        if key in result:
+            row[key] = result[key]
+    row["l1"] = point.args.l1 if point.norm == "bn" else None
+    kernels = os.path.join(point.run_dir, "kernels.json")
+    if os.path.exists(kernels) and any(flag == "l1" for flag, _ in point.setting):
+        epochs = train.read_json(kernels)
+        row["kernel_norms"] = [e["kernel_norms"] for e in epochs]
+        row["near_zero"] = [e["near_zero"] for e in epochs]
+        row["near_zero_all"] = [e["near_zero_all"] for e in epochs]
+    return row, not reused
+
+
+def settings(args, source):
+    first = args.points[0].args
+    out = {"study": args.study, "epochs": args.epochs, "seeds": args.seeds, "norms": list(args.norms),
+           "grid": {flag: list(values) for flag, values in args.axes}, "other_flags": args.train_flags,
+           "data": source, "train_limit": first.train_limit, "test_limit": first.test_limit,
+           "evaluated_on": "validation" if first.validation_size else "test"}
+    if lr_follows_batch(args):
+        out.update(batch_sizes=sorted(int(v) for v in dict(args.axes)["batch-size"]),
+                   lr_rule=f"peak lr = {args.base_lr:g} * (batch / {args.base_batch_size}) ** "
+                           f"{LR_SCALINGS[args.lr_scaling]:g} ({args.lr_scaling} scaling); warm-up 20 %, cosine to 0",
+                   base_lr=args.base_lr, base_batch_size=args.base_batch_size, lr_scaling=args.lr_scaling)
+    return out
+
+
+def write_summary(args, runs, source):
+    summary = {"settings": settings(args, source), "runs": runs, **train.environment()}
+    train.write_json(os.path.join(args.output_dir, "summary.json"), summary)
+    figure = study_figure(args, runs, summary["settings"])
+    if figure is not None:
+        train.save_figure(figure, os.path.join(args.output_dir, f"{args.study.replace('-', '_')}.png"))
+    return summary
+
+
+def study_figure(args, runs, settings):
+    if not runs or args.study == "grid":
+        return None
+    if args.study == "batch-size" and "lr_rule" in settings:
+        return plots.plot_batch_size(runs, model_lib.NORM_LABELS, args.epochs, settings["lr_rule"])
+    if args.study == "learning-rate":
+        return plots.plot_learning_rate(runs, model_lib.NORM_LABELS, args.epochs)
+    if args.study == "l1" and any("kernel_norms" in run for run in runs):
+        return plots.plot_l1(runs)
+    return None
+
+
+def accuracy_with_batch_statistics(network, images, labels, batch_size):
+    """Test accuracy when every BN layer normalizes with the statistics of its test batch (see shift.py)."""
+    return shift.accuracy(shift.predict_with_batch_statistics(network, images, batch_size), labels)
+
+
+def bn_test_time(args, test_split):
+    """Batch-size study: BN models evaluated with moving averages and with test-batch statistics."""
+    images, labels = test_split
+    rows = []
+    sizes = sorted(int(v) for v in dict(args.axes)["batch-size"])
+    for batch_size in sorted({sizes[0], args.base_batch_size} & set(sizes)):
+        path = os.path.join(args.output_dir, "bn", f"bs-{batch_size}", f"seed-{args.seeds[0]}", "model.keras")
+        if not os.path.exists(path):
+            continue
+        network = keras.saving.load_model(path)
+        probabilities = model_lib.predict_probabilities(network, images)
+        row = {"trained_batch_size": batch_size, "seed": args.seeds[0],
+               "moving_averages": float(np.mean(probabilities.argmax(axis=1) == labels)), "batch_statistics": {}}
+        for test_batch in args.test_time_batches:
+            if test_batch > len(images):
+                continue
+            row["batch_statistics"][str(test_batch)] = accuracy_with_batch_statistics(network, images, labels,
+                                                                                      test_batch)
+            print(f"bn trained at batch {batch_size}: test batch {test_batch}, batch statistics: "
+                  f"{100 * row['batch_statistics'][str(test_batch)]:.2f}%")
+        print(f"bn trained at batch {batch_size}: moving averages: {100 * row['moving_averages']:.2f}%")
+        rows.append(row)
+    payload = {"test_images": len(images), "models": rows}
+    train.write_json(os.path.join(args.output_dir, "bn_test_time.json"), payload)
+    return payload
+
+
+def clock(seconds):
+    minutes, seconds = divmod(int(round(seconds)), 60)
+    return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m{seconds:02d}s"
+
+
+def run(args):
+    first = args.points[0].args
+    strategy = train.configure(first)
+    splits = train.load_splits(first)
+    runs, trained, started, training_seconds = [], 0, time.perf_counter(), 0.0
+    total = len(args.points)
+    for k, point in enumerate(args.points, 1):
+        print(f"point {k} of {total}: {point.describe()} ({args.epochs} epochs, peak lr {point.args.lr:.5g}) "
+              f"-> {point.run_dir}", flush=True)
+        point_started = time.perf_counter()
+        row, was_trained = run_point(point, splits, strategy, args.force)
+        runs.append(row)
+        write_summary(args, runs, splits[2])  # a killed sweep still leaves what it finished
+        if was_trained:
+            trained += 1
+            training_seconds += time.perf_counter() - point_started
+        left = training_seconds / trained * (total - k) if trained else float("nan")
+        outcome = (f"diverged in epoch {row['diverged_epoch']}" if row["diverged"]
+                   else f"{'' if was_trained else 'already finished; '}accuracy {100 * row['final_accuracy']:.2f}%")
+        print(f"point {k} of {total}: {point.describe()}: {outcome} | elapsed {clock(time.perf_counter() - started)}"
+              + (f", about {clock(left)} left" if math.isfinite(left) and k < total else ""), flush=True)
+    if args.study == "batch-size" and "bn" in args.norms and "batch-size" in dict(args.axes):
+        bn_test_time(args, splits[1])
+    return 0
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        return run(args)
+    except (data_lib.DataError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted: finished points and epochs are kept; rerun the same command to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
