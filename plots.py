@@ -4,11 +4,13 @@ Every function takes data and returns a matplotlib Figure; nothing is shown or s
 here (train.py and the notebook decide that).
 """
 
+import math
+
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
-COLORS = {"bn": "tab:blue", "gn": "tab:orange", "ln": "tab:green"}
+COLORS = {"bn": "tab:blue", "gn": "tab:orange", "ln": "tab:green", "none": "black"}
 
 
 def _as_runs(histories):
@@ -202,4 +204,188 @@ def plot_normalization_axes(batch, channels, height, width, groups, shown_images
     fig.suptitle(f"Which values one mean and variance are taken over (shaded), for this network's first "
                  f"normalization layer: batch {batch}, {height} x {width} x {channels}", fontsize=10)
     fig.subplots_adjust(left=0.0, right=0.97, bottom=0.02, top=0.8, wspace=0.05)
+    return fig
+
+
+def plot_learning_rate(runs, labels, epochs):
+    """Final test error against the peak learning rate (both log scales), one panel per optimizer.
+
+    Args:
+        runs: sweep.py's learning-rate rows: "norm", "optimizer", "lr", "seed", "final_accuracy", "diverged".
+        labels: {norm: legend label}.
+        epochs: epochs every point trained for (for the title).
+
+    A diverged run (loss NaN) predicts one class for every image: it is drawn at chance (90 % error)
+    with an x, and counts as chance in the mean.
+    """
+    optimizers = list(dict.fromkeys(run["optimizer"] for run in runs))
+    fig, axes = plt.subplots(1, len(optimizers), figsize=(5.6 * len(optimizers), 4.4), dpi=110, sharey=True,
+                             squeeze=False)
+    for ax, optimizer in zip(axes[0], optimizers):
+        mine = [run for run in runs if run["optimizer"] == optimizer]
+        for norm in dict.fromkeys(run["norm"] for run in mine):
+            rates = sorted({run["lr"] for run in mine if run["norm"] == norm})
+            errors = [[90.0 if run["diverged"] else 100.0 * (1 - run["final_accuracy"])
+                       for run in mine if run["norm"] == norm and run["lr"] == rate] for rate in rates]
+            seeds = max(len(e) for e in errors)
+            label = labels.get(norm, norm) + (f", mean of {seeds} seeds" if seeds > 1 else "")
+            line, = ax.plot(rates, [np.mean(e) for e in errors], marker="o", label=label, color=COLORS.get(norm),
+                            linestyle="--" if norm == "none" else "-")
+            if seeds > 1:
+                ax.fill_between(rates, [min(e) for e in errors], [max(e) for e in errors],
+                                color=line.get_color(), alpha=0.15, linewidth=0)
+            diverged = [run["lr"] for run in mine if run["norm"] == norm and run["diverged"]]
+            if diverged:
+                ax.plot(diverged, [90.0] * len(diverged), "x", markersize=10, color=line.get_color())
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("peak learning rate (log scale)")
+        ax.set_title(f"{optimizer.upper() if optimizer == 'sgd' else optimizer.capitalize()}"
+                     f"{' (Nesterov momentum 0.9)' if optimizer == 'sgd' else ''}")
+        ax.axhline(90.0, color="grey", linewidth=0.8, linestyle=":")
+        ax.grid(alpha=0.3, which="both")
+    axes[0][0].set_ylabel("test error (%, log scale; 90 % = chance)")
+    axes[0][0].legend(fontsize=8)
+    several = any(len({r["seed"] for r in runs if r["norm"] == n and r["lr"] == runs[0]["lr"]}) > 1
+                  for n in {r["norm"] for r in runs})
+    fig.suptitle(f"Which peak learning rates train, after {epochs} epoch{'s' if epochs != 1 else ''} "
+                 f"(warm-up 20 %, cosine to 0)"
+                 + ("\nline: mean over seeds; shaded: lowest to highest seed; x: loss became NaN" if several else ""),
+                 fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_l1(runs):
+    """BN + L1 at several L1 factors: test accuracy, near-zero weights, kernel norms over the epochs.
+
+    Args:
+        runs: sweep.py's l1 rows: "l1", "seed", "final_accuracy", and per epoch "kernel_norms"
+            ({conv layer: L2 norm}) and "near_zero_all" (fraction of conv weights with |w| < 1e-3).
+    """
+    factors = sorted({run["l1"] for run in runs})
+    colors = plt.get_cmap("viridis")(np.linspace(0.0, 0.85, len(factors)))
+    fig, axes = plt.subplots(2, 2, figsize=(11, 8), dpi=110)
+    accuracy, zero, body, head = axes.flat
+    finals = [[100 * r["final_accuracy"] for r in runs if r["l1"] == f] for f in factors]
+    positions = np.arange(len(factors))
+    accuracy.plot(positions, [np.mean(v) for v in finals], marker="o", color="#1f77b4")
+    for x, values in zip(positions, finals):
+        accuracy.plot([x] * len(values), values, ".", color="#1f77b4", alpha=0.5)
+    accuracy.set_xticks(positions, [f"{f:g}" for f in factors])
+    accuracy.set_xlabel("L1 factor λ on every conv kernel")
+    accuracy.set_ylabel("test accuracy (%)")
+    accuracy.set_title("Final test accuracy (line: mean; dots: seeds)")
+
+    def per_epoch(ax, value, title, ylabel):
+        for factor, color in zip(factors, colors):
+            mine = [r for r in runs if r["l1"] == factor]
+            curves = np.array([[value(r, e) for e in range(len(r["kernel_norms"]))] for r in mine], dtype=float)
+            epochs = np.arange(1, curves.shape[1] + 1)
+            ax.plot(epochs, curves.mean(axis=0), color=color, label=f"λ = {factor:g}")
+            if len(mine) > 1:
+                ax.fill_between(epochs, curves.min(axis=0), curves.max(axis=0), color=color, alpha=0.2, linewidth=0)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+
+    per_epoch(zero, lambda r, e: 100 * r["near_zero_all"][e], "Conv weights with |w| < 0.001", "% of all conv weights")
+    per_epoch(body, lambda r, e: math.sqrt(sum(v ** 2 for k, v in r["kernel_norms"][e].items() if k != "head_conv")),
+              "L2 norm of the normalized conv kernels (blocks 1-5)", "L2 norm")
+    per_epoch(head, lambda r, e: r["kernel_norms"][e]["head_conv"], "L2 norm of the head's kernel (no norm after it)",
+              "L2 norm")
+    zero.legend(fontsize=8)
+    fig.suptitle("What L1 does beside batch normalization (line: mean over seeds; shaded: lowest to highest)",
+                 fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def shift_columns(rows, labels):
+    """The heatmap's columns in order: (norm, mode, label), BN's moving averages first, then its batch statistics."""
+    columns = []
+    for norm in ("bn", "gn", "ln", "none"):
+        modes = list(dict.fromkeys(r["mode"] for r in rows if r["norm"] == norm))
+        modes.sort(key=lambda m: (m.startswith("batch_statistics"), -int(m.rsplit("_", 1)[1]) if m[-1].isdigit() else 0))
+        for mode in modes:
+            label = labels.get(norm, norm)
+            if mode.startswith("batch_statistics_"):
+                label += f"\ntest-batch stats\n(batch {mode.rsplit('_', 1)[1]})"
+            elif mode == "moving_averages":
+                label += "\nmoving averages"
+            columns.append((norm, mode, label))
+    return columns
+
+
+def plot_shift(rows, labels, examples):
+    """Test accuracy (mean over seeds) of every model and mode under every input shift, as a heatmap.
+
+    Args:
+        rows: shift.py's rows: "norm", "seed", "mode", "shift", "accuracy".
+        labels: {norm: label}.
+        examples: {shift: a 28x28 test image under that shift}, drawn beside its row.
+    """
+    shifts = list(dict.fromkeys(r["shift"] for r in rows))
+    columns = shift_columns(rows, labels)
+    table = np.full((len(shifts), len(columns)), np.nan)
+    spread = np.zeros_like(table)
+    for i, name in enumerate(shifts):
+        for j, (norm, mode, _) in enumerate(columns):
+            values = [100 * r["accuracy"] for r in rows if r["shift"] == name and r["norm"] == norm and r["mode"] == mode]
+            table[i, j], spread[i, j] = np.mean(values), np.ptp(values)
+    seeds = len({r["seed"] for r in rows})
+    fig = plt.figure(figsize=(1.3 * len(columns) + 3.2, 0.52 * len(shifts) + 2.2), dpi=110)
+    grid = fig.add_gridspec(len(shifts), 2, width_ratios=(0.6, 1.3 * len(columns)), wspace=0.02, hspace=0.08)
+    for i, name in enumerate(shifts):
+        ax = fig.add_subplot(grid[i, 0])
+        ax.imshow(examples[name], cmap="gray", vmin=0, vmax=255)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=9)
+    ax = fig.add_subplot(grid[:, 1])
+    image = ax.imshow(table, cmap="RdYlGn", vmin=0, vmax=100, aspect="auto")
+    for i in range(len(shifts)):
+        for j in range(len(columns)):
+            text = f"{table[i, j]:.1f}" + (f"\n±{spread[i, j] / 2:.1f}" if seeds > 1 and spread[i, j] >= 0.05 else "")
+            ax.text(j, i, text, ha="center", va="center", fontsize=7.5,
+                    color="black" if 25 < table[i, j] < 85 else "white" if table[i, j] <= 25 else "black")
+    ax.set_xticks(range(len(columns)), [c[2] for c in columns], fontsize=8)
+    ax.xaxis.tick_top()
+    ax.set_yticks([])
+    fig.colorbar(image, ax=ax, fraction=0.03, pad=0.02, label="test accuracy (%)")
+    fig.suptitle(f"Test accuracy under input shifts (%, mean of {seeds} seed{'s' if seeds > 1 else ''}"
+                 + ("; ± half the range over seeds" if seeds > 1 else "") + "); left: the first test image so shifted",
+                 fontsize=10, y=0.995)
+    return fig
+
+
+def plot_predictions(shown, labels):
+    """Each image as the models see it (28 x 28) beside every model's ten probabilities.
+
+    Args:
+        shown: [(name, 28x28 field in 0-255, {norm: 10 probabilities}), ...].
+        labels: {norm: legend label}.
+    """
+    fig, axes = plt.subplots(len(shown), 2, figsize=(8.5, 2.3 * len(shown)), dpi=110, squeeze=False,
+                             gridspec_kw={"width_ratios": (1, 3.2)})
+    for (name, field, probabilities), (left, right) in zip(shown, axes):
+        left.imshow(field, cmap="gray", vmin=0, vmax=255)
+        left.set_xticks([])
+        left.set_yticks([])
+        left.set_title(name if len(name) <= 28 else "…" + name[-27:], fontsize=8)
+        width = 0.8 / len(probabilities)
+        for k, (norm, values) in enumerate(probabilities.items()):
+            guess = int(np.argmax(values))
+            right.bar(np.arange(10) + (k - (len(probabilities) - 1) / 2) * width, 100 * np.asarray(values), width,
+                      color=COLORS.get(norm), label=f"{labels.get(norm, norm)}: {guess} ({100 * values[guess]:.1f}%)")
+        right.set_xticks(range(10))
+        right.set_ylim(0, 100)
+        right.set_ylabel("probability (%)")
+        right.legend(fontsize=7, loc="upper left" if int(np.argmax(next(iter(probabilities.values())))) > 4
+                     else "upper right")
+        right.grid(alpha=0.3, axis="y")
+    axes[-1][1].set_xlabel("digit")
+    fig.suptitle("What the models see (left: made MNIST-like) and what they say", fontsize=10)
+    fig.tight_layout()
     return fig
