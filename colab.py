@@ -1,8 +1,9 @@
 """Running the notebook in Colab: install only what the runtime lacks; publish the repository's URL.
 
     python colab.py --missing          # which of pyproject.toml's requirements this Python lacks
-    python colab.py --set-repo-url     # after publishing: fill the notebook's REPO_URL and both Colab
-                                       # badges from `git remote get-url origin`, then commit the two files
+    python colab.py --set-repo-url     # after publishing: fill the notebook's REPO_URL and put both Colab
+                                       # badges in (until then a line says how to open the notebook in
+                                       # Colab) from `git remote get-url origin`, then commit the two files
 
 Colab runtimes come with tensorflow, keras, numpy and matplotlib. `pip install -r
 requirements.txt` would replace them with this project's exact pins (hundreds of MB, and a
@@ -26,6 +27,19 @@ NOTEBOOK = os.path.join(ROOT, "Normalization_Keras.ipynb")
 README = os.path.join(ROOT, "README.md")
 _REPO_URL_LINE = re.compile(r'REPO_URL = "([^"]*)"')
 _BADGE = re.compile(r"https://colab\.research\.google\.com/github/([^/\s\"]+)/([^/\s\"]+)/blob/main/Normalization_Keras\.ipynb")
+# The README's and the notebook's badge live between these markers; until the URL is known they hold
+# UNSET_BADGE, a line that says how to open the notebook, rather than a link to a placeholder (a 404).
+_BADGE_BLOCK = re.compile(r"<!-- colab-badge -->.*?<!-- /colab-badge -->", re.S)
+UNSET_BADGE = ("<!-- colab-badge -->*Open in Colab:* File → Open notebook → GitHub, paste this repository's URL "
+               "and pick `Normalization_Keras.ipynb` (a badge replaces this line once "
+               "`python colab.py --set-repo-url` has run).<!-- /colab-badge -->")
+
+
+def badge(owner_repo, target=""):
+    """The Colab badge block for github.com/`owner_repo` (target: ' target="_parent"' in the notebook)."""
+    return (f'<!-- colab-badge --><a href="https://colab.research.google.com/github/{owner_repo}/blob/main/'
+            f'Normalization_Keras.ipynb"{target}><img src="https://colab.research.google.com/assets/colab-badge.svg" '
+            f'alt="Open In Colab"/></a><!-- /colab-badge -->')
 
 
 def requirements(pyproject=os.path.join(ROOT, "pyproject.toml")):
@@ -84,12 +98,12 @@ def set_repo_url(url, notebook=NOTEBOOK, readme=README):
     """Writes `url` into the notebook's REPO_URL and both Colab badges (outputs untouched)."""
     url = github_url(url)
     owner_repo = url.removeprefix("https://github.com/")
-    badge = f"https://colab.research.google.com/github/{owner_repo}/blob/main/Normalization_Keras.ipynb"
     with open(notebook) as handle:
         book = json.load(handle)
     for cell in book["cells"]:
         text = "".join(cell["source"])
-        new = _BADGE.sub(badge, _REPO_URL_LINE.sub(f'REPO_URL = "{url}"', text))
+        new = _BADGE_BLOCK.sub(lambda _: badge(owner_repo, ' target="_parent"'),
+                               _REPO_URL_LINE.sub(f'REPO_URL = "{url}"', text))
         if new != text:
             cell["source"] = new.splitlines(keepends=True)
     with open(notebook, "w") as handle:
@@ -98,7 +112,7 @@ def set_repo_url(url, notebook=NOTEBOOK, readme=README):
     with open(readme) as handle:
         text = handle.read()
     with open(readme, "w") as handle:
-        handle.write(_BADGE.sub(badge, text))
+        handle.write(_BADGE_BLOCK.sub(lambda _: badge(owner_repo), text))
     return url
 
 

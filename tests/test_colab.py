@@ -3,6 +3,7 @@
 import importlib.metadata
 import json
 import os
+import re
 import shutil
 
 import pytest
@@ -43,10 +44,18 @@ def test_pins_lie_in_the_supported_ranges_and_lowest_pins_are_the_lower_bounds()
         assert lower == [lowest[req.name]], f"requirements-lowest.txt must pin {req.name} at its lower bound"
 
 
-def test_notebook_and_readme_name_the_same_repository():
+def test_no_link_points_at_a_placeholder_until_the_url_is_known():
+    texts = {path: open(path).read() for path in (colab.NOTEBOOK, colab.README)}
     urls = colab.published_urls()
-    assert urls["README badge"] is not None and urls["notebook badge"] is not None
-    assert len(set(urls.values())) == 1, urls
+    for path, text in texts.items():
+        # No link (HTML or Markdown) to a 404; the notebook's REPO_URL variable is code, and says it is a placeholder.
+        assert not re.search(r"href=\\?\"[^\"]*REPLACE_WITH|\]\([^)]*REPLACE_WITH", text), path
+    if "REPLACE_WITH" in urls["notebook REPO_URL"]:
+        assert urls["README badge"] is None and urls["notebook badge"] is None
+        for text in texts.values():  # instead, a line that says how to open the notebook in Colab
+            assert "File → Open notebook → GitHub" in text and "python colab.py --set-repo-url" in text
+    else:
+        assert len(set(urls.values())) == 1, urls
 
 
 @pytest.mark.parametrize("remote", ["git@github.com:someone/mnist-norm.git", "https://github.com/someone/mnist-norm"])
@@ -61,6 +70,8 @@ def test_set_repo_url_fills_notebook_and_both_badges(tmp_path, remote):
     after = json.loads(notebook.read_text())
     assert [c.get("outputs") for c in after["cells"]] == [c.get("outputs") for c in before["cells"]]
     assert "REPLACE_WITH_OWNER/REPLACE_WITH_REPO" not in notebook.read_text() + readme.read_text()
+    assert "File → Open notebook" not in notebook.read_text() + readme.read_text()  # the badge took its place
+    assert readme.read_text().count('alt="Open In Colab"') == 1
 
 
 def test_set_repo_url_rejects_what_is_not_github(tmp_path, capsys):

@@ -29,5 +29,23 @@ def test_notebook_smoke_run(tmp_path):
     assert sorted({(run["norm"], run["batch_size"]) for run in sweep["runs"]}) == [
         (norm, size) for norm in ("bn", "gn", "ln") for size in (8, 32)]
     assert (output_dir / "batch_size" / "batch_size.png").is_file()
+    shifted = json.loads((output_dir / "shift" / "summary.json").read_text())  # on the models just trained
+    assert {(run["norm"], run["seed"]) for run in shifted["runs"]} == {(norm, 1) for norm in ("bn", "gn", "ln")}
+    assert (output_dir / "shift" / "shift.png").is_file() and (output_dir / "tensorboard" / "gn" / "train").is_dir()
     text = executed.read_text()
     assert "image/png" in text and "| BN + L1" in text and "BN trained at batch 8: moving averages" in text
+    assert f"tensorboard --logdir {output_dir / 'tensorboard'}" in text
+
+
+
+def test_committed_files_name_no_folder_of_the_machine_that_made_them():
+    import glob
+    import re
+
+    paths = [os.path.join(ROOT, "Normalization_Keras.ipynb")] + glob.glob(os.path.join(ROOT, "results", "**", "*.json"),
+                                                                          recursive=True)
+    absolute = re.compile(r"(?<![\w.])/(?:root|home|work|tmp|Users|content|mnt|opt|var)/")
+    for path in paths:
+        with open(path) as handle:
+            text = handle.read()
+        assert str(ROOT) not in text and not absolute.search(text), os.path.relpath(path, ROOT)
