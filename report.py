@@ -12,6 +12,7 @@ import argparse
 import csv
 import glob
 import json
+import math
 import os
 import re
 import statistics
@@ -296,6 +297,198 @@ def demo():
     return buffer.getvalue().rstrip("\n")
 
 
+def _mean(values):
+    return sum(values) / len(values)
+
+
+def _three(summary):
+    """The summary with only the assignment's three models (results/ also holds the control)."""
+    return {**summary, "variants": {n: e for n, e in summary["variants"].items() if n in model.NORMS}}
+
+
+def control(summary):
+    """What the control without normalization reaches in the same 20 epochs, beside the three."""
+    variants = summary["variants"]
+    none = variants["none"]
+    three = {n: variants[n]["final_accuracy_mean"] for n in model.NORMS if n in variants}
+    low, high = min(three.values()), max(three.values())
+    return (f"After {none['config']['epochs']} epochs the control without normalization reaches "
+            f"**{_pct(none['final_accuracy_mean'])} ± {_pct(none['final_accuracy_std'])} %** test accuracy "
+            f"(test cross-entropy {none['final_ce_mean']:.4f}), against {_pct(low)}–{_pct(high)} % "
+            f"({min(variants[n]['final_ce_mean'] for n in three):.4f}–"
+            f"{max(variants[n]['final_ce_mean'] for n in three):.4f}) for the three normalized models: "
+            f"{'a gap of ' + format(100 * (low - none['final_accuracy_mean']), '.2f') + ' to ' + format(100 * (high - none['final_accuracy_mean']), '.2f') + ' points' if none['final_accuracy_mean'] < low else 'no gap at all' if none['final_accuracy_mean'] <= high else 'the control is ahead'}"
+            f" with this recipe (Adam, peak learning rate 0.01), seeds {', '.join(str(r['seed']) for r in none['runs'])}.")
+
+
+SHIFT_MODES = (("bn", "moving_averages"), ("bn", "batch_statistics_1000"), ("bn", "batch_statistics_128"),
+               ("bn", "batch_statistics_8"), ("gn", "inference"), ("ln", "inference"), ("none", "inference"))
+
+
+def _shift_label(norm, mode):
+    label = model.NORM_LABELS[norm]
+    if mode.startswith("batch_statistics_"):
+        return f"{label}, test-batch stats ({mode.rsplit('_', 1)[1]})"
+    return f"{label}, moving avg." if mode == "moving_averages" else label
+
+
+def _shift_values(runs, norm, mode, name):
+    return [100 * r["accuracy"] for r in runs if (r["norm"], r["mode"], r["shift"]) == (norm, mode, name)]
+
+
+def shift_table(summary):
+    """Every shift x model and mode: mean test accuracy over seeds (lowest-highest)."""
+    runs = summary["runs"]
+    modes = [m for m in SHIFT_MODES if _shift_values(runs, *m, "clean")]
+    lines = ["| shift | " + " | ".join(_shift_label(*m) for m in modes) + " |", "|---|" + "---|" * len(modes)]
+    for name in summary["shifts"]:
+        cells = []
+        for mode in modes:
+            values = _shift_values(runs, *mode, name)
+            cells.append(f"{_mean(values):.1f} ({min(values):.1f}–{max(values):.1f})")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    seeds = sorted({r["seed"] for r in runs})
+    lines += ["", f"Test accuracy in %, mean of seeds {', '.join(map(str, seeds))} (lowest–highest), on all "
+              f"{summary['test_images']:,} test images; the models of the 20-epoch study and the control. "
+              "What each shift does: " + "; ".join(f"*{n}*: {about.rstrip('.')}" for n, about in
+                                                   summary["shifts"].items() if n != "clean") + "."]
+    return "\n".join(lines)
+
+
+def shift_verdict(summary):
+    """Three sentences for the README from results/shift/summary.json."""
+    runs = summary["runs"]
+
+    def acc(norm, mode, name):
+        return _mean(_shift_values(runs, norm, mode, name))
+
+    inference = {"bn": "moving_averages", "gn": "inference", "ln": "inference", "none": "inference"}
+    shifted = [n for n in summary["shifts"] if n != "clean"]
+    average = {norm: _mean([acc(norm, mode, n) for n in shifted]) for norm, mode in inference.items()}
+    batch = _mean([acc("bn", "batch_statistics_1000", n) for n in shifted])
+    ranked = sorted(average.items(), key=lambda item: -item[1])
+
+    def listing(name, decimals=1):
+        return ", ".join(f"{model.NORM_LABELS[n]} {acc(n, m, name):.{decimals}f}" for n, m in inference.items())
+
+    clean = listing("clean", 2)
+
+    return (f"Fainter ink (contrast ×0.25): {listing('contrast 0.25')} %; a grey background: "
+            f"{listing('grey background')} %. "
+            f"Averaged over the {len(shifted)} shifts, the models rank {', '.join(f'{model.NORM_LABELS[n]} {v:.1f}' for n, v in ranked)} % "
+            f"(clean: {clean} %). "
+            f"The same BN models normalizing with each 1,000-image test batch's own statistics instead of their moving "
+            f"averages reach {acc('bn', 'batch_statistics_1000', 'contrast 0.25'):.1f} % on fainter ink, "
+            f"{acc('bn', 'batch_statistics_1000', 'grey background'):.1f} % on grey paper and {batch:.1f} % on average "
+            f"({_mean([acc('bn', 'batch_statistics_8', n) for n in shifted]):.1f} % with test batches of 8).")
+
+
+def _lr_runs(summary, optimizer, norm, lr):
+    return [r for r in summary["runs"] if (r["optimizer"], r["norm"], r["lr"]) == (optimizer, norm, lr)]
+
+
+def _lr_accuracy(run):
+    return 0.0 if run["diverged"] else 100 * run["final_accuracy"]
+
+
+TRAINS = 98.0  # "trains" in the learning-rate verdict: at least this test accuracy (%) after the sweep's epochs
+
+
+def learning_rate_table(summary):
+    runs = summary["runs"]
+    optimizers = list(dict.fromkeys(r["optimizer"] for r in runs))
+    norms = [n for n in model.ALL_NORMS if any(r["norm"] == n for r in runs)]
+    rates = sorted({r["lr"] for r in runs})
+    lines = ["| optimizer | peak lr | " + " | ".join(model.NORM_LABELS[n] for n in norms) + " |",
+             "|---|---|" + "---|" * len(norms)]
+    for optimizer in optimizers:
+        for lr in rates:
+            cells = []
+            for norm in norms:
+                mine = _lr_runs(summary, optimizer, norm, lr)
+                values = [_lr_accuracy(r) for r in mine]
+                diverged = sum(r["diverged"] for r in mine)
+                cell = f"{_mean(values):.2f} ({min(values):.2f}–{max(values):.2f})"
+                cells.append(cell + (f", {diverged} of {len(mine)} diverged" if diverged else ""))
+            lines.append(f"| {optimizer} | {lr:g} | " + " | ".join(cells) + " |")
+    settings = summary["settings"]
+    lines += ["", f"Test accuracy in % after {settings['epochs']} epochs at batch 128 (warm-up 20 %, cosine to 0), "
+              f"mean of seeds {', '.join(map(str, settings['seeds']))} (lowest–highest); a diverged run (loss NaN) "
+              f"counts as 0 %. {summary['machine']['processor']}, "
+              f"{sum(r.get('train_seconds', 0) for r in runs) / 60:.0f} minutes of training in all."]
+    return "\n".join(lines)
+
+
+def _trains_range(summary, optimizer, norm):
+    rates = sorted({r["lr"] for r in summary["runs"] if r["optimizer"] == optimizer and r["norm"] == norm})
+    good = [lr for lr in rates if _mean([_lr_accuracy(r) for r in _lr_runs(summary, optimizer, norm, lr)]) >= TRAINS]
+    return (good[0], good[-1]) if good else None
+
+
+def learning_rate_verdict(summary):
+    runs = summary["runs"]
+    epochs = summary["settings"]["epochs"]
+    parts = []
+    for optimizer in dict.fromkeys(r["optimizer"] for r in runs):
+        cells = []
+        for norm in model.ALL_NORMS:
+            span = _trains_range(summary, optimizer, norm)
+            if span is None:
+                cells.append(f"{model.NORM_LABELS[norm]} at none")
+            else:
+                cells.append(f"{model.NORM_LABELS[norm]} {span[0]:g}–{span[1]:g}"
+                             f" ({math.log10(span[1] / span[0]):.1f} decades)")
+        parts.append(f"with {'Adam' if optimizer == 'adam' else 'SGD + Nesterov'}: " + ", ".join(cells))
+    diverged = sorted({(r["norm"], r["optimizer"]) for r in runs if r["diverged"]})
+    rates = sorted({r["lr"] for r in runs})
+    return (f"Peak learning rates (of {', '.join(f'{lr:g}' for lr in rates)}) at which the mean test accuracy after "
+            f"{epochs} epochs is at least {TRAINS:g} %: " + "; ".join(parts) + ". "
+            + (f"Runs whose loss became NaN: {', '.join(f'{model.NORM_LABELS[n]} ({o})' for n, o in diverged)}."
+               if diverged else "No run's loss became NaN."))
+
+
+def l1_table(summary):
+    runs = summary["runs"]
+    factors = sorted({r["l1"] for r in runs})
+    lines = ["| λ | test acc. % (lowest–highest) | test CE | conv weights with \\|w\\| < 0.001 | "
+             "L2 norm, blocks 1–5 kernels | L2 norm, head kernel |", "|---|---|---|---|---|---|"]
+    for factor in factors:
+        mine = [r for r in runs if r["l1"] == factor]
+        accuracy = [100 * r["final_accuracy"] for r in mine]
+        zero = [100 * r["near_zero_all"][-1] for r in mine]
+        body = [math.sqrt(sum(v ** 2 for k, v in r["kernel_norms"][-1].items() if k != "head_conv")) for r in mine]
+        head = [r["kernel_norms"][-1]["head_conv"] for r in mine]
+        lines.append(f"| {factor:g} | {_mean(accuracy):.2f} ({min(accuracy):.2f}–{max(accuracy):.2f}) "
+                     f"| {_mean([r['final_ce'] for r in mine]):.4f} | {_mean(zero):.1f} % "
+                     f"| {_mean(body):.2f} | {_mean(head):.2f} |")
+    seeds = sorted({r["seed"] for r in runs})
+    lines += ["", f"BN + L1 with λ on every conv kernel, {summary['settings']['epochs']} epochs, the study's recipe; "
+              f"after the last epoch, mean of seeds {', '.join(map(str, seeds))}."]
+    return "\n".join(lines)
+
+
+def l1_verdict(summary):
+    runs = summary["runs"]
+    factors = sorted({r["l1"] for r in runs})
+
+    def stat(factor, value):
+        return _mean([value(r) for r in runs if r["l1"] == factor])
+
+    accuracy = {f: stat(f, lambda r: 100 * r["final_accuracy"]) for f in factors}
+    spread = {f: max(100 * r["final_accuracy"] for r in runs if r["l1"] == f)
+              - min(100 * r["final_accuracy"] for r in runs if r["l1"] == f) for f in factors}
+    zero = {f: stat(f, lambda r: 100 * r["near_zero_all"][-1]) for f in factors}
+    head = {f: stat(f, lambda r: r["kernel_norms"][-1]["head_conv"]) for f in factors}
+    body = {f: stat(f, lambda r: math.sqrt(sum(v ** 2 for k, v in r["kernel_norms"][-1].items() if k != "head_conv")))
+            for f in factors}
+    low, high = factors[0], factors[-1]
+    return (f"Test accuracy by λ: " + ", ".join(f"{f:g}: {accuracy[f]:.2f} % (seed range {spread[f]:.2f})"
+                                                for f in factors) + ". "
+            f"Conv weights with |w| < 0.001 after the last epoch: " + ", ".join(f"{zero[f]:.1f} %" for f in factors)
+            + f"; the normalized kernels' L2 norm goes from {body[low]:.2f} (λ = {low:g}) to {body[high]:.2f} "
+            f"(λ = {high:g}), the head's from {head[low]:.2f} to {head[high]:.2f}.")
+
+
 EARLIER = (("course-network", "course network", "course_network"),
            ("block2-pool", "pool after block 2", "block2_pool"))
 
@@ -313,6 +506,9 @@ def blocks():
             rendered[name] = findings(found)
     if summary:
         rendered["findings"] = findings(summary)
+        if "none" in summary["variants"]:
+            rendered["control"] = control(summary)
+        summary = _three(summary)
         rendered["comparison"] = comparison(summary, {label: found for label, (_, found) in earlier.items()})
         rendered["headline"] = headline(summary)
         rendered["timing"] = timing({"this network": ".",
@@ -338,6 +534,13 @@ def blocks():
     if sweep and sweep["runs"]:
         rendered["batch_size"] = batch_size(sweep)
         rendered["batch_size_headline"] = batch_size_headline(sweep)
+    for folder, table, verdict in (("shift", shift_table, shift_verdict),
+                                   ("learning_rate", learning_rate_table, learning_rate_verdict),
+                                   ("l1", l1_table, l1_verdict)):
+        found = _load(os.path.join(folder, "summary.json"))
+        if found and found["runs"]:
+            rendered[folder] = table(found)
+            rendered[f"{folder}_verdict"] = verdict(found)
     test_time = _load(os.path.join("batch_size", "bn_test_time.json"))
     if test_time and test_time["models"]:
         rendered["bn_test_time"] = bn_test_time(test_time)
