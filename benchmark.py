@@ -29,7 +29,9 @@ import subprocess
 import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import quiet_tf  # noqa: E402
+
+quiet_tf.start()  # TensorFlow's C++ start-up lines only with --debug
 
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
@@ -150,6 +152,7 @@ def main(argv=None):
     parser.add_argument("--candidate", nargs=2, action="append", default=[], metavar=("NAME", "FLAGS"),
                         help="also time this recipe, given as train.py flags (repeatable)")
     parser.add_argument("--output", help="write the results as JSON here")
+    parser.add_argument("--debug", action="store_true", help="show TensorFlow's C++ log lines")
     args = parser.parse_args(argv)
     for name in ("images", "batch_size", "repeats"):
         if getattr(args, name) < 1:

@@ -10,10 +10,11 @@ compares with the Keras layer the project uses. gamma = 1 and beta = 0, so the o
 the bare normalization. It exits non-zero if any result differs from Keras by 1e-5 or more.
 """
 
-import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import quiet_tf  # noqa: E402
+
+quiet_tf.start()  # TensorFlow's C++ start-up lines only with --debug
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402

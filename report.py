@@ -18,7 +18,11 @@ import re
 import statistics
 import sys
 
-import model
+import quiet_tf
+
+quiet_tf.start()  # TensorFlow's C++ start-up lines only with --debug
+
+import model  # noqa: E402
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(ROOT, "results")
@@ -571,6 +575,7 @@ def update(text, rendered):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--update", action="store_true", help="rewrite the marked blocks of README.md and docs/*.md")
+    parser.add_argument("--debug", action="store_true", help="show TensorFlow's C++ log lines")
     args = parser.parse_args(argv)
     rendered = blocks()
     if args.update:
