@@ -373,7 +373,7 @@ def plot_predictions(shown, labels):
         left.imshow(field, cmap="gray", vmin=0, vmax=255)
         left.set_xticks([])
         left.set_yticks([])
-        left.set_title(name if len(name) <= 28 else "…" + name[-27:], fontsize=8)
+        left.set_title(name if len(name) <= 32 else name[:31] + "…", fontsize=8)
         width = 0.8 / len(probabilities)
         for k, (norm, values) in enumerate(probabilities.items()):
             guess = int(np.argmax(values))

@@ -161,7 +161,7 @@ def main(argv=None):
             print(f"error: {error}", file=sys.stderr)
             continue
         probabilities = predict(models, field)
-        shown.append((path, field, probabilities))
+        shown.append((os.path.basename(path), field, probabilities))
         if args.json:
             print(json.dumps({"image": path, "models": {n: [round(p, 6) for p in v.tolist()]
                                                         for n, v in probabilities.items()}}))
