@@ -373,12 +373,18 @@ def shift_verdict(summary):
     ranked = sorted(average.items(), key=lambda item: -item[1])
 
     def listing(name, decimals=1):
-        return ", ".join(f"{model.NORM_LABELS[n]} {acc(n, m, name):.{decimals}f}" for n, m in inference.items())
+        cells = []
+        for norm, mode in inference.items():
+            values = _shift_values(runs, norm, mode, name)
+            label = model.NORM_LABELS[norm] + (" (moving averages)" if norm == "bn" else "")
+            cells.append(f"{label} {_mean(values):.{decimals}f}" + (f" ± {(max(values) - min(values)) / 2:.{decimals}f}"
+                                                                    if len(values) > 1 else ""))
+        return ", ".join(cells)
 
-    clean = listing("clean", 2)
+    clean = ", ".join(f"{model.NORM_LABELS[n]} {acc(n, m, 'clean'):.2f}" for n, m in inference.items())
 
     return (f"Fainter ink (contrast ×0.25): {listing('contrast 0.25')} %; a grey background: "
-            f"{listing('grey background')} %. "
+            f"{listing('grey background')} % (mean ± half the range of the seeds). "
             f"Averaged over the {len(shifted)} shifts, the models rank {', '.join(f'{model.NORM_LABELS[n]} {v:.1f}' for n, v in ranked)} % "
             f"(clean: {clean} %). "
             f"The same BN models normalizing with each 1,000-image test batch's own statistics instead of their moving "
@@ -493,6 +499,24 @@ def l1_verdict(summary):
             f"(λ = {high:g}), the head's from {head[low]:.2f} to {head[high]:.2f}.")
 
 
+def buys_headline(summary, shifted, rates):
+    """One line for the top of the README: the control, fainter ink, and the learning rates that train."""
+    variants = summary["variants"]
+    three = [variants[n]["final_accuracy_mean"] for n in model.NORMS]
+
+    def faint(norm, mode):
+        return _mean(_shift_values(shifted["runs"], norm, mode, "contrast 0.25"))
+
+    spans = {n: _trains_range(rates, "sgd", n) for n in ("none", "bn", "gn", "ln")}
+    return (f"after 20 epochs the control reaches {_pct(variants['none']['final_accuracy_mean'])} % "
+            f"(the three {_pct(min(three))}–{_pct(max(three))} %); on fainter ink (contrast ×0.25) BN + L1 "
+            f"{faint('bn', 'moving_averages'):.1f} %, GN {faint('gn', 'inference'):.1f} %, LN "
+            f"{faint('ln', 'inference'):.1f} %, the control {faint('none', 'inference'):.1f} %; with SGD, peak learning "
+            f"rates that reach {TRAINS:g} % in 2 epochs: "
+            + ", ".join(f"{model.NORM_LABELS[n]} " + (f"{span[0]:g}–{span[1]:g}" if span else "none")
+                        for n, span in spans.items()))
+
+
 EARLIER = (("course-network", "course network", "course_network"),
            ("block2-pool", "pool after block 2", "block2_pool"))
 
@@ -545,6 +569,9 @@ def blocks():
         if found and found["runs"]:
             rendered[folder] = table(found)
             rendered[f"{folder}_verdict"] = verdict(found)
+    shifted, rates = _load(os.path.join("shift", "summary.json")), _load(os.path.join("learning_rate", "summary.json"))
+    if summary and "none" in summary["variants"] and shifted and rates:
+        rendered["buys_headline"] = buys_headline(_load("summary.json"), shifted, rates)
     test_time = _load(os.path.join("batch_size", "bn_test_time.json"))
     if test_time and test_time["models"]:
         rendered["bn_test_time"] = bn_test_time(test_time)

@@ -289,8 +289,9 @@ def run(args):
             trained += 1
             training_seconds += time.perf_counter() - point_started
         left = training_seconds / trained * (total - k) if trained else float("nan")
-        outcome = (f"diverged in epoch {row['diverged_epoch']}" if row["diverged"]
-                   else f"{'' if was_trained else 'already finished; '}accuracy {100 * row['final_accuracy']:.2f}%")
+        outcome = ("" if was_trained else "already finished; ") + (
+            f"diverged in epoch {row['diverged_epoch']}" if row["diverged"]
+            else f"accuracy {100 * row['final_accuracy']:.2f}%")
         print(f"point {k} of {total}: {point.describe()}: {outcome} | elapsed {clock(time.perf_counter() - started)}"
               + (f", about {clock(left)} left" if math.isfinite(left) and k < total else ""), flush=True)
     if args.study == "batch-size" and "bn" in args.norms and "batch-size" in dict(args.axes):

@@ -95,3 +95,48 @@ def test_comparison_lists_each_earlier_network_before_the_current_one():
                     "| this project, pool after block 2 (earlier run), mean of 3 seeds | 7,568 | 99.40 | 99.40 | 99.40 |",
                     "| **this project, mean of 3 seeds** | 7,568 | **99.44** | **99.44** | **99.44** |"]
     assert report.comparison(summary(0.9944, 7568)).count("this project") == 1
+
+
+def test_learning_rate_verdict_names_the_range_that_trains_and_counts_divergence():
+    def run(norm, lr, accuracy, diverged=False):
+        return {"norm": norm, "optimizer": "sgd", "lr": lr, "seed": 1, "diverged": diverged,
+                "final_accuracy": None if diverged else accuracy, "train_seconds": 1.0}
+    runs = [run("bn", 0.01, 0.985), run("bn", 0.1, 0.99), run("bn", 1.0, 0.97),
+            run("none", 0.01, 0.981), run("none", 0.1, 0.5), run("none", 1.0, None, diverged=True)]
+    summary = {"runs": runs, "settings": {"epochs": 2, "seeds": [1]}, "machine": {"processor": "cpu"}}
+    verdict = report.learning_rate_verdict(summary)
+    assert "BN + L1 0.01–0.1 (1.0 decades)" in verdict and "no norm 0.01–0.01 (0.0 decades)" in verdict
+    assert "GN at none" in verdict and "Runs whose loss became NaN: no norm (sgd)." in verdict
+    assert "| sgd | 1 | 97.00 (97.00–97.00) | 0.00 (0.00–0.00), 1 of 1 diverged |" in report.learning_rate_table(summary)
+
+
+def test_l1_table_reads_the_last_epochs_kernel_statistics():
+    def run(l1, seed, accuracy, zero, head):
+        norms = {f"block{k}_conv": 3.0 for k in range(1, 6)} | {"head_conv": head}
+        return {"l1": l1, "seed": seed, "final_accuracy": accuracy, "final_ce": 0.02,
+                "kernel_norms": [{**norms, "head_conv": 99.0}, norms], "near_zero_all": [0.0, zero]}
+    summary = {"runs": [run(0.0, 1, 0.99, 0.01, 4.0), run(0.0, 2, 0.98, 0.03, 6.0), run(0.001, 1, 0.97, 0.5, 1.0)],
+               "settings": {"epochs": 20}}
+    table = report.l1_table(summary)
+    assert "| 0 | 98.50 (98.00–99.00) | 0.0200 | 2.0 % | 6.71 | 5.00 |" in table  # sqrt(5 * 3**2) = 6.71
+    assert "| 0.001 | 97.00 (97.00–97.00) | 0.0200 | 50.0 % | 6.71 | 1.00 |" in table
+    assert "the head's from 5.00 to 1.00" in report.l1_verdict(summary)
+
+
+def test_shift_table_and_verdict_average_over_seeds_per_model_and_mode():
+    rows = []
+    for norm, mode, base in (("bn", "moving_averages", 0.9), ("bn", "batch_statistics_1000", 0.95),
+                             ("bn", "batch_statistics_8", 0.93), ("gn", "inference", 0.8),
+                             ("ln", "inference", 0.7), ("none", "inference", 0.6)):
+        for seed in (1, 2):
+            for k, name in enumerate(("clean", "contrast 0.25", "grey background")):
+                rows.append({"norm": norm, "seed": seed, "mode": mode, "shift": name,
+                             "accuracy": base - 0.1 * k + 0.02 * seed})
+    summary = {"runs": rows, "test_images": 10000,
+               "shifts": {"clean": "as is", "contrast 0.25": "fainter", "grey background": "grey"}}
+    table = report.shift_table(summary)
+    assert "| contrast 0.25 | 83.0 (82.0–84.0) | 88.0 (87.0–89.0) | 86.0 (85.0–87.0) | 73.0 (72.0–74.0) |" in table
+    verdict = report.shift_verdict(summary)
+    assert ("Fainter ink (contrast ×0.25): BN + L1 (moving averages) 83.0 ± 1.0, GN 73.0 ± 1.0, LN 63.0 ± 1.0, "
+            "no norm 53.0 ± 1.0 %") in verdict
+    assert "the models rank BN + L1 78.0, GN 68.0, LN 58.0, no norm 48.0 %" in verdict

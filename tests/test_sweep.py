@@ -161,7 +161,7 @@ def test_batch_size_figure_is_log2_with_one_line_and_band_per_model():
     accuracy, ce = figure.axes
     assert accuracy.get_xscale() == "log" and [t.get_text() for t in accuracy.get_xticklabels()] == ["2", "8", "128"]
     assert [t.get_text() for t in accuracy.get_legend().get_texts()] == [
-        f"{label}, mean of 2 seeds" for label in model.NORM_LABELS.values()]
+        f"{model.NORM_LABELS[norm]}, mean of 2 seeds" for norm in model.NORMS]
     np.testing.assert_allclose(accuracy.lines[0].get_ydata(), [98.075] * 3)
     assert len(accuracy.collections) == 3 and "after 2 epochs" in accuracy.get_title()
     assert "batch size" in accuracy.get_xlabel() and "cross-entropy" in ce.get_ylabel()
@@ -194,8 +194,11 @@ def test_a_diverged_point_is_recorded_not_a_crash_and_not_retrained(mnist_dir, t
     assert (run["norm"], run["lr"], run["optimizer"]) == ("none", 1e30, "sgd")
     assert "point 1 of 1: none optimizer sgd lr 1e30 seed 1: diverged in epoch 1" in capsys.readouterr().out
     assert (tmp_path / "learning_rate.png").read_bytes().startswith(b"\x89PNG")
+    finished = (tmp_path / "none" / "optimizer-sgd" / "lr-1e30" / "seed-1" / "result.json").stat().st_mtime_ns
     assert sweep.main(argv) == 0
-    assert "already finished" in capsys.readouterr().out  # not trained again
+    assert "point 1 of 1: none optimizer sgd lr 1e30 seed 1: already finished; diverged in epoch 1" in \
+        capsys.readouterr().out  # not trained again
+    assert (tmp_path / "none" / "optimizer-sgd" / "lr-1e30" / "seed-1" / "result.json").stat().st_mtime_ns == finished
 
 
 def test_l1_points_carry_per_epoch_kernel_statistics(mnist_dir, tmp_path):
