@@ -125,7 +125,7 @@ def plot_batch_size(runs, labels, epochs, lr_rule):
     """Final test accuracy and test cross-entropy against the training batch size (log-2 axis).
 
     Args:
-        runs: dicts with "norm", "batch_size", "seed", "final_accuracy", "final_ce" (batch_size_study.py's).
+        runs: dicts with "norm", "batch_size", "seed", "final_accuracy", "final_ce" (sweep.py batch-size rows).
         labels: {norm: legend label}.
         epochs: epochs every point trained for (for the title).
         lr_rule: how the learning rate followed the batch size (for the title).
