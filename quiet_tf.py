@@ -17,10 +17,12 @@ import re
 import sys
 import tempfile
 
-# glog-style lines ("I0000 00:00:1796161655.540199    2057 port.cc:153] ..."), absl's notice before them,
-# and the second line of the CPU-feature notice.
+# glog-style lines ("I0000 00:00:1796161655.540199    2057 port.cc:153] ..."), TensorFlow 2.19's
+# ("2026-12-01 23:12:58.498714: I tensorflow/core/util/port.cc:153] ..."), absl's notice before them, and the
+# second line of the CPU-feature notice.
 _CPP_LOG_LINE = re.compile(
     r"^(?:[IWEF]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ \S+:\d+\]"
+    r"|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWEF] \S+:\d+\]"  # TensorFlow <= 2.19's own format
     r"|WARNING: All log messages before absl::InitializeLog\(\) is called"
     r"|To enable the following instructions: .*rebuild TensorFlow)"
 )

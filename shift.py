@@ -187,7 +187,7 @@ def evaluate(models_dir, images, labels, norms, seeds, test_batches, shifts=tupl
             path = model_path(models_dir, norm, seed)
             if path is None:
                 continue
-            network = keras.saving.load_model(path)
+            network = train.load_trained_model(os.path.dirname(path))
             modes = [MOVING if norm == "bn" else INFERENCE]
             for name, x in shifted.items():  # moving averages first: batch statistics move them
                 logits = network.predict(x, batch_size=1000, verbose=0)

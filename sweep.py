@@ -31,7 +31,6 @@ import quiet_tf  # noqa: E402
 
 quiet_tf.start()
 
-import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import data as data_lib  # noqa: E402
@@ -249,7 +248,7 @@ def bn_test_time(args, test_split):
         path = os.path.join(args.output_dir, "bn", f"bs-{batch_size}", f"seed-{args.seeds[0]}", "model.keras")
         if not os.path.exists(path):
             continue
-        network = keras.saving.load_model(path)
+        network = train.load_trained_model(os.path.dirname(path))
         probabilities = model_lib.predict_probabilities(network, images)
         row = {"trained_batch_size": batch_size, "seed": args.seeds[0],
                "moving_averages": float(np.mean(probabilities.argmax(axis=1) == labels)), "batch_statistics": {}}

@@ -469,6 +469,25 @@ def tensorboard_dir(output_dir, run_dir):
     return os.path.join(output_dir, "tensorboard", os.path.relpath(run_dir, output_dir))
 
 
+def load_trained_model(run_dir):
+    """The trained Keras model of a finished run in `run_dir`.
+
+    The network is rebuilt from the run's config.json and its weights read from model.keras, rather than
+    `keras.saving.load_model`, so that a model saved by another Keras version loads: Keras 3.10 cannot
+    deserialize the initializer configs Keras 3.15 writes. Without a config.json, plain `load_model`.
+    """
+    config_path = os.path.join(run_dir, "config.json")
+    if not os.path.exists(config_path):
+        return keras.saving.load_model(os.path.join(run_dir, "model.keras"))
+    config = read_json(config_path)
+    network = model_lib.build_model(
+        config["norm"], l1_strength=config["l1"] or 0.0, groups=config["groups"] or model_lib.DEFAULT_GROUPS,
+        dropout=config["dropout"], architecture=config["architecture"],
+    )
+    network.load_weights(os.path.join(run_dir, "model.keras"))
+    return network
+
+
 def run_dir_for(output_dir, norm, seed, several_seeds):
     return os.path.join(output_dir, norm, f"seed-{seed}") if several_seeds else os.path.join(output_dir, norm)
 

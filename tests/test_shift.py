@@ -10,6 +10,7 @@ import pytest
 import data
 import model
 import shift
+import train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RNG = np.random.default_rng(0)
@@ -162,7 +163,7 @@ def test_committed_study_covers_everything_and_recomputes_from_the_committed_mod
     for norm, seed, mode, name in checks:
         recorded = next(r["accuracy"] for r in runs
                         if (r["norm"], r["seed"], r["mode"], r["shift"]) == (norm, seed, mode, name))
-        net = keras.saving.load_model(os.path.join(ROOT, "results", norm, f"seed-{seed}", "model.keras"))
+        net = train.load_trained_model(os.path.join(ROOT, "results", norm, f"seed-{seed}"))
         x = shift.apply_shift(name, images)
         logits = (shift.predict_with_batch_statistics(net, x, 1000) if mode.startswith("batch")
                   else net.predict(x, batch_size=1000, verbose=0))

@@ -448,6 +448,7 @@ def test_cpp_log_lines_are_recognised_and_nothing_else():
         "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
         "I0000 00:00:1796161655.540199    2057 port.cc:153] oneDNN custom operations are on.",
         "E0000 00:00:1796162152.113999    5574 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error",
+        "2026-12-01 23:12:58.498714: I tensorflow/core/util/port.cc:153] oneDNN custom operations are on.",
         "To enable the following instructions: AVX2 AVX512F FMA, in other operations, rebuild TensorFlow with the "
         "appropriate compiler flags.",
     ]
