@@ -60,14 +60,17 @@ def findings(summary):
         )
     first = next(iter(summary["variants"].values()))
     machine = summary["machine"]
-    total = sum(run["train_seconds"] for entry in summary["variants"].values() for run in entry["runs"])
+    total = sum(run["train_seconds"] for norm, entry in summary["variants"].items() if norm in model.NORMS
+                for run in entry["runs"])
+    control = sum(run["train_seconds"] for run in summary["variants"].get("none", {}).get("runs", []))
     lines.append("")
     lines.append(
         f"{first['config']['epochs']} epochs, seeds {', '.join(str(r['seed']) for r in first['runs'])}, "
         f"batch {first['config']['batch_size']}, evaluated on the {first['evaluated_on']} set; "
         f"{machine['processor']} ({machine['cpu_count']} cores{', GPU ' + ', '.join(machine['gpus']) if machine['gpus'] else ', no GPU'}), "
         f"TensorFlow {summary['versions']['tensorflow']}, Keras {summary['versions']['keras']}; "
-        f"{total / 60:.1f} minutes of training in all."
+        f"{total / 60:.1f} minutes of training for the three models"
+        + (f", {control / 60:.1f} for the control." if control else ".")
     )
     return "\n".join(lines)
 
@@ -417,6 +420,9 @@ def learning_rate_table(summary):
             for norm in norms:
                 mine = _lr_runs(summary, optimizer, norm, lr)
                 values = [_lr_accuracy(r) for r in mine]
+                if not values:  # a sweep still under way
+                    cells.append("–")
+                    continue
                 diverged = sum(r["diverged"] for r in mine)
                 cell = f"{_mean(values):.2f} ({min(values):.2f}–{max(values):.2f})"
                 cells.append(cell + (f", {diverged} of {len(mine)} diverged" if diverged else ""))
@@ -431,8 +437,16 @@ def learning_rate_table(summary):
 
 def _trains_range(summary, optimizer, norm):
     rates = sorted({r["lr"] for r in summary["runs"] if r["optimizer"] == optimizer and r["norm"] == norm})
-    good = [lr for lr in rates if _mean([_lr_accuracy(r) for r in _lr_runs(summary, optimizer, norm, lr)]) >= TRAINS]
-    return (good[0], good[-1]) if good else None
+    trains = [_mean([_lr_accuracy(r) for r in _lr_runs(summary, optimizer, norm, lr)]) >= TRAINS for lr in rates]
+    best, start = None, None  # the widest run of neighbouring rates that all train
+    for k, ok in enumerate(trains + [False]):
+        if ok and start is None:
+            start = k
+        elif not ok and start is not None:
+            if best is None or k - start > best[1] - best[0] + 1:
+                best = (start, k - 1)
+            start = None
+    return (rates[best[0]], rates[best[1]]) if best else None
 
 
 def learning_rate_verdict(summary):
@@ -507,12 +521,12 @@ def buys_headline(summary, shifted, rates):
     def faint(norm, mode):
         return _mean(_shift_values(shifted["runs"], norm, mode, "contrast 0.25"))
 
-    spans = {n: _trains_range(rates, "sgd", n) for n in ("none", "bn", "gn", "ln")}
+    spans = {n: _trains_range(rates, "adam", n) for n in ("none", "bn", "gn", "ln")}
     return (f"after 20 epochs the control reaches {_pct(variants['none']['final_accuracy_mean'])} % "
             f"(the three {_pct(min(three))}–{_pct(max(three))} %); on fainter ink (contrast ×0.25) BN + L1 "
             f"{faint('bn', 'moving_averages'):.1f} %, GN {faint('gn', 'inference'):.1f} %, LN "
-            f"{faint('ln', 'inference'):.1f} %, the control {faint('none', 'inference'):.1f} %; with SGD, peak learning "
-            f"rates that reach {TRAINS:g} % in 2 epochs: "
+            f"{faint('ln', 'inference'):.1f} %, the control {faint('none', 'inference'):.1f} %; with Adam, the peak "
+            f"learning rates that reach {TRAINS:g} % in 2 epochs: "
             + ", ".join(f"{model.NORM_LABELS[n]} " + (f"{span[0]:g}–{span[1]:g}" if span else "none")
                         for n, span in spans.items()))
 

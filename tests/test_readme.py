@@ -101,7 +101,8 @@ def test_learning_rate_verdict_names_the_range_that_trains_and_counts_divergence
     def run(norm, lr, accuracy, diverged=False):
         return {"norm": norm, "optimizer": "sgd", "lr": lr, "seed": 1, "diverged": diverged,
                 "final_accuracy": None if diverged else accuracy, "train_seconds": 1.0}
-    runs = [run("bn", 0.01, 0.985), run("bn", 0.1, 0.99), run("bn", 1.0, 0.97),
+    runs = [run("bn", 0.001, 0.99), run("bn", 0.003, 0.5), run("bn", 0.01, 0.985), run("bn", 0.1, 0.99),
+            run("bn", 1.0, 0.97),
             run("none", 0.01, 0.981), run("none", 0.1, 0.5), run("none", 1.0, None, diverged=True)]
     summary = {"runs": runs, "settings": {"epochs": 2, "seeds": [1]}, "machine": {"processor": "cpu"}}
     verdict = report.learning_rate_verdict(summary)
