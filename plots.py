@@ -250,7 +250,8 @@ def plot_learning_rate(runs, labels, epochs):
                   for n in {r["norm"] for r in runs})
     fig.suptitle(f"Which peak learning rates train, after {epochs} epoch{'s' if epochs != 1 else ''} "
                  f"(warm-up 20 %, cosine to 0)"
-                 + ("\nline: mean over seeds; shaded: lowest to highest seed; x: loss became NaN" if several else ""),
+                 + ("\nline: mean over seeds; shaded: lowest to highest seed" if several else "")
+                 + ("; x: loss became NaN" if any(run["diverged"] for run in runs) else ""),
                  fontsize=10)
     fig.tight_layout()
     return fig

@@ -584,7 +584,7 @@ def blocks():
             rendered[folder] = table(found)
             rendered[f"{folder}_verdict"] = verdict(found)
     shifted, rates = _load(os.path.join("shift", "summary.json")), _load(os.path.join("learning_rate", "summary.json"))
-    if summary and "none" in summary["variants"] and shifted and rates:
+    if summary and "none" in (_load("summary.json") or {}).get("variants", {}) and shifted and rates:
         rendered["buys_headline"] = buys_headline(_load("summary.json"), shifted, rates)
     test_time = _load(os.path.join("batch_size", "bn_test_time.json"))
     if test_time and test_time["models"]:
