@@ -217,3 +217,16 @@ def test_l1_points_carry_per_epoch_kernel_statistics(mnist_dir, tmp_path):
     # A strong L1 pulls the head's kernel, which no normalization follows, smaller than no L1 does.
     assert runs[1]["kernel_norms"][-1]["head_conv"] < runs[0]["kernel_norms"][-1]["head_conv"]
     assert (tmp_path / "l1.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_rerun_without_the_models_keeps_the_bn_test_time_table(swept, mnist_dir, capsys):
+    before = (swept / "bn_test_time.json").read_text()
+    model_file = swept / "bn" / "bs-8" / "seed-1" / "model.keras"
+    hidden = model_file.with_name("hidden.keras")
+    model_file.rename(hidden)  # as in a clone: models are not committed
+    try:
+        assert sweep.main(sweep_args(mnist_dir, swept)) == 0
+    finally:
+        hidden.rename(model_file)
+    assert "left as it was" in capsys.readouterr().out
+    assert (swept / "bn_test_time.json").read_text() == before
