@@ -458,7 +458,7 @@ def learning_rate_verdict(summary):
         for norm in model.ALL_NORMS:
             span = _trains_range(summary, optimizer, norm)
             if span is None:
-                cells.append(f"{model.NORM_LABELS[norm]} at none")
+                cells.append(f"{model.NORM_LABELS[norm]} at no rate")
             else:
                 cells.append(f"{model.NORM_LABELS[norm]} {span[0]:g}–{span[1]:g}"
                              f" ({math.log10(span[1] / span[0]):.1f} decades)")

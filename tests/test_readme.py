@@ -107,7 +107,7 @@ def test_learning_rate_verdict_names_the_range_that_trains_and_counts_divergence
     summary = {"runs": runs, "settings": {"epochs": 2, "seeds": [1]}, "machine": {"processor": "cpu"}}
     verdict = report.learning_rate_verdict(summary)
     assert "BN + L1 0.01–0.1 (1.0 decades)" in verdict and "no norm 0.01–0.01 (0.0 decades)" in verdict
-    assert "GN at none" in verdict and "Runs whose loss became NaN: no norm (sgd)." in verdict
+    assert "GN at no rate" in verdict and "Runs whose loss became NaN: no norm (sgd)." in verdict
     assert "| sgd | 1 | 97.00 (97.00–97.00) | 0.00 (0.00–0.00), 1 of 1 diverged |" in report.learning_rate_table(summary)
 
 
