@@ -413,11 +413,14 @@ def train_run(args, norm, seed, train, evaluation, run_dir, config, strategy, ex
     eval_ds = data_lib.make_dataset(*evaluation, 1000)
     history_cb = EpochHistory(os.path.join(run_dir, "history.csv"), os.path.join(run_dir, "kernels.json"))
     backup_dir = os.path.join(run_dir, "backup")
+    tensorboard = tensorboard_dir(args.output_dir, run_dir)
+    if not os.path.isdir(backup_dir):  # training starts at epoch 1 (new, forced or changed): so do its curves
+        shutil.rmtree(tensorboard, ignore_errors=True)
     callbacks = [
         train_batches.callback(),  # epoch k's batches depend on (seed, k) only: resumes are exact
         history_cb,  # before the backup: a saved epoch always has its history row
         # Logged per epoch with the epoch as step, so a resumed run continues its curves.
-        keras.callbacks.TensorBoard(tensorboard_dir(args.output_dir, run_dir), write_graph=False),
+        keras.callbacks.TensorBoard(tensorboard, write_graph=False),
         AtomicBackupAndRestore(backup_dir),
         keras.callbacks.TerminateOnNaN(),
     ]

@@ -390,6 +390,16 @@ def test_tensorboard_logs_hold_every_epochs_scalars(smoke_run, norm):
         assert val_logs[tag] == pytest.approx({k: float(r[column]) for k, r in enumerate(rows)}, rel=1e-5), tag
 
 
+def test_a_run_started_afresh_starts_its_tensorboard_curves_afresh(mnist_dir, tmp_path):
+    assert train.main(smoke_args(mnist_dir, tmp_path, "--norm", "gn", "--epochs", "1")) == 0
+    assert train.main(smoke_args(mnist_dir, tmp_path, "--norm", "gn", "--epochs", "2")) == 0  # settings changed
+    logs = tmp_path / "tensorboard" / "gn" / "train"
+    assert len(list(logs.glob("events.out.tfevents.*"))) == 1
+    rows = read_rows(tmp_path / "gn" / "history.csv")
+    assert tensorboard_scalars(logs)["epoch_ce"] == pytest.approx({k: float(r["ce"]) for k, r in enumerate(rows)},
+                                                                rel=1e-5)
+
+
 def test_kernels_json_records_each_epochs_conv_kernels(smoke_run):
     epochs = json.loads((smoke_run / "bn" / "kernels.json").read_text())
     assert [e["epoch"] for e in epochs] == [1, 2]
