@@ -108,9 +108,8 @@ def parse_args(argv=None):
     args.axes = tuple(axes.items())
     args.seeds = list(dict.fromkeys(args.seeds or study.seeds))
     args.epochs = study.epochs if args.epochs is None else args.epochs
-    norm = args.norm or None
-    args.norms = (study.norms if norm is None else model_lib.NORMS if norm == train.ALL
-                  else model_lib.ALL_NORMS if norm == "all+none" else (norm,))
+    args.norms = {None: study.norms, train.ALL: model_lib.NORMS, "all+none": model_lib.ALL_NORMS}.get(
+        args.norm, (args.norm,))
     args.output_dir = args.output_dir or os.path.join("outputs", args.study.replace("-", "_"))
     if min(args.test_time_batches) < 1:
         parser.error(f"--test-time-batches must all be >= 1; received {min(args.test_time_batches)}")
