@@ -350,7 +350,7 @@ def plot_shift(rows, labels, examples):
         for j in range(len(columns)):
             text = f"{table[i, j]:.1f}" + (f"\n±{spread[i, j] / 2:.1f}" if seeds > 1 and spread[i, j] >= 0.05 else "")
             ax.text(j, i, text, ha="center", va="center", fontsize=7.5,
-                    color="black" if 25 < table[i, j] < 85 else "white" if table[i, j] <= 25 else "black")
+                    color="white" if table[i, j] <= 25 else "black")
     ax.set_xticks(range(len(columns)), [c[2] for c in columns], fontsize=8)
     ax.xaxis.tick_top()
     ax.set_yticks([])

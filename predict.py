@@ -91,10 +91,10 @@ def mnist_like(grey, name="image"):
         ImageError: the image has no ink (one brightness throughout, or almost).
     """
     grey = np.asarray(grey, dtype="float32")
-    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
-    if np.median(border) > 127:  # light paper: make the ink white on black, as in MNIST
-        grey = 255.0 - grey
-    grey = grey - np.median(np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]]))
+    paper = np.median(np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]]))
+    if paper > 127:  # light paper: make the ink white on black, as in MNIST
+        grey, paper = 255.0 - grey, 255.0 - paper
+    grey = grey - paper
     span = grey.max()
     if span < 16:  # nothing differs from the paper by more than ~6 % of the range
         raise ImageError(f"{name}: no ink found (the image is blank)")

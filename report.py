@@ -319,13 +319,17 @@ def control(summary):
     none = variants["none"]
     three = {n: variants[n]["final_accuracy_mean"] for n in model.NORMS if n in variants}
     low, high = min(three.values()), max(three.values())
+    mine = none["final_accuracy_mean"]
+    if mine < low:
+        gap = f"a gap of {100 * (low - mine):.2f} to {100 * (high - mine):.2f} points"
+    else:
+        gap = "no gap at all" if mine <= high else "the control is ahead"
     return (f"After {none['config']['epochs']} epochs the control without normalization reaches "
             f"**{_pct(none['final_accuracy_mean'])} ± {_pct(none['final_accuracy_std'])} %** test accuracy "
             f"(test cross-entropy {none['final_ce_mean']:.4f}), against {_pct(low)}–{_pct(high)} % "
             f"({min(variants[n]['final_ce_mean'] for n in three):.4f}–"
             f"{max(variants[n]['final_ce_mean'] for n in three):.4f}) for the three normalized models: "
-            f"{'a gap of ' + format(100 * (low - none['final_accuracy_mean']), '.2f') + ' to ' + format(100 * (high - none['final_accuracy_mean']), '.2f') + ' points' if none['final_accuracy_mean'] < low else 'no gap at all' if none['final_accuracy_mean'] <= high else 'the control is ahead'}"
-            f" with this recipe (Adam, peak learning rate 0.01), seeds {', '.join(str(r['seed']) for r in none['runs'])}.")
+            f"{gap} with this recipe (Adam, peak learning rate 0.01), seeds {', '.join(str(r['seed']) for r in none['runs'])}.")
 
 
 SHIFT_MODES = (("bn", "moving_averages"), ("bn", "batch_statistics_1000"), ("bn", "batch_statistics_128"),

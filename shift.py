@@ -188,10 +188,10 @@ def evaluate(models_dir, images, labels, norms, seeds, test_batches, shifts=tupl
             if path is None:
                 continue
             network = train.load_trained_model(os.path.dirname(path))
-            modes = [MOVING if norm == "bn" else INFERENCE]
+            mode = MOVING if norm == "bn" else INFERENCE
             for name, x in shifted.items():  # moving averages first: batch statistics move them
                 logits = network.predict(x, batch_size=1000, verbose=0)
-                rows.append({"norm": norm, "seed": seed, "mode": modes[0], "shift": name,
+                rows.append({"norm": norm, "seed": seed, "mode": mode, "shift": name,
                              "accuracy": accuracy(logits, labels)})
             if norm == "bn":
                 forward = batch_statistics_forward(network)
@@ -203,7 +203,7 @@ def evaluate(models_dir, images, labels, norms, seeds, test_batches, shifts=tupl
             clean = [r["accuracy"] for r in rows if r["norm"] == norm and r["seed"] == seed and r["shift"] == "clean"]
             print(f"{norm} seed {seed} ({path}): clean {100 * clean[0]:.2f}%, "
                   + ", ".join(f"{r['shift']} {100 * r['accuracy']:.1f}%" for r in rows
-                              if r["norm"] == norm and r["seed"] == seed and r["mode"] == modes[0]
+                              if r["norm"] == norm and r["seed"] == seed and r["mode"] == mode
                               and r["shift"] != "clean"), flush=True)
     return rows
 

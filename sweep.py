@@ -31,7 +31,6 @@ import quiet_tf  # noqa: E402
 
 quiet_tf.start()
 
-import numpy as np  # noqa: E402
 
 import data as data_lib  # noqa: E402
 import model as model_lib  # noqa: E402
@@ -248,9 +247,9 @@ def bn_test_time(args, test_split):
         if not os.path.exists(path):
             continue
         network = train.load_trained_model(os.path.dirname(path))
-        probabilities = model_lib.predict_probabilities(network, images)
         row = {"trained_batch_size": batch_size, "seed": args.seeds[0],
-               "moving_averages": float(np.mean(probabilities.argmax(axis=1) == labels)), "batch_statistics": {}}
+               "moving_averages": shift.accuracy(model_lib.predict_probabilities(network, images), labels),
+               "batch_statistics": {}}
         for test_batch in args.test_time_batches:
             if test_batch > len(images):
                 continue
