@@ -39,6 +39,7 @@ import tensorflow as tf  # noqa: E402
 import data as data_lib  # noqa: E402
 import model as model_lib  # noqa: E402
 import report as report_lib  # noqa: E402
+import rundir  # noqa: E402
 import train  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -172,7 +173,7 @@ def main(argv=None):
     images, labels = images[: args.images], labels[: args.images]
 
     report = {
-        **train.environment(),
+        **rundir.environment(),
         "settings": {"images": len(images), "batch_size": args.batch_size, "repeats": args.repeats},
         "matmul_gflops": matmul_gflops(),
         "candidates": {name: time_candidate(flags, train_args, images, labels, args, norms)
@@ -210,7 +211,7 @@ def main(argv=None):
             entry["speedup_vs_pytorch"] = torch_seconds / entry["epoch_seconds_all"]
     print(report_lib.benchmark(report))
     if args.output:
-        train.write_json(args.output, report)
+        rundir.write_json(args.output, report)
     return 0
 
 

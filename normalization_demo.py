@@ -126,12 +126,12 @@ def axes_figure(path, batch=128):
 
     matplotlib.use("Agg")
     import plots
-    import train
+    import rundir
 
     layer = model.build_model("gn").get_layer("block1_norm")
     _, height, width, channels = layer.output.shape
     figure = plots.plot_normalization_axes(batch, channels, height, width, layer.groups)
-    train.save_figure(figure, path)
+    rundir.save_figure(figure, path)
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ import data as data_lib  # noqa: E402
 import model as model_lib  # noqa: E402
 import plots  # noqa: E402
 import shift  # noqa: E402
+import rundir  # noqa: E402
 import train  # noqa: E402
 
 LR_SCALINGS = {"sqrt": 0.5, "linear": 1.0, "none": 0.0}  # lr = base_lr * (batch / base_batch) ** power
@@ -67,7 +68,7 @@ STUDIES = {
 
 
 def parse_args(argv=None):
-    parser = train._Parser(prog="sweep.py", description=__doc__.split("\n")[0], allow_abbrev=False,
+    parser = rundir.Parser(prog="sweep.py", description=__doc__.split("\n")[0], allow_abbrev=False,
                            formatter_class=argparse.RawDescriptionHelpFormatter,
                            epilog="studies:\n" + "\n".join(f"  {n:14} {s.about}" for n, s in STUDIES.items()))
     parser.add_argument("study", choices=tuple(STUDIES))
@@ -174,10 +175,10 @@ def run_point(point, splits, strategy, force):
                             strategy, export=False)
         except train.TrainingDiverged as error:
             # A result like any other: marks the point finished, so a rerun does not train it again.
-            train.write_json(result_path, {"norm": point.norm, "seed": point.seed, "diverged": True,
+            rundir.write_json(result_path, {"norm": point.norm, "seed": point.seed, "diverged": True,
                                            "diverged_epoch": error.epoch, "epochs": error.epoch,
                                            "final_accuracy": None, "final_ce": None, "config": config})
-    result = train.read_json(result_path)
+    result = rundir.read_json(result_path)
     row = {"norm": point.norm, "seed": point.seed,
            **{flag.replace("-", "_"): getattr(point.args, flag.replace("-", "_")) for flag, _ in point.setting},
            "lr": point.args.lr, "batch_size": point.args.batch_size, "optimizer": point.args.optimizer,
@@ -190,7 +191,7 @@ def run_point(point, splits, strategy, force):
     row["l1"] = point.args.l1 if point.norm == "bn" else None
     kernels = os.path.join(point.run_dir, "kernels.json")
     if os.path.exists(kernels) and any(flag == "l1" for flag, _ in point.setting):
-        epochs = train.read_json(kernels)
+        epochs = rundir.read_json(kernels)
         row["kernel_norms"] = [e["kernel_norms"] for e in epochs]
         row["near_zero"] = [e["near_zero"] for e in epochs]
         row["near_zero_all"] = [e["near_zero_all"] for e in epochs]
@@ -212,11 +213,11 @@ def settings(args, source):
 
 
 def write_summary(args, runs, source):
-    summary = {"settings": settings(args, source), "runs": runs, **train.environment()}
-    train.write_json(os.path.join(args.output_dir, "summary.json"), summary)
+    summary = {"settings": settings(args, source), "runs": runs, **rundir.environment()}
+    rundir.write_json(os.path.join(args.output_dir, "summary.json"), summary)
     figure = study_figure(args, runs, summary["settings"])
     if figure is not None:
-        train.save_figure(figure, os.path.join(args.output_dir, f"{args.study.replace('-', '_')}.png"))
+        rundir.save_figure(figure, os.path.join(args.output_dir, f"{args.study.replace('-', '_')}.png"))
     return summary
 
 
@@ -246,7 +247,7 @@ def bn_test_time(args, test_split):
         path = os.path.join(args.output_dir, "bn", f"bs-{batch_size}", f"seed-{args.seeds[0]}", "model.keras")
         if not os.path.exists(path):
             continue
-        network = train.load_trained_model(os.path.dirname(path))
+        network = rundir.load_trained_model(os.path.dirname(path))
         row = {"trained_batch_size": batch_size, "seed": args.seeds[0],
                "moving_averages": shift.accuracy(model_lib.predict_probabilities(network, images), labels),
                "batch_statistics": {}}
@@ -264,8 +265,8 @@ def bn_test_time(args, test_split):
     if not rows and os.path.exists(path):
         # Models are not committed: a clone that reruns the finished sweep keeps the table their run wrote.
         print(f"no BN model.keras in {args.output_dir} to evaluate; {path} left as it was")
-        return train.read_json(path)
-    train.write_json(path, payload)
+        return rundir.read_json(path)
+    rundir.write_json(path, payload)
     return payload
 
 

@@ -43,9 +43,9 @@ import tensorflow as tf  # noqa: E402
 import data as data_lib  # noqa: E402
 import model as model_lib  # noqa: E402
 import plots  # noqa: E402
+import rundir  # noqa: E402
 
 ALL = "all"
-HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "ce", "val_loss", "val_accuracy", "val_ce", "lr", "epoch_seconds")
 MISCLASSIFIED_SHOWN = 10
 
 
@@ -64,14 +64,8 @@ class TrainingDiverged(RuntimeError):
 # ----------------------------------------------------------------------------- CLI
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        # One line, not the usage block: the message names the bad value.
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
 def build_parser():
-    parser = _Parser(prog="train.py", description=__doc__.split("\n")[0])
+    parser = rundir.Parser(prog="train.py", description=__doc__.split("\n")[0])
     parser.add_argument("--norm", default=ALL, choices=(*model_lib.ALL_NORMS, ALL),
                         help="variant(s) to train; all: bn, gn and ln (none, the control, only by name)")
     parser.add_argument("--epochs", type=int, default=20)
@@ -184,64 +178,6 @@ def validate_args(args):
 # ----------------------------------------------------------------------------- files
 
 
-def atomic_write(path, write):
-    """Calls write(tmp_path) and renames the result to `path`, so `path` is never half-written."""
-    directory, name = os.path.split(path)
-    tmp = os.path.join(directory, f".tmp-{os.getpid()}-{name}")
-    try:
-        write(tmp)
-        if os.path.isdir(tmp) and os.path.exists(path):
-            old = os.path.join(directory, f".old-{os.getpid()}-{name}")
-            os.rename(path, old)
-            os.rename(tmp, path)
-            shutil.rmtree(old)
-        else:
-            os.replace(tmp, path)
-    finally:
-        if os.path.isdir(tmp):
-            shutil.rmtree(tmp, ignore_errors=True)
-        elif os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def write_json(path, payload):
-    def write(tmp):
-        with open(tmp, "w") as handle:
-            json.dump(payload, handle, indent=2)
-            handle.write("\n")
-
-    atomic_write(path, write)
-
-
-def read_json(path):
-    with open(path) as handle:
-        return json.load(handle)
-
-
-def write_history(path, rows):
-    def write(tmp):
-        with open(tmp, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=HISTORY_COLUMNS)
-            writer.writeheader()
-            writer.writerows(rows)
-
-    atomic_write(path, write)
-
-
-def read_history(path):
-    """Rows of a history.csv with numbers parsed (epoch as int)."""
-    with open(path, newline="") as handle:
-        return [
-            {key: int(value) if key == "epoch" else float(value) for key, value in row.items()}
-            for row in csv.DictReader(handle)
-        ]
-
-
-def save_figure(figure, path):
-    atomic_write(path, lambda tmp: figure.savefig(tmp, format="png", bbox_inches="tight"))
-    plt.close(figure)
-
-
 # ----------------------------------------------------------------------------- training
 
 NEAR_ZERO = 1e-3  # |w| below this counts as pruned in kernels.json
@@ -274,8 +210,8 @@ class EpochHistory(keras.callbacks.Callback):
         self.diverged_epoch = None
 
     def on_train_begin(self, logs=None):
-        self.rows = read_history(self.path) if os.path.exists(self.path) else []
-        self.kernel_rows = (read_json(self.kernels_path)
+        self.rows = rundir.read_history(self.path) if os.path.exists(self.path) else []
+        self.kernel_rows = (rundir.read_json(self.kernels_path)
                             if self.kernels_path and os.path.exists(self.kernels_path) else [])
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -284,7 +220,7 @@ class EpochHistory(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
         row = {"epoch": epoch + 1}
-        for column in HISTORY_COLUMNS[1:-2]:
+        for column in rundir.HISTORY_COLUMNS[1:-2]:
             row[column] = float(logs.get(column, float("nan")))
         row["lr"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
         row["epoch_seconds"] = round(time.perf_counter() - self.started, 3)
@@ -293,11 +229,11 @@ class EpochHistory(keras.callbacks.Callback):
             self.model.stop_training = True
             return
         self.rows = [r for r in self.rows if r["epoch"] < epoch + 1] + [row]
-        write_history(self.path, self.rows)
+        rundir.write_history(self.path, self.rows)
         if self.kernels_path:
             stats = {"epoch": epoch + 1, **kernel_stats(self.model)}
             self.kernel_rows = [r for r in self.kernel_rows if r["epoch"] < epoch + 1] + [stats]
-            write_json(self.kernels_path, self.kernel_rows)
+            rundir.write_json(self.kernels_path, self.kernel_rows)
 
 
 class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
@@ -434,12 +370,12 @@ def train_run(args, norm, seed, train, evaluation, run_dir, config, strategy, ex
         shutil.rmtree(backup_dir, ignore_errors=True)  # its weights are NaN: a rerun must start afresh
         raise TrainingDiverged(f"{norm} (seed {seed}): loss became NaN/inf in epoch {history_cb.diverged_epoch}",
                                history_cb.diverged_epoch)
-    rows = read_history(os.path.join(run_dir, "history.csv"))
+    rows = rundir.read_history(os.path.join(run_dir, "history.csv"))
     if args.ema:
         model.optimizer.finalize_variable_values(model.trainable_variables)  # export the averaged weights
-    atomic_write(os.path.join(run_dir, "model.keras"), model.save)
+    rundir.atomic_write(os.path.join(run_dir, "model.keras"), model.save)
     if export:
-        atomic_write(os.path.join(run_dir, "saved_model"),
+        rundir.atomic_write(os.path.join(run_dir, "saved_model"),
                      lambda tmp: model_lib.probability_model(model).export(tmp, verbose=False))
     probabilities = model_lib.predict_probabilities(model, evaluation[0])
     best = max(rows, key=lambda row: row["val_accuracy"])
@@ -462,7 +398,7 @@ def train_run(args, norm, seed, train, evaluation, run_dir, config, strategy, ex
         "misclassified": top_mistakes(probabilities, evaluation[1]),
         "config": config,
     }
-    write_json(os.path.join(run_dir, "result.json"), result)
+    rundir.write_json(os.path.join(run_dir, "result.json"), result)
     shutil.rmtree(backup_dir, ignore_errors=True)
     return result
 
@@ -472,34 +408,11 @@ def tensorboard_dir(output_dir, run_dir):
     return os.path.join(output_dir, "tensorboard", os.path.relpath(run_dir, output_dir))
 
 
-def load_trained_model(run_dir):
-    """The trained Keras model of a finished run in `run_dir`.
-
-    The network is rebuilt from the run's config.json and its weights read from model.keras, rather than
-    `keras.saving.load_model`, so that a model saved by another Keras version loads: Keras 3.10 cannot
-    deserialize the initializer configs Keras 3.15 writes. Without a config.json, plain `load_model`.
-    """
-    config_path = os.path.join(run_dir, "config.json")
-    if not os.path.exists(config_path):
-        return keras.saving.load_model(os.path.join(run_dir, "model.keras"))
-    config = read_json(config_path)
-    network = model_lib.build_model(
-        config["norm"], l1_strength=config["l1"] or 0.0, groups=config["groups"] or model_lib.DEFAULT_GROUPS,
-        dropout=config["dropout"], architecture=config["architecture"],
-    )
-    network.load_weights(os.path.join(run_dir, "model.keras"))
-    return network
-
-
-def run_dir_for(output_dir, norm, seed, several_seeds):
-    return os.path.join(output_dir, norm, f"seed-{seed}") if several_seeds else os.path.join(output_dir, norm)
-
-
 def prepare_run_dir(run_dir, config, force):
     """Returns True if `run_dir` already holds a finished run of `config` (to be reused)."""
     config_path = os.path.join(run_dir, "config.json")
     if os.path.exists(run_dir):
-        stale = os.path.exists(config_path) and read_json(config_path) != config
+        stale = os.path.exists(config_path) and rundir.read_json(config_path) != config
         if force or stale:
             if stale and not force:
                 print(f"{run_dir}: settings changed since the last run; starting it afresh.")
@@ -511,25 +424,11 @@ def prepare_run_dir(run_dir, config, force):
         if name.startswith((".tmp-", ".old-")):
             path = os.path.join(run_dir, name)
             shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
-    write_json(config_path, config)
+    rundir.write_json(config_path, config)
     return False
 
 
 # ----------------------------------------------------------------------------- summary
-
-
-def collect_results(output_dir):
-    """{norm: [result dicts sorted by seed]} for every finished run under `output_dir` (the control too)."""
-    found = {}
-    for norm in model_lib.ALL_NORMS:
-        base = os.path.join(output_dir, norm)
-        paths = [os.path.join(base, "result.json")]
-        if os.path.isdir(base):
-            paths += [os.path.join(base, d, "result.json") for d in os.listdir(base) if d.startswith("seed-")]
-        results = [dict(read_json(p), run_dir=os.path.dirname(p)) for p in paths if os.path.exists(p)]
-        if results:
-            found[norm] = sorted(results, key=lambda r: r["seed"])
-    return found
 
 
 def summarize(output_dir, results):
@@ -546,33 +445,9 @@ def summarize(output_dir, results):
         ]
         entry["config"] = {k: v for k, v in runs[0]["config"].items() if k != "seed"}
         variants[norm] = entry
-    summary = {"variants": variants, **environment()}
-    write_json(os.path.join(output_dir, "summary.json"), summary)
+    summary = {"variants": variants, **rundir.environment()}
+    rundir.write_json(os.path.join(output_dir, "summary.json"), summary)
     return summary
-
-
-def environment():
-    """The versions and machine a summary's numbers were made with."""
-    return {
-        "versions": {"tensorflow": tf.__version__, "keras": keras.__version__, "python": platform.python_version()},
-        "machine": {
-            "platform": platform.platform(),
-            "processor": cpu_name(),
-            "cpu_count": os.cpu_count(),
-            "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
-        },
-    }
-
-
-def cpu_name():
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 def write_figures(output_dir, results, eval_images):
@@ -584,18 +459,18 @@ def write_figures(output_dir, results, eval_images):
     first = {norm: runs[0] for norm, runs in results.items()}
     labels = {norm: model_lib.variant_label(norm, run["config"]) for norm, run in first.items()}
     if len(first) > 1:
-        histories = {norm: [read_history(os.path.join(run["run_dir"], "history.csv")) for run in runs]
+        histories = {norm: [rundir.read_history(os.path.join(run["run_dir"], "history.csv")) for run in runs]
                      for norm, runs in results.items()}
         split = next(iter(first.values()))["evaluated_on"]
-        save_figure(plots.plot_test_loss(histories, labels, split=split), os.path.join(output_dir, "test_loss.png"))
-        save_figure(plots.plot_test_accuracy(histories, labels, split=split),
+        rundir.save_figure(plots.plot_test_loss(histories, labels, split=split), os.path.join(output_dir, "test_loss.png"))
+        rundir.save_figure(plots.plot_test_accuracy(histories, labels, split=split),
                     os.path.join(output_dir, "test_accuracy.png"))
     for norm, run in first.items():
         if eval_images is None or any(m["index"] >= len(eval_images) for m in run["misclassified"]):
             continue
         title = (f"{labels[norm]}: misclassified {run['evaluated_on']} images, most confident first\n"
                  f"seed {run['seed']}, {run['evaluated_on']} accuracy {100 * run['final_accuracy']:.2f}%")
-        save_figure(plots.plot_misclassified(eval_images, run["misclassified"], title),
+        rundir.save_figure(plots.plot_misclassified(eval_images, run["misclassified"], title),
                     os.path.join(output_dir, f"misclassified_{norm}.png"))
 
 
@@ -643,7 +518,7 @@ def run(args):
     failures = []
     for norm in args.norms:
         for seed in args.seeds:
-            run_dir = run_dir_for(args.output_dir, norm, seed, several)
+            run_dir = rundir.run_dir_for(args.output_dir, norm, seed, several)
             config = run_config(args, norm, seed, source)
             if prepare_run_dir(run_dir, config, args.force):
                 print(f"{norm} seed {seed}: already finished in {run_dir} (use --force to retrain)")
@@ -661,7 +536,7 @@ def run(args):
                 f"ce {result['final_ce']:.4f}, {result['trainable_params']} params, "
                 f"{result['mean_epoch_seconds']:.1f} s/epoch"
             )
-    results = collect_results(args.output_dir)
+    results = rundir.collect_results(args.output_dir)
     if results:
         summarize(args.output_dir, results)
         write_figures(args.output_dir, results, evaluation[0])
