@@ -8,7 +8,7 @@ import math
 
 import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 
 COLORS = {"bn": "tab:blue", "gn": "tab:orange", "ln": "tab:green", "none": "black"}
 
@@ -388,5 +388,56 @@ def plot_predictions(shown, labels):
         right.grid(alpha=0.3, axis="y")
     axes[-1][1].set_xlabel("digit")
     fig.suptitle("What the models see (left: made MNIST-like) and what they say", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+DEPLOY_RUNTIMES = (("keras", "Keras (tf.function)", "#7f7f7f"), ("litert-f32", "LiteRT float32", "#1f77b4"),
+                   ("litert-int8", "LiteRT int8", "#d62728"))
+
+
+def plot_deploy(summary, labels=None):
+    """deploy.py's study: latency (batch 1), throughput (batch 256) and test accuracy per model and runtime.
+
+    Bars are the mean over seeds, the black ticks run from the lowest to the highest seed; the throughput panel
+    draws one core's ceiling (the network's multiply-adds at the measured matmul peak).
+    """
+    labels = labels or {"bn": "BN + L1", "gn": "GN", "ln": "LN", "none": "no norm"}
+    norms = [n for n in ("bn", "gn", "ln", "none") if any(r["norm"] == n for r in summary["runs"])]
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4.2), dpi=110)
+    width = 0.8 / len(DEPLOY_RUNTIMES)
+    panels = (("latency_ms_batch1", 1, "ms per image (batch 1, median)", "Latency, one image", True),
+              ("images_per_s_batch256", 1, "images per second (batch 256)", "Throughput", True),
+              ("accuracy", 100, "test accuracy (%)", "Test accuracy", False))
+    for ax, (key, scale, ylabel, title, log) in zip(axes, panels):
+        for offset, (runtime, name, color) in enumerate(DEPLOY_RUNTIMES):
+            values = [[scale * r[key] for r in summary["runs"] if r["norm"] == n and r["runtime"] == runtime]
+                      for n in norms]
+            x = np.arange(len(norms)) + (offset - (len(DEPLOY_RUNTIMES) - 1) / 2) * width
+            means = [np.mean(v) for v in values]
+            ax.bar(x, means, width, color=color, label=name)
+            ax.vlines(x, [min(v) for v in values], [max(v) for v in values], color="black", linewidth=1.2)
+            if key == "accuracy":
+                for xi, mean in zip(x, means):
+                    ax.text(xi, mean + 0.01, f"{mean:.2f}", ha="center", va="bottom", fontsize=6.5, rotation=90)
+        ax.set_xticks(np.arange(len(norms)), [labels[n] for n in norms])
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        if log:
+            ax.set_yscale("log")
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.6g}"))
+            ax.yaxis.set_minor_formatter(NullFormatter())
+        ax.grid(axis="y", alpha=0.3, which="both")
+    ceiling = summary.get("ceiling")
+    if ceiling:
+        axes[1].axhline(ceiling["images_per_s"], color="black", linestyle="--", linewidth=1)
+        axes[1].text(len(norms) - 0.5, ceiling["images_per_s"], "one core's ceiling", ha="right", va="bottom",
+                     fontsize=8)
+    accuracies = [100 * r["accuracy"] for r in summary["runs"]]
+    axes[2].set_ylim(min(accuracies) - 0.15, max(accuracies) + 0.2)
+    axes[0].legend(fontsize=8)
+    threads = summary.get("method", {}).get("threads", 1)
+    fig.suptitle(f"What each normalization costs at inference ({threads} thread; bars: mean of seeds, "
+                 f"ticks: lowest to highest seed)", fontsize=10)
     fig.tight_layout()
     return fig

@@ -1,0 +1,386 @@
+"""Deploys the trained models with LiteRT and measures what each normalization costs at inference.
+
+    python deploy.py export                     # every finished run in results/ -> model.tflite, model_int8.tflite
+    python deploy.py export --runs outputs      # the runs a train.py --output-dir holds
+    python deploy.py study                      # results/deploy/: summary.json and deploy.png (nothing else running)
+
+`export` converts each finished run (`<runs>/<norm>/seed-<k>/` or `<runs>/<norm>/`, a result.json and a
+model.keras) with TensorFlow's LiteRT converter into two files beside its model.keras:
+    model.tflite        float32: raw 0-255 pixels (batch, 28, 28, 1) float32 -> 10 probabilities
+    model_int8.tflite   full-integer post-training quantization, calibrated on training images (never test
+                        images): raw pixels as uint8 in (scale 1, so the pixel values themselves), the 10
+                        probabilities as uint8 out (scale 1/256)
+Both run with the LiteRT interpreter (`ai-edge-litert`), one thread by default.
+
+At inference a batch normalization is a fixed per-channel scale and shift, so it folds into the convolution
+before it (`fold_batch_norm`: kernel x gamma/sqrt(var + eps), bias beta - mean x gamma/sqrt(var + eps)): the
+folded BN network is the control's plain conv network with other weights, and the converter does the same, so
+the BN graph holds no normalization op. GN and LN measure every image again at run time (MEAN, SQUARE, RSQRT,
+... per norm), and their int8 graphs fall back to float around those statistics.
+
+`study` times every runtime (keras: the model under tf.function, as its SavedModel serves it; litert-f32;
+litert-int8) and model side by side in one process with one thread: the latency is the median of single-image
+calls, the throughput the median of batch-256 calls, both taken in interleaved rounds so that a slower moment
+of the machine falls on all of them alike; accuracy on the full test set. One core's matrix-multiply peak,
+measured in the same run, gives the ceiling: the network's multiply-adds per image at that peak.
+"""
+
+import argparse
+import collections
+import importlib.metadata
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+import quiet_tf  # noqa: E402
+
+quiet_tf.start()
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from tensorflow.lite.python import schema_py_generated as schema  # noqa: E402
+
+import data as data_lib  # noqa: E402
+import model as model_lib  # noqa: E402
+import rundir  # noqa: E402
+
+FLOAT_FILE, INT8_FILE = "model.tflite", "model_int8.tflite"
+RUNTIMES = ("keras", "litert-f32", "litert-int8")
+RUNTIME_FILES = {"litert-f32": FLOAT_FILE, "litert-int8": INT8_FILE}
+CALIBRATION_IMAGES = 1000  # the first training images: what the int8 ranges are measured on
+THROUGHPUT_BATCH = 256
+
+
+class DeployError(ValueError):
+    """A run folder or model file that cannot be exported or run (the message names it)."""
+
+
+# ----------------------------------------------------------------------------- BN folding
+
+
+def fold_batch_norm(network):
+    """The BN model `network` with each batch normalization folded into the conv before it.
+
+    Returns the control's network (`build_model("none")`: a conv with a bias where conv + BN was) whose
+    outputs equal `network`'s in inference mode: a BN at test time is y = gamma (x - mean) / sqrt(var + eps) +
+    beta with fixed statistics, a per-channel scale and shift that a conv's kernel and bias absorb.
+    """
+    convs = [layer for layer in network.layers if isinstance(layer, keras.layers.Conv2D)]
+    norms = {layer.name: layer for layer in network.layers if isinstance(layer, keras.layers.BatchNormalization)}
+    if not norms:
+        raise DeployError(f"model {network.name!r} has no BatchNormalization layer to fold")
+    layer_names = {layer.name for layer in network.layers}
+    architecture = tuple(
+        model_lib.ConvSpec(conv.name[: -len("_conv")], conv.filters, conv.kernel_size[0],
+                           pool_after=f"{conv.name[: -len('_conv')]}_pool" in layer_names)
+        for conv in convs if conv.name != "head_conv"
+    )
+    folded = model_lib.build_model(model_lib.CONTROL, architecture=architecture)
+    for conv in convs:
+        kernel = conv.kernel.numpy()
+        norm = norms.get(conv.name.replace("_conv", "_norm"))
+        if norm is None:  # the head: no norm after it
+            folded.get_layer(conv.name).set_weights([kernel, *([] if conv.name == "head_conv" else
+                                                               [np.zeros(conv.filters, "float32")])])
+            continue
+        scale = norm.gamma.numpy() / np.sqrt(norm.moving_variance.numpy() + norm.epsilon)
+        bias = norm.beta.numpy() - norm.moving_mean.numpy() * scale
+        folded.get_layer(conv.name).set_weights([kernel * scale, bias])  # kernel (kh, kw, in, out): out last
+    return folded
+
+
+# ----------------------------------------------------------------------------- export
+
+
+def finished_runs(runs_dir, norms=model_lib.ALL_NORMS, seeds=None):
+    """[(norm, seed, run folder)] of the finished runs under `runs_dir` that kept their model.keras."""
+    if not os.path.isdir(runs_dir):
+        raise DeployError(f"--runs {runs_dir!r}: no such folder")
+    found = [(norm, result["seed"], result["run_dir"])
+             for norm, results in rundir.collect_results(runs_dir).items() if norm in norms
+             for result in results
+             if (seeds is None or result["seed"] in seeds) and os.path.exists(
+                 os.path.join(result["run_dir"], "model.keras"))]
+    if not found:
+        raise DeployError(f"--runs {runs_dir!r}: no finished run with a model.keras (expected "
+                          f"<norm>/seed-<k>/ or <norm>/ holding result.json and model.keras; train.py writes them)")
+    return found
+
+
+def _saved_model(network, folder):
+    """Writes `network` (logits) as a SavedModel serving probabilities, what the LiteRT converter reads."""
+    probabilities = model_lib.probability_model(network)
+    archive = keras.export.ExportArchive()
+    archive.track(probabilities)
+    archive.add_endpoint("serve", lambda pixels: probabilities(pixels, training=False),
+                         input_signature=[tf.TensorSpec([None, 28, 28, 1], tf.float32, name="pixels")])
+    archive.write_out(folder, verbose=False)
+
+
+def convert(network, calibration=None):
+    """The LiteRT flatbuffer of a logits `network` serving probabilities: float32, or int8 when `calibration`
+    (raw 0-255 training images, (N, 28, 28, 1)) is given."""
+    with tempfile.TemporaryDirectory() as folder:
+        _saved_model(network, folder)
+        converter = tf.lite.TFLiteConverter.from_saved_model(folder)
+        if calibration is not None:
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.representative_dataset = lambda: ([image[None].astype("float32")] for image in calibration)
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            # Raw pixels are already 0-255 integers: uint8 with scale 1 is the image file's own values.
+            converter.inference_input_type = tf.uint8
+            converter.inference_output_type = tf.uint8
+        with quiet_tf.cpp_lines_filtered():
+            return converter.convert()
+
+
+def calibration_images(count=CALIBRATION_IMAGES, source="bundled", data_dir=None):
+    """The first `count` training images (raw 0-255), what int8's value ranges are measured on."""
+    (images, _), _ = data_lib.load_mnist(source, data_dir)
+    return images[:count]
+
+
+def export_run(run_dir, calibration):
+    """Writes model.tflite and model_int8.tflite beside the run's model.keras; returns their paths."""
+    network = rundir.load_trained_model(run_dir)
+    paths = []
+    for name, images in ((FLOAT_FILE, None), (INT8_FILE, calibration)):
+        flatbuffer = convert(network, images)
+        path = os.path.join(run_dir, name)
+        rundir.atomic_write(path, lambda tmp: open(tmp, "wb").write(flatbuffer))
+        paths.append(path)
+    return paths
+
+
+# ----------------------------------------------------------------------------- running
+
+
+def _interpreter_class():
+    from ai_edge_litert.interpreter import Interpreter
+
+    return Interpreter
+
+
+class LiteRTModel:
+    """A .tflite file as a function: raw 0-255 pixels (N, 28, 28, 1) -> (N, 10) float probabilities.
+
+    Quantized inputs and outputs are converted with the file's own scale and zero point. The interpreter is
+    resized only when the batch size changes, as a server keeping one batch size would.
+    """
+
+    def __init__(self, path, threads=1):
+        if not os.path.isfile(path):
+            raise DeployError(f"{path}: no such file")
+        with open(path, "rb") as handle:
+            content = handle.read()
+        try:
+            # Read through once in Python first: older LiteRT runtimes crash on a truncated file, not raise.
+            schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
+            with quiet_tf.cpp_lines_filtered():
+                self.interpreter = _interpreter_class()(model_content=content, num_threads=threads)
+                self.interpreter.allocate_tensors()
+        except Exception as error:  # struct.error, IndexError, ValueError, RuntimeError: all mean a bad file
+            message = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise DeployError(f"{path}: not a LiteRT model, or a damaged one ({message})")
+        self.path = path
+        self.input, = self.interpreter.get_input_details()
+        self.output, = self.interpreter.get_output_details()
+        self.batch = int(self.input["shape"][0])
+
+    def ops(self):
+        """{op name: count} of the graph (LiteRT's builtin op names)."""
+        return dict(collections.Counter(op["op_name"] for op in self.interpreter._get_ops_details()))
+
+    def resize(self, batch):
+        if batch != self.batch:
+            self.interpreter.resize_tensor_input(self.input["index"], [batch, 28, 28, 1])
+            self.interpreter.allocate_tensors()
+            self.batch = batch
+
+    def __call__(self, pixels):
+        pixels = np.asarray(pixels, dtype="float32")
+        self.resize(len(pixels))
+        scale, zero = self.input["quantization"]
+        if self.input["dtype"] != np.float32:
+            info = np.iinfo(self.input["dtype"])
+            pixels = np.clip(np.round(pixels / scale + zero), info.min, info.max)
+        self.interpreter.set_tensor(self.input["index"], pixels.astype(self.input["dtype"]))
+        self.interpreter.invoke()
+        out = self.interpreter.get_tensor(self.output["index"])
+        scale, zero = self.output["quantization"]
+        return (out.astype("float32") - zero) * scale if self.output["dtype"] != np.float32 else out.copy()
+
+
+class KerasModel:
+    """The trained Keras model under one tf.function (what its SavedModel serves): pixels -> probabilities."""
+
+    def __init__(self, run_dir):
+        self.network = rundir.load_trained_model(run_dir)
+        probabilities = model_lib.probability_model(self.network)
+        self.serve = tf.function(lambda x: probabilities(x, training=False),
+                                 input_signature=[tf.TensorSpec([None, 28, 28, 1], tf.float32)])
+
+    def ops(self):
+        """{layer class: count} (a Keras model has layers, not LiteRT ops)."""
+        return dict(collections.Counter(type(layer).__name__ for layer in self.network.layers[1:]))
+
+    def __call__(self, pixels):
+        return self.serve(tf.constant(np.asarray(pixels, dtype="float32"))).numpy()
+
+
+def load_runtime(run_dir, runtime, threads=1):
+    if runtime == "keras":
+        return KerasModel(run_dir)
+    return LiteRTModel(os.path.join(run_dir, RUNTIME_FILES[runtime]), threads)
+
+
+def accuracy(predict_fn, images, labels, batch=THROUGHPUT_BATCH):
+    """Test accuracy in batches of `batch` (the last one padded to full size, so no batch size changes)."""
+    correct = 0
+    for start in range(0, len(images), batch):
+        chunk = images[start:start + batch]
+        padded = np.concatenate([chunk, np.zeros((batch - len(chunk), *chunk.shape[1:]), chunk.dtype)])
+        correct += int(np.sum(predict_fn(padded)[: len(chunk)].argmax(axis=1) == labels[start:start + batch]))
+    return correct / len(images)
+
+
+# ----------------------------------------------------------------------------- study
+
+
+def _timed(call):
+    started = time.perf_counter()
+    call()
+    return time.perf_counter() - started
+
+
+def one_thread():
+    """Runs TensorFlow's own ops on one thread, as the interpreters run (possible before TensorFlow starts
+    computing in this process only); returns the threads Keras runs on: 1, or "default" when too late."""
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+        return 1
+    except RuntimeError:
+        print("notice: TensorFlow has started in this process already; the keras runtime keeps its default "
+              "threads (run deploy.py as a command to time it on one)", file=sys.stderr)
+        return "default"
+
+
+def study(runs_dir, output_dir, seeds, latency_calls=300, throughput_calls=30, rounds=3, keras_threads=1):
+    """Accuracy, graph, size, latency and throughput of every finished run and runtime; writes summary.json."""
+    import benchmark  # one core's matmul peak, as the training benchmark measures it
+
+    found = finished_runs(runs_dir, seeds=seeds)
+    missing = [os.path.join(run_dir, name) for _, _, run_dir in found for name in (FLOAT_FILE, INT8_FILE)
+               if not os.path.exists(os.path.join(run_dir, name))]
+    if missing:
+        raise DeployError(f"{missing[0]} (and {len(missing) - 1} more) missing: run `python deploy.py export "
+                          f"--runs {runs_dir}` first" if len(missing) > 1 else f"{missing[0]} missing: run "
+                          f"`python deploy.py export --runs {runs_dir}` first")
+    _, (images, labels) = data_lib.load_mnist("bundled", None)
+    models = {(norm, seed, runtime): load_runtime(run_dir, runtime)
+              for norm, seed, run_dir in found for runtime in RUNTIMES}
+    print(f"{len(models)} model files: accuracy on {len(images)} test images")
+    rows = {}
+    for (norm, seed, runtime), predict_fn in models.items():
+        run_dir = dict(((n, s), d) for n, s, d in found)[norm, seed]
+        size = os.path.getsize(os.path.join(run_dir, RUNTIME_FILES.get(runtime, "model.keras")))
+        rows[norm, seed, runtime] = {"norm": norm, "seed": seed, "runtime": runtime,
+                                     "accuracy": round(accuracy(predict_fn, images, labels), 6),
+                                     "ops": predict_fn.ops(), "bytes": size}
+    single = [images[i:i + 1] for i in range(latency_calls)]
+    batch = images[:THROUGHPUT_BATCH]
+    latency = collections.defaultdict(list)
+    throughput = collections.defaultdict(list)
+    per_round = latency_calls // rounds
+    for round_index in range(rounds):  # interleaved: every model and runtime in each round
+        print(f"timing round {round_index + 1} of {rounds}: {per_round} single images and "
+              f"{throughput_calls // rounds} batches of {THROUGHPUT_BATCH} per model and runtime", flush=True)
+        for key, predict_fn in models.items():
+            predict_fn(single[0])  # warm-up (tracing, the interpreter's resize)
+            for image in single[round_index * per_round:(round_index + 1) * per_round]:
+                latency[key].append(_timed(lambda: predict_fn(image)))
+            predict_fn(batch)
+            for _ in range(throughput_calls // rounds):
+                throughput[key].append(_timed(lambda: predict_fn(batch)))
+    for key, row in rows.items():
+        row["latency_ms_batch1"] = round(1000 * statistics.median(latency[key]), 5)
+        row["images_per_s_batch256"] = round(THROUGHPUT_BATCH / statistics.median(throughput[key]), 1)
+    peak = benchmark.matmul_gflops(size=1024)
+    macs = model_lib.multiply_adds(model_lib.build_model("gn"))
+    ceiling = peak * 1e9 / (2 * macs)
+    for row in rows.values():
+        row["fraction_of_ceiling"] = round(row["images_per_s_batch256"] / ceiling, 4)
+    summary = {
+        "runs": list(rows.values()),
+        "ceiling": {"matmul_gflops_one_thread": round(peak, 2), "multiply_adds_per_image": macs,
+                    "images_per_s": round(ceiling, 1)},
+        "method": {"threads": 1, "keras_threads": keras_threads, "latency_calls": latency_calls, "throughput_batch": THROUGHPUT_BATCH,
+                   "throughput_calls": throughput_calls, "rounds": rounds,
+                   "calibration": f"the first {CALIBRATION_IMAGES} training images",
+                   "accuracy_on": f"the {len(images)} test images of data/mnist"},
+        **rundir.environment(),
+    }
+    summary["versions"]["ai_edge_litert"] = importlib.metadata.version("ai-edge-litert")
+    os.makedirs(output_dir, exist_ok=True)
+    rundir.write_json(os.path.join(output_dir, "summary.json"), summary)
+    import plots
+
+    rundir.save_figure(plots.plot_deploy(summary), os.path.join(output_dir, "deploy.png"))
+    return summary
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def parse_args(argv=None):
+    parser = rundir.Parser(prog="deploy.py", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=rundir.Parser)
+    export = commands.add_parser("export", help="write model.tflite and model_int8.tflite for finished runs")
+    measure = commands.add_parser("study", help="accuracy, latency and throughput of every runtime: "
+                                                "<output-dir>/summary.json and deploy.png")
+    for command in (export, measure):
+        command.add_argument("--runs", default="results", help="folder of finished runs (default: %(default)s)")
+        command.add_argument("--seeds", type=int, nargs="+", help="only these seeds (default: all)")
+        command.add_argument("--debug", action="store_true", help="show tracebacks and TensorFlow's C++ log lines")
+    export.add_argument("--norm", choices=model_lib.ALL_NORMS, nargs="+", default=model_lib.ALL_NORMS)
+    export.add_argument("--data-dir", help="IDX folder whose training images calibrate int8 (default: data/mnist)")
+    measure.add_argument("--output-dir", default=os.path.join("results", "deploy"))
+    measure.add_argument("--latency-calls", type=int, default=300, help="single-image calls per model and runtime")
+    args = parser.parse_args(argv)
+    if args.command == "study" and args.latency_calls < 3:
+        parser.error(f"--latency-calls must be >= 3; received {args.latency_calls}")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        if args.command == "export":
+            found = finished_runs(args.runs, args.norm, args.seeds)
+            calibration = calibration_images(data_dir=args.data_dir, source="bundled")
+            for index, (norm, seed, run_dir) in enumerate(found, 1):
+                started = time.perf_counter()
+                paths = export_run(run_dir, calibration)
+                sizes = ", ".join(f"{os.path.basename(p)} {os.path.getsize(p) / 1024:.0f} KiB" for p in paths)
+                print(f"{index} of {len(found)}: {run_dir}: {sizes} ({time.perf_counter() - started:.1f} s)")
+        else:
+            summary = study(args.runs, args.output_dir, args.seeds, latency_calls=args.latency_calls,
+                            keras_threads=one_thread())
+            for row in summary["runs"]:
+                print(f"{row['norm']} seed {row['seed']} {row['runtime']}: {100 * row['accuracy']:.2f} %, "
+                      f"{row['latency_ms_batch1']:.3f} ms/image, {row['images_per_s_batch256']:,.0f} images/s")
+            print(f"wrote {os.path.join(args.output_dir, 'summary.json')} and deploy.png")
+    except (DeployError, data_lib.DataError, OSError) as error:
+        if args.debug:
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
