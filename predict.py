@@ -18,6 +18,7 @@ answered. Exit status: 0, 1 if any image failed (or no models were found), 2 for
 import json
 import os
 import sys
+import threading
 
 import quiet_tf  # noqa: E402
 
@@ -25,82 +26,225 @@ quiet_tf.start()
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from PIL import Image, ImageOps, UnidentifiedImageError  # noqa: E402
 
 import model as model_lib  # noqa: E402
-import train  # noqa: E402
+import rundir  # noqa: E402
 
 FIELD, BOX = 28, 20  # MNIST: the digit scaled into 20 x 20, centred by mass in 28 x 28
-INK_THRESHOLD = 0.1  # fraction of the darkest-to-lightest range that counts as ink when cropping
+INK_THRESHOLD = 0.1  # fraction of the ink's contrast that counts as ink when cropping
+MAX_PIXELS = 100_000_000  # larger images are refused from their header, before any decoding
+WORK_SIDE = 1024  # a larger photo is reduced to about this longest side before the ink is looked for
+RUNTIMES = {"savedmodel": "saved_model", "litert": "model.tflite", "litert-int8": "model_int8.tflite"}
+_OPEN_LOCK = threading.Lock()  # Pillow's own pixel limit is a module setting: lifted for one open at a time
 
 
 class ImageError(ValueError):
-    """An image that cannot be made into an MNIST digit (the message names what is wrong)."""
+    """An image that cannot be made into an MNIST digit, or models that cannot be loaded (the message says)."""
 
 
-def find_models(models_dir):
-    """{norm: SavedModel folder} for the three variants found under `models_dir` (seed 1 when several)."""
+def find_models(models_dir, runtime="savedmodel"):
+    """{norm: model path} for the models found under `models_dir` (seed 1 when several; the control too)."""
+    name = RUNTIMES[runtime]
     found = {}
-    for norm in model_lib.NORMS:
-        for candidate in (os.path.join(models_dir, norm, "seed-1", "saved_model"),
-                          os.path.join(models_dir, norm, "saved_model")):
-            if os.path.isfile(os.path.join(candidate, "saved_model.pb")):
-                found[norm] = candidate
+    for norm in model_lib.ALL_NORMS:
+        for folder in (os.path.join(models_dir, norm, "seed-1"), os.path.join(models_dir, norm)):
+            path = os.path.join(folder, name)
+            if os.path.isfile(os.path.join(path, "saved_model.pb") if runtime == "savedmodel" else path):
+                found[norm] = path
                 break
     return found
 
 
-def load_models(models_dir):
-    """{norm: serving function raw 0-255 pixels (N, 28, 28, 1) -> (N, 10) probabilities}."""
+def load_models(models_dir, runtime="savedmodel"):
+    """{norm: function raw 0-255 pixels (N, 28, 28, 1) -> (N, 10) probabilities (NumPy)}.
+
+    runtime: "savedmodel" (plain `tf.saved_model.load`), "litert" (model.tflite, float32) or "litert-int8"
+    (model_int8.tflite), run with the LiteRT interpreter (deploy.py writes both files).
+    """
     if not os.path.isdir(models_dir):
         raise ImageError(f"--models {models_dir!r}: no such folder")
-    found = find_models(models_dir)
+    found = find_models(models_dir, runtime)
     if not found:
-        raise ImageError(f"--models {models_dir!r}: no SavedModel found (expected <norm>/seed-1/saved_model or "
-                         f"<norm>/saved_model for {', '.join(model_lib.NORMS)}; train.py writes them)")
-    return {norm: tf.saved_model.load(path).signatures["serve"] for norm, path in found.items()}
+        hint = ("train.py writes them" if runtime == "savedmodel"
+                else f"`python deploy.py export --runs {models_dir}` writes them")
+        raise ImageError(f"--models {models_dir!r}: no {'SavedModel' if runtime == 'savedmodel' else RUNTIMES[runtime]}"
+                         f" found (expected <norm>/seed-1/{RUNTIMES[runtime]} or <norm>/{RUNTIMES[runtime]} for "
+                         f"{', '.join(model_lib.ALL_NORMS)}; {hint})")
+    if runtime == "savedmodel":
+        def serving(path):
+            serve = tf.saved_model.load(path).signatures["serve"]
+            return lambda pixels: next(iter(serve(tf.constant(pixels, tf.float32)).values())).numpy()
+
+        return {norm: serving(path) for norm, path in found.items()}
+    import deploy
+
+    try:
+        return {norm: deploy.LiteRTModel(path) for norm, path in found.items()}
+    except deploy.DeployError as error:
+        raise ImageError(str(error))
+
+
+def _open(handle, name):
+    """Pillow's image of an open file, its header read (no pixels decoded yet)."""
+    with _OPEN_LOCK:
+        limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None  # ours is checked below, with the size named
+        try:
+            return Image.open(handle)
+        except (UnidentifiedImageError, SyntaxError, ValueError):
+            raise ImageError(f"{name}: not a PNG, JPEG, BMP or GIF image")
+        finally:
+            Image.MAX_IMAGE_PIXELS = limit
+
+
+def decode(handle, name="image"):
+    """An image file (an open binary file) as a float greyscale array (H, W) in 0-255, upright.
+
+    Photos larger than about WORK_SIDE are reduced while decoding (a JPEG at a DCT scale, then a box filter):
+    MNIST's 20 x 20 box needs far fewer pixels, and a 12-megapixel photo is then read in a fraction of a
+    second. The JPEG's EXIF orientation is applied. Transparent images: the ink is what is opaque, whatever
+    its colour, laid on paper of the opposite brightness.
+    """
+    image = _open(handle, name)
+    width, height = image.size
+    if width * height > MAX_PIXELS:
+        raise ImageError(f"{name}: {width} x {height} pixels ({width * height / 1e6:,.0f} megapixels) is more than "
+                         f"predict.py reads ({MAX_PIXELS / 1e6:.0f} megapixels); scale it down first")
+    try:
+        if image.format == "JPEG" and max(width, height) > 2 * WORK_SIDE:
+            image.draft("RGB" if image.mode not in ("L", "1") else "L",
+                        (width * WORK_SIDE // max(width, height), height * WORK_SIDE // max(width, height)))
+        image.load()  # a truncated or damaged file fails here
+        image = ImageOps.exif_transpose(image)
+    except (OSError, SyntaxError, ValueError, EOFError) as error:
+        raise ImageError(f"{name}: truncated or damaged {image.format or 'image'} file ({error})")
+    factor = max(image.size) // WORK_SIDE
+    if factor > 1:
+        image = image.reduce(factor)
+    if image.mode.startswith("I"):  # 16- or 32-bit integer greyscale (16-bit scans)
+        grey = np.asarray(image, dtype="float32")
+        return grey * (255.0 / 65535.0) if grey.max() > 255 else grey
+    has_alpha = image.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in image.info
+    pixels = np.asarray(image.convert("RGBA" if has_alpha else "RGB"), dtype="float32")
+    grey = pixels[..., :3] @ np.array([0.299, 0.587, 0.114], dtype="float32")  # ITU-R 601 luma, as MNIST's scans
+    if has_alpha:
+        alpha = pixels[..., 3] / 255.0
+        if alpha.min() < 0.5:  # drawn on a transparent layer: the alpha channel holds the ink
+            ink_colour = float((grey * alpha).sum() / max(alpha.sum(), 1e-6))
+            paper = 0.0 if ink_colour > 127 else 255.0
+            grey = grey * alpha + paper * (1.0 - alpha)
+    return grey
 
 
 def read_image(path):
-    """The file at `path` decoded to a float greyscale array (H, W) in 0-255 on white-as-paper terms."""
+    """The file at `path` decoded by `decode`: (H, W) float greyscale in 0-255."""
     try:
         with open(path, "rb") as handle:
-            content = handle.read()
+            return decode(handle, path)
     except FileNotFoundError:
         raise ImageError(f"{path}: no such file")
     except IsADirectoryError:
         raise ImageError(f"{path}: is a folder, not an image file")
-    except OSError as error:
+    except PermissionError as error:
         raise ImageError(f"{path}: cannot be read ({error.strerror or error})")
-    try:
-        image = tf.io.decode_image(content, expand_animations=False).numpy().astype("float32")
-    except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError):
-        raise ImageError(f"{path}: not a PNG, JPEG, BMP or GIF image")
-    channels = image.shape[-1]
-    if channels in (2, 4):  # transparency over white paper
-        alpha = image[..., -1:] / 255.0
-        image = image[..., :-1] * alpha + 255.0 * (1.0 - alpha)
-    if image.shape[-1] == 3:
-        image = tf.image.rgb_to_grayscale(image).numpy()
-    return image[..., 0]
+
+
+def _pool(values, size, kind):
+    """A size x size sliding max, min or mean of a 2-D array (same shape; edges use the pixels there)."""
+    x = tf.constant(values[None, :, :, None], tf.float32)
+    if kind == "mean":
+        out = tf.nn.avg_pool2d(x, size, 1, "SAME")
+    elif kind == "max":
+        out = tf.nn.max_pool2d(x, size, 1, "SAME")
+    else:
+        out = -tf.nn.max_pool2d(-x, size, 1, "SAME")
+    return out.numpy()[0, :, :, 0]
+
+
+def paper_level(ink_up):
+    """The paper's brightness around each pixel of an image whose ink is the bright part (H, W).
+
+    On a grid of blocks (about 64 across the shorter side), each block's 25th percentile (the paper, unless ink
+    covers most of the block), then a grey opening wider than a third of the image, which takes away whatever
+    ink still fills blocks and keeps slow light fall-off and the edges of wide shadows; smoothed and scaled back.
+    """
+    height, width = ink_up.shape
+    block = max(1, min(height, width) // 64)
+    rows, cols = -(-height // block), -(-width // block)
+    padded = np.pad(ink_up, ((0, rows * block - height), (0, cols * block - width)), mode="edge")
+    grid = np.percentile(padded.reshape(rows, block, cols, block), 25, axis=(1, 3)).astype("float32")
+    window = max(3, min(rows, cols) // 3)
+    grid = _pool(_pool(grid, window, "min"), window, "max")
+    grid = _pool(grid, 3, "mean")
+    level = tf.image.resize(grid[..., None], (rows * block, cols * block), method="bilinear").numpy()[..., 0]
+    return level[:height, :width]
+
+
+def ink(grey, name="image"):
+    """The ink of a greyscale image (H, W) as a map in 0-1 (1: the darkest ink against its own paper).
+
+    Which side is ink is tried both ways (the ink lies further from the median brightness). Then the paper's own brightness is estimated locally (`paper_level`) and taken away, so light that falls
+    off across a page or a shadow is not taken for ink; what remains is kept where it stands out of the
+    paper's noise, and scaled by the ink's contrast.
+
+    Raises:
+        ImageError: no ink stands out (one brightness throughout, or noise only).
+    """
+    grey = np.asarray(grey, dtype="float32")
+    # A photo's noise is averaged over 3 x 3 pixels (a stroke is wider than that once the photo is this large).
+    grey = _pool(grey, 3, "mean") if min(grey.shape) >= 64 else grey
+    # Which side is ink: tried both ways, each finds what stands out of its paper; on the wrong side that is
+    # the paper around and inside the strokes, on the right side the ink, which lies further from the image's
+    # median brightness (the paper's, as ink is the minority).
+    middle = float(np.median(grey))
+    candidates = []
+    for sign, ink_up in ((1.0, grey), (-1.0, 255.0 - grey)):
+        raised = ink_up - paper_level(ink_up)
+        contrast = float(np.percentile(raised, 99.9))
+        standing_out = raised > 0.5 * contrast
+        distance = sign * (float(grey[standing_out].mean()) - middle) if standing_out.any() else 0.0
+        candidates.append((distance, contrast, raised))
+    _, contrast, raised = max(candidates, key=lambda candidate: candidate[0])
+    noise = 1.4826 * float(np.median(np.abs(raised)))  # the paper's spread (ink is a minority of pixels)
+    if contrast < max(16.0, 8.0 * noise):  # nothing stands out of the paper by more than ~6 % of the range
+        raise ImageError(f"{name}: no ink found (the image is blank)")
+    floor = 3.0 * noise
+    return np.clip((raised - floor) / (contrast - floor), 0.0, 1.0)
+
+
+def ink_box(mask):
+    """(top, bottom, left, right) of the digit in a boolean ink mask: the box holding all but 1 % of the ink
+    at each side, grown for as long as the next row or column still holds ink. A speck of noise or a mark at
+    the page's edge, apart from the digit, stays out; the digit's own faint ends stay in."""
+    top, bottom, left, right = 0, mask.shape[0] - 1, 0, mask.shape[1] - 1
+    for _ in range(2):  # rows within the digit's columns, then columns within its rows
+        top, bottom = _bounds(mask[:, left : right + 1].sum(axis=1))
+        left, right = _bounds(mask[top : bottom + 1].sum(axis=0))
+    return top, bottom, left, right
+
+
+def _bounds(profile):
+    cumulative = np.cumsum(profile) / max(profile.sum(), 1)
+    low, high = int(np.searchsorted(cumulative, 0.01)), int(np.searchsorted(cumulative, 0.99))
+    while low > 0 and profile[low - 1] > 0:
+        low -= 1
+    while high < len(profile) - 1 and profile[high + 1] > 0:
+        high += 1
+    return low, high
 
 
 def mnist_like(grey, name="image"):
     """A greyscale image (H, W) as an MNIST digit: (28, 28) float32 in 0-255, white ink on black.
 
+    The ink (`ink`) cropped to where it exceeds INK_THRESHOLD, scaled to fit 20 x 20 keeping its aspect ratio,
+    and placed in 28 x 28 by its centre of mass, as MNIST was made.
+
     Raises:
-        ImageError: the image has no ink (one brightness throughout, or almost).
+        ImageError: the image has no ink.
     """
-    grey = np.asarray(grey, dtype="float32")
-    paper = np.median(np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]]))
-    if paper > 127:  # light paper: make the ink white on black, as in MNIST
-        grey, paper = 255.0 - grey, 255.0 - paper
-    grey = grey - paper
-    span = grey.max()
-    if span < 16:  # nothing differs from the paper by more than ~6 % of the range
-        raise ImageError(f"{name}: no ink found (the image is blank)")
-    grey = np.clip(grey / span, 0.0, 1.0)
-    rows, cols = np.nonzero(grey > INK_THRESHOLD)
-    digit = grey[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+    strength = ink(grey, name)
+    top, bottom, left, right = ink_box(strength > INK_THRESHOLD)
+    digit = strength[top : bottom + 1, left : right + 1]
     height, width = digit.shape
     factor = BOX / max(height, width)
     size = (max(1, round(height * factor)), max(1, round(width * factor)))
@@ -119,8 +263,8 @@ def mnist_like(grey, name="image"):
 
 def predict(models, field):
     """{norm: 10 probabilities} for one MNIST-like field (28, 28)."""
-    pixels = tf.constant(field[None, :, :, None], tf.float32)
-    return {norm: next(iter(serve(pixels).values())).numpy()[0].astype(float) for norm, serve in models.items()}
+    pixels = np.asarray(field, dtype="float32")[None, :, :, None]
+    return {norm: np.asarray(run(pixels))[0].astype(float) for norm, run in models.items()}
 
 
 def describe(probabilities):
@@ -130,10 +274,13 @@ def describe(probabilities):
 
 
 def parse_args(argv=None):
-    parser = train._Parser(prog="predict.py", description=__doc__.split("\n")[0])
+    parser = rundir.Parser(prog="predict.py", description=__doc__.split("\n")[0])
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="PNG, JPEG, BMP or GIF files")
     parser.add_argument("--models", default="results",
-                        help="folder with <norm>/seed-1/saved_model or <norm>/saved_model (default: %(default)s)")
+                        help="folder with <norm>/seed-1/<model> or <norm>/<model> (default: %(default)s)")
+    parser.add_argument("--runtime", choices=tuple(RUNTIMES), default="savedmodel",
+                        help="savedmodel (saved_model/), litert (model.tflite, float32) or litert-int8 "
+                             "(model_int8.tflite), the LiteRT files deploy.py writes (default: %(default)s)")
     parser.add_argument("--json", action="store_true", help="one JSON object per image and line")
     parser.add_argument("--show", metavar="FILE", help="write a PNG figure of the images and probabilities")
     parser.add_argument("--debug", action="store_true", help="show TensorFlow's C++ log lines")
@@ -146,7 +293,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     try:
-        models = load_models(args.models)
+        models = load_models(args.models, args.runtime)
     except ImageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -171,7 +318,7 @@ def main(argv=None):
     if args.show and shown:
         import plots
 
-        train.save_figure(plots.plot_predictions(shown, model_lib.NORM_LABELS), args.show)
+        rundir.save_figure(plots.plot_predictions(shown, model_lib.NORM_LABELS), args.show)
         if not args.json:
             print(f"wrote {args.show}")
     return 1 if failed else 0
