@@ -31,7 +31,7 @@ import tensorflow as tf  # noqa: E402
 import data as data_lib  # noqa: E402
 import model as model_lib  # noqa: E402
 import plots  # noqa: E402
-import train  # noqa: E402
+import rundir  # noqa: E402
 
 MOVING = "moving_averages"
 INFERENCE = "inference"  # GN, LN and the control: no batch dependence, one mode
@@ -139,6 +139,16 @@ SHIFTS = {
 }
 
 
+def adjusted(images, contrast=1.0, background=0.0, noise=0.0):
+    """The study's pixel shifts at any strength, as draw.py's sliders apply them: every pixel times `contrast`
+    (fainter ink), plus `background` (grey paper), plus Gaussian noise of standard deviation `noise` (drawn as
+    the study's "gaussian noise" draws it); rounded and clipped to 0-255 like `apply_shift`."""
+    shifted = np.asarray(images, dtype="float64") * contrast + background
+    if noise:
+        shifted = shifted + _rng("gaussian noise").normal(0.0, noise, shifted.shape)
+    return np.clip(np.rint(shifted), 0, 255).astype("float32")
+
+
 def apply_shift(name, images):
     """The test images (N, 28, 28, 1), 0-255, under shift `name`, as float32 pixels rounded to 0-255 integers."""
     if name not in SHIFTS:
@@ -187,7 +197,7 @@ def evaluate(models_dir, images, labels, norms, seeds, test_batches, shifts=tupl
             path = model_path(models_dir, norm, seed)
             if path is None:
                 continue
-            network = train.load_trained_model(os.path.dirname(path))
+            network = rundir.load_trained_model(os.path.dirname(path))
             mode = MOVING if norm == "bn" else INFERENCE
             for name, x in shifted.items():  # moving averages first: batch statistics move them
                 logits = network.predict(x, batch_size=1000, verbose=0)
@@ -209,7 +219,7 @@ def evaluate(models_dir, images, labels, norms, seeds, test_batches, shifts=tupl
 
 
 def parse_args(argv=None):
-    parser = train._Parser(prog="shift.py", description=__doc__.split("\n")[0])
+    parser = rundir.Parser(prog="shift.py", description=__doc__.split("\n")[0])
     parser.add_argument("--models", default="results", help="folder with <norm>/seed-<k>/model.keras")
     parser.add_argument("--output-dir", default=os.path.join("results", "shift"))
     parser.add_argument("--norm", nargs="+", choices=model_lib.ALL_NORMS, default=list(model_lib.ALL_NORMS))
@@ -246,10 +256,10 @@ def main(argv=None):
     os.makedirs(args.output_dir, exist_ok=True)
     summary = {"test_images": len(images), "data": data_lib.source_name(args.data, args.data_dir),
                "models": os.path.relpath(args.models), "shifts": {name: SHIFTS[name].__doc__.strip() for name in SHIFTS},
-               "runs": rows, **train.environment()}
-    train.write_json(os.path.join(args.output_dir, "summary.json"), summary)
+               "runs": rows, **rundir.environment()}
+    rundir.write_json(os.path.join(args.output_dir, "summary.json"), summary)
     examples = {name: apply_shift(name, images[:1])[0, :, :, 0] for name in SHIFTS}
-    train.save_figure(plots.plot_shift(rows, model_lib.NORM_LABELS, examples),
+    rundir.save_figure(plots.plot_shift(rows, model_lib.NORM_LABELS, examples),
                       os.path.join(args.output_dir, "shift.png"))
     print(f"wrote {os.path.join(args.output_dir, 'summary.json')} and shift.png")
     return 0

@@ -10,7 +10,7 @@ import pytest
 import data
 import model
 import shift
-import train
+import rundir  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RNG = np.random.default_rng(0)
@@ -163,8 +163,16 @@ def test_committed_study_covers_everything_and_recomputes_from_the_committed_mod
     for norm, seed, mode, name in checks:
         recorded = next(r["accuracy"] for r in runs
                         if (r["norm"], r["seed"], r["mode"], r["shift"]) == (norm, seed, mode, name))
-        net = train.load_trained_model(os.path.join(ROOT, "results", norm, f"seed-{seed}"))
+        net = rundir.load_trained_model(os.path.join(ROOT, "results", norm, f"seed-{seed}"))
         x = shift.apply_shift(name, images)
         logits = (shift.predict_with_batch_statistics(net, x, 1000) if mode.startswith("batch")
                   else net.predict(x, batch_size=1000, verbose=0))
         assert shift.accuracy(logits, labels) == pytest.approx(recorded, abs=1e-3), (norm, seed, mode, name)
+
+
+def test_the_drawing_pages_sliders_are_the_studys_own_shifts(digits):
+    images = digits[0][:20]
+    assert np.array_equal(shift.adjusted(images, contrast=0.25), shift.apply_shift("contrast 0.25", images))
+    assert np.array_equal(shift.adjusted(images, background=128), shift.apply_shift("grey background", images))
+    assert np.array_equal(shift.adjusted(images, noise=48), shift.apply_shift("gaussian noise", images))
+    assert np.array_equal(shift.adjusted(images), shift.apply_shift("clean", images))

@@ -1,0 +1,201 @@
+"""A page to draw a digit on, answered by every model as you draw: python draw.py, then open the address.
+
+    python draw.py                              # http://127.0.0.1:8000/, the committed models (results/)
+    python draw.py --port 8080 --models outputs
+    python draw.py --runtime litert             # the LiteRT files deploy.py writes
+
+The page draws with mouse, pen or finger (pointer events) on a canvas and sends it, as a PNG, to this server,
+which reads it exactly as predict.py reads a file (`predict.decode`, `predict.mnist_like`), applies the
+sliders' shifts with the input-shift study's own transforms (`shift.adjusted`: fainter ink, grey paper,
+noise) and returns the 28 x 28 digit the models see and each model's ten probabilities. Nothing comes from
+the internet: the page is one local file, draw.html, with its script and style inside.
+
+The server listens at once; TensorFlow and the models load in the background (the page says so until they
+are ready), so the page opens within a second or two. Only this machine can reach it (127.0.0.1) unless
+--host says otherwise. In a notebook: `draw.serve(port, background=True)` (the notebook's drawing cell).
+"""
+
+import argparse
+import base64
+import binascii
+import http.server
+import io
+import json
+import os
+import sys
+import threading
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PAGE = os.path.join(HERE, "draw.html")
+LIMITS = {"contrast": (0.05, 1.0), "background": (0.0, 255.0), "noise": (0.0, 128.0)}
+MAX_REQUEST = 5_000_000  # bytes: a canvas PNG is some kilobytes
+
+
+class Answerer:
+    """Loads the models in a background thread and answers drawn digits once they are in."""
+
+    def __init__(self, models_dir, runtime):
+        self.models_dir, self.runtime = models_dir, runtime
+        self.models, self.error = None, None
+        self.ready = threading.Event()
+
+    def load(self):
+        try:
+            import quiet_tf
+
+            quiet_tf.start()
+            import predict
+
+            self.predict = predict
+            self.models = predict.load_models(self.models_dir, self.runtime)
+        except Exception as error:  # shown on the page and in the terminal, not lost in a thread
+            self.error = str(error)
+            print(f"error: {error}", file=sys.stderr, flush=True)
+        finally:
+            self.ready.set()
+
+    def status(self):
+        if not self.ready.is_set():
+            return {"ready": False, "message": "loading TensorFlow and the models..."}
+        if self.error:
+            return {"ready": False, "error": self.error}
+        import model as model_lib
+
+        return {"ready": True, "models": {norm: model_lib.NORM_LABELS[norm] for norm in self.models},
+                "runtime": self.runtime}
+
+    def answer(self, request):
+        """{"field": 28 x 28 pixels the models saw, "models": {norm: 10 probabilities}} for a drawn canvas."""
+        import shift
+
+        self.ready.wait()
+        if self.error:
+            raise ValueError(self.error)
+        png = _png_bytes(request.get("image", ""))
+        settings = {name: _number(request, name, default, *LIMITS[name])
+                    for name, default in (("contrast", 1.0), ("background", 0.0), ("noise", 0.0))}
+        try:
+            field = self.predict.mnist_like(self.predict.decode(io.BytesIO(png), "the drawing"), "the drawing")
+        except self.predict.ImageError:
+            return {"field": None, "models": None, "settings": settings}
+        if settings != {"contrast": 1.0, "background": 0.0, "noise": 0.0}:  # else the field as predict.py has it
+            field = shift.adjusted(field[None, :, :, None], **settings)[0, :, :, 0]
+        probabilities = self.predict.predict(self.models, field)
+        return {"field": np.clip(np.rint(field), 0, 255).astype(int).tolist(), "settings": settings,
+                "models": {norm: [round(float(p), 6) for p in values] for norm, values in probabilities.items()}}
+
+
+def _png_bytes(data_url):
+    prefix = "data:image/png;base64,"
+    if not isinstance(data_url, str) or not data_url.startswith(prefix):
+        raise ValueError("image: expected a PNG data URL (data:image/png;base64,...)")
+    try:
+        return base64.b64decode(data_url[len(prefix):], validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("image: not valid base64")
+
+
+def _number(request, name, default, low, high):
+    value = request.get(name, default)
+    if not isinstance(value, (int, float)) or not low <= value <= high:
+        raise ValueError(f"{name}: {value!r} is not a number from {low:g} to {high:g}")
+    return float(value)
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    answerer = None  # set by make_server
+
+    def log_message(self, *args):  # one line per drawing would drown the terminal
+        pass
+
+    def _send(self, status, body, content_type="application/json"):
+        payload = body if isinstance(body, bytes) else json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(payload)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def do_GET(self):
+        if self.path in ("/", "/index.html"):
+            with open(PAGE, "rb") as handle:
+                self._send(200, handle.read(), "text/html; charset=utf-8")
+        elif self.path == "/status":
+            self._send(200, self.answerer.status())
+        else:
+            self._send(404, {"error": f"{self.path}: not found"})
+
+    def do_POST(self):
+        if self.path != "/predict":
+            self._send(404, {"error": f"{self.path}: not found"})
+            return
+        length = int(self.headers.get("Content-Length") or 0)
+        if not 0 < length <= MAX_REQUEST:
+            self._send(413 if length else 400, {"error": f"request of {length} bytes; expected 1 to {MAX_REQUEST}"})
+            return
+        try:
+            request = json.loads(self.rfile.read(length))
+            if not isinstance(request, dict):
+                raise ValueError("expected a JSON object")
+            self._send(200, self.answerer.answer(request))
+        except ValueError as error:  # json.JSONDecodeError is one
+            self._send(400, {"error": str(error)})
+
+
+def make_server(host="127.0.0.1", port=8000, models_dir="results", runtime="savedmodel"):
+    """A ThreadingHTTPServer serving the page; the models start loading in a background thread."""
+    answerer = Answerer(models_dir, runtime)
+    handler = type("BoundHandler", (Handler,), {"answerer": answerer})
+    server = http.server.ThreadingHTTPServer((host, port), handler)
+    server.answerer = answerer
+    threading.Thread(target=answerer.load, daemon=True).start()
+    return server
+
+
+def serve(port=8000, host="127.0.0.1", models_dir="results", runtime="savedmodel", background=False):
+    """Serves the page; with background=True in a daemon thread (notebooks), returning the server."""
+    server = make_server(host, port, models_dir, runtime)
+    if background:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        return server
+    print(f"drawing page at http://{host}:{server.server_address[1]}/ (Ctrl+C stops it)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return server
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(prog="draw.py", description=__doc__.split("\n")[0])
+    parser.error = lambda message: parser.exit(2, f"draw.py: error: {message}\n")  # one line, no usage block
+    parser.add_argument("--port", type=int, default=8000, help="0: any free port (default: %(default)s)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    parser.add_argument("--models", default="results", help="folder of models, as for predict.py")
+    parser.add_argument("--runtime", choices=("savedmodel", "litert", "litert-int8"), default="savedmodel")
+    parser.add_argument("--debug", action="store_true", help="show TensorFlow's C++ log lines")
+    args = parser.parse_args(argv)
+    if not 0 <= args.port <= 65535:
+        parser.error(f"--port {args.port}: expected 0 to 65535")
+    if not os.path.isdir(args.models):
+        parser.error(f"--models {args.models!r}: no such folder")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        serve(args.port, args.host, args.models, args.runtime)
+    except OSError as error:
+        print(f"error: cannot listen on {args.host}:{args.port} ({error.strerror or error})", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,245 @@
+"""draw.py: the drawing page's server, and the page itself in a real browser (headless Chromium, Debian's).
+
+The browser tests are marked `browser` (`python -m pytest -m browser`); they are skipped where Debian's chromium
+and chromedriver are not installed, unless REQUIRE_BROWSER=1 (what .ci/run sets after installing them).
+DRAW_SCREENSHOT=FILE also saves a screenshot of the page with a drawn digit (results/draw/page.png).
+"""
+
+import base64
+import io
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import draw
+import predict
+import shift
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+
+# Digits drawn as strokes on the 280 x 280 canvas: polylines of (x, y).
+STROKES = {
+    "1": [[(150, 40), (145, 120), (140, 240)]],
+    "7": [[(70, 50), (210, 50), (170, 130), (130, 240)]],
+    "0": [[(140, 40), (90, 70), (70, 140), (90, 210), (140, 240), (190, 210), (210, 140), (190, 70), (140, 40)]],
+    "4": [[(170, 240), (170, 40), (70, 170), (220, 170)]],
+    "2": [[(80, 80), (120, 45), (180, 50), (195, 100), (160, 150), (80, 235), (210, 235)]],
+}
+
+
+@pytest.fixture(scope="module")
+def server():
+    server = draw.make_server(port=0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    assert server.answerer.ready.wait(300) and server.answerer.error is None, server.answerer.error
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def _post(url, payload):
+    request = urllib.request.Request(url + "/predict", data=json.dumps(payload).encode(),
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def _data_url(image):
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def test_page_is_one_file_with_nothing_from_the_internet():
+    with open(draw.PAGE) as handle:
+        page = handle.read()
+    assert "http://" not in page and "https://" not in page and "//cdn" not in page
+    assert "<script src" not in page and "<link" not in page and "@import" not in page
+
+
+def test_server_answers_a_drawing_as_predict_reads_it_with_the_studys_shifts(server):
+    digit = np.full((280, 280), 255, np.uint8)
+    digit[40:240, 130:150] = 0  # a "1", dark on white as the page draws
+    status, answer = _post(server, {"image": _data_url(digit), "contrast": 0.25, "background": 64, "noise": 0})
+    assert status == 200
+    field = predict.mnist_like(predict.decode(io.BytesIO(base64.b64decode(_data_url(digit).split(",")[1]))))
+    shifted = shift.adjusted(field[None, :, :, None], contrast=0.25, background=64)[0, :, :, 0]
+    assert np.array_equal(np.array(answer["field"]), shifted.astype(int))  # the study's shifts round to integers
+    expected = predict.predict(predict.load_models(os.path.join(ROOT, "results")), shifted)
+    assert set(answer["models"]) == set(expected) == {"bn", "gn", "ln", "none"}
+    for norm, values in expected.items():
+        np.testing.assert_allclose(answer["models"][norm], values, atol=1e-6)
+
+
+def test_server_refuses_bad_requests_with_a_reason(server):
+    blank = np.full((50, 50), 255, np.uint8)
+    status, answer = _post(server, {"image": _data_url(blank)})
+    assert status == 200 and answer["models"] is None  # nothing drawn yet: no answer, no error
+    for payload, message in (({"image": "data:image/jpeg;base64,AAAA"}, "expected a PNG data URL"),
+                             ({"image": "data:image/png;base64,@@@"}, "not valid base64"),
+                             ({"image": _data_url(blank), "contrast": 3}, "contrast: 3 is not a number from 0.05 to 1"),
+                             ({"image": _data_url(blank), "noise": "lots"}, "noise: 'lots' is not a number")):
+        status, answer = _post(server, payload)
+        assert status == 400 and message in answer["error"], (payload, answer)
+
+
+def test_cli_refuses_bad_flags_with_one_line():
+    for argv, message in ((["--port", "70000"], "--port 70000: expected 0 to 65535"),
+                          (["--models", "/no/such/folder"], "no such folder")):
+        result = subprocess.run([sys.executable, "draw.py", *argv], cwd=ROOT, capture_output=True, text=True,
+                                timeout=60)
+        assert result.returncode == 2 and result.stderr.count("\n") == 1 and message in result.stderr
+
+
+def test_the_page_opens_before_the_models_are_loaded():
+    started = time.perf_counter()
+    process = subprocess.Popen([sys.executable, "draw.py", "--port", "0"], cwd=ROOT, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        line = process.stdout.readline()  # printed once the server listens
+        listening = time.perf_counter() - started
+        url = line.split(" at ")[1].split()[0]
+        with urllib.request.urlopen(url + "status", timeout=10) as response:
+            status = json.loads(response.read())
+        # The page is served at once; TensorFlow and the models load behind it (a ratio, not a time, is tested:
+        # the server listens before a fresh `import tensorflow` alone could finish).
+        assert status["ready"] is False and "loading" in status["message"]
+        with urllib.request.urlopen(url, timeout=10) as response:
+            assert b"<canvas" in response.read()
+    finally:
+        process.terminate()
+        process.wait(30)
+    importing = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import tensorflow"], capture_output=True, timeout=300)
+    assert listening < time.perf_counter() - importing
+
+
+# ----------------------------------------------------------------------------- in a real browser
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
+        if os.environ.get("REQUIRE_BROWSER") == "1":
+            pytest.fail("REQUIRE_BROWSER=1 but /usr/bin/chromium or /usr/bin/chromedriver is missing "
+                        "(apt-get install chromium chromium-driver)")
+        pytest.skip("Debian's chromium and chromium-driver are not installed")
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--window-size=1100,900"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)  # no driver is downloaded
+    yield driver
+    driver.quit()
+
+
+def _draw(driver, strokes, pointer="mouse"):
+    from selenium.webdriver.common.actions.action_builder import ActionBuilder
+    from selenium.webdriver.common.actions.interaction import POINTER_MOUSE, POINTER_TOUCH
+    from selenium.webdriver.common.actions.pointer_input import PointerInput
+
+    pad = driver.find_element("id", "pad")
+    kind = POINTER_TOUCH if pointer == "touch" else POINTER_MOUSE
+    actions = ActionBuilder(driver, mouse=PointerInput(kind, pointer))
+    for line in strokes:
+        (x, y), rest = line[0], line[1:]
+        actions.pointer_action.move_to(pad, int(x - 140), int(y - 140)).pointer_down()
+        for (x0, y0), (x1, y1) in zip(line, rest):
+            for t in np.linspace(0, 1, 6)[1:]:  # several moves per segment, as a hand sends them
+                actions.pointer_action.move_to(pad, int(x0 + t * (x1 - x0) - 140), int(y0 + t * (y1 - y0) - 140))
+        actions.pointer_action.pointer_up()
+    actions.perform()
+
+
+def _answers(driver):
+    """The page's answers once it is idle: {norm: (digit, probabilities)} and the canvas as a PNG."""
+    deadline = time.time() + 60
+    while driver.execute_script("return document.body.dataset.idle") != "true" and time.time() < deadline:
+        time.sleep(0.05)
+    rows = driver.find_elements("css selector", ".model")
+    answers = {row.get_attribute("data-norm"): (row.get_attribute("data-digit"),
+                                                json.loads(row.get_attribute("data-probabilities") or "null"))
+               for row in rows}
+    png = base64.b64decode(driver.execute_script("return pad.toDataURL('image/png')").split(",")[1])
+    return answers, png
+
+
+def _open(driver, server):
+    driver.get(server + "/")
+    deadline = time.time() + 60
+    while driver.execute_script("return document.body.dataset.ready") != "true" and time.time() < deadline:
+        time.sleep(0.05)
+    assert driver.execute_script("return document.body.dataset.ready") == "true"
+
+
+@pytest.mark.browser
+def test_drawn_digits_get_the_answers_predict_gives_for_the_same_strokes(browser, server, tmp_path):
+    _open(browser, server)
+    drawn = []
+    for index, (label, strokes) in enumerate(STROKES.items()):
+        browser.find_element("id", "clear").click()
+        _draw(browser, strokes, pointer="touch" if index == 0 else "mouse")
+        answers, png = _answers(browser)
+        path = tmp_path / f"drawn-{label}.png"
+        path.write_bytes(png)
+        drawn.append((label, str(path), answers))
+    # predict.py itself, on the canvases the page sent
+    result = subprocess.run([sys.executable, "predict.py", *[path for _, path, _ in drawn], "--json"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    right = 0
+    for (label, path, answers), line in zip(drawn, lines):
+        assert line["image"] == path and set(answers) == set(line["models"]) == {"bn", "gn", "ln", "none"}
+        for norm, expected in line["models"].items():
+            digit, probabilities = answers[norm]
+            assert int(digit) == int(np.argmax(expected))
+            np.testing.assert_allclose(probabilities, expected, atol=2e-6)
+            right += int(digit) == int(label)
+    assert right >= 0.8 * 4 * len(STROKES), f"{right} answers equal the drawn digit"  # hand-drawn, not MNIST
+    shot = os.environ.get("DRAW_SCREENSHOT")
+    if shot:
+        browser.find_element("id", "clear").click()
+        _draw(browser, STROKES["7"])
+        _answers(browser)
+        os.makedirs(os.path.dirname(os.path.abspath(shot)), exist_ok=True)
+        browser.save_screenshot(shot)
+
+
+@pytest.mark.browser
+def test_sliders_apply_the_shift_to_what_the_models_see(browser, server):
+    _open(browser, server)
+    _draw(browser, STROKES["7"])
+    plain, png = _answers(browser)
+    browser.execute_script("const s = document.getElementById('background'); s.value = 128;"
+                           "s.dispatchEvent(new Event('input'));")
+    shifted, _ = _answers(browser)
+    field = predict.mnist_like(predict.decode(io.BytesIO(png)))
+    grey = shift.adjusted(field[None, :, :, None], background=128)[0, :, :, 0]
+    expected = predict.predict(predict.load_models(os.path.join(ROOT, "results")), grey)
+    for norm, values in expected.items():
+        np.testing.assert_allclose(shifted[norm][1], values, atol=2e-6)
+    assert shifted["bn"][1] != plain["bn"][1]
+    assert browser.find_element("id", "background-value").text == "+128"
+    browser.find_element("id", "reset").click()
+    again, _ = _answers(browser)
+    np.testing.assert_allclose(again["bn"][1], plain["bn"][1], atol=1e-9)
