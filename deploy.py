@@ -25,14 +25,16 @@ of the machine falls on all of them alike; accuracy on the full test set. One co
 measured in the same run, gives the ceiling: the network's multiply-adds per image at that peak.
 """
 
-import argparse
 import collections
+import csv
 import importlib.metadata
+import io
 import os
 import statistics
 import sys
 import tempfile
 import time
+import warnings
 
 import quiet_tf  # noqa: E402
 
@@ -120,6 +122,13 @@ def _saved_model(network, folder):
     archive.write_out(folder, verbose=False)
 
 
+def _quantize(converter, calibration):
+    """Full-integer post-training quantization, its value ranges measured on `calibration` (raw 0-255 images)."""
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: ([image[None].astype("float32")] for image in calibration)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+
+
 def convert(network, calibration=None):
     """The LiteRT flatbuffer of a logits `network` serving probabilities: float32, or int8 when `calibration`
     (raw 0-255 training images, (N, 28, 28, 1)) is given."""
@@ -127,14 +136,39 @@ def convert(network, calibration=None):
         _saved_model(network, folder)
         converter = tf.lite.TFLiteConverter.from_saved_model(folder)
         if calibration is not None:
-            converter.optimizations = [tf.lite.Optimize.DEFAULT]
-            converter.representative_dataset = lambda: ([image[None].astype("float32")] for image in calibration)
-            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            _quantize(converter, calibration)
             # Raw pixels are already 0-255 integers: uint8 with scale 1 is the image file's own values.
             converter.inference_input_type = tf.uint8
             converter.inference_output_type = tf.uint8
         with quiet_tf.cpp_lines_filtered():
             return converter.convert()
+
+
+def int8_layer_errors(network, calibration, checking):
+    """Where int8 departs from float: per quantized tensor of the int8 graph, its error against the float graph
+    on the `checking` images (training images other than the calibration's), with TensorFlow's quantization
+    debugger. Returns [{"op", "tensor", "rmse", "scale", "rmse_steps"}] in graph order; rmse_steps is the error
+    in quantization steps (rounding alone gives 1/sqrt(12) = 0.29)."""
+    with tempfile.TemporaryDirectory() as folder:
+        _saved_model(network, folder)
+        converter = tf.lite.TFLiteConverter.from_saved_model(folder)
+        _quantize(converter, calibration)
+        with quiet_tf.cpp_lines_filtered(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the debugger runs tf.lite.Interpreter, deprecated for LiteRT's
+            debugger = tf.lite.experimental.QuantizationDebugger(
+                converter=converter, debug_dataset=lambda: ([image[None].astype("float32")] for image in checking))
+            debugger.run()
+            table = io.StringIO()
+            debugger.layer_statistics_dump(table)
+    rows = []
+    for row in csv.DictReader(io.StringIO(table.getvalue())):
+        rmse, scale = float(row["mean_squared_error"]) ** 0.5, float(row["scale"])
+        # A fused tensor ("block2_relu/Relu;block2_norm/...;block2_conv/convolution") is named by its conv.
+        layer = row["tensor_name"].split(";")[-1].split("/")
+        tensor = "/".join(part.removesuffix("_1") for part in layer[1:]) if len(layer) > 1 else "probabilities"
+        rows.append({"op": row["op_name"], "tensor": tensor, "rmse": round(rmse, 6), "scale": round(scale, 6),
+                     "rmse_steps": round(rmse / scale, 4) if scale else None})
+    return rows
 
 
 def calibration_images(count=CALIBRATION_IMAGES, source="bundled", data_dir=None):
@@ -178,7 +212,7 @@ class LiteRTModel:
             content = handle.read()
         try:
             # Read through once in Python first: older LiteRT runtimes crash on a truncated file, not raise.
-            schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
+            self.graph = schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
             with quiet_tf.cpp_lines_filtered():
                 self.interpreter = _interpreter_class()(model_content=content, num_threads=threads)
                 self.interpreter.allocate_tensors()
@@ -191,8 +225,10 @@ class LiteRTModel:
         self.batch = int(self.input["shape"][0])
 
     def ops(self):
-        """{op name: count} of the graph (LiteRT's builtin op names)."""
-        return dict(collections.Counter(op["op_name"] for op in self.interpreter._get_ops_details()))
+        """{op name: count} of the converted graph as the file holds it (before any delegate takes ops over)."""
+        names = {code: name for name, code in vars(schema.BuiltinOperator).items() if not name.startswith("_")}
+        codes = [max(code.builtinCode, code.deprecatedBuiltinCode) for code in self.graph.operatorCodes]
+        return dict(collections.Counter(names[codes[op.opcodeIndex]] for op in self.graph.subgraphs[0].operators))
 
     def resize(self, batch):
         if batch != self.batch:
@@ -237,14 +273,19 @@ def load_runtime(run_dir, runtime, threads=1):
     return LiteRTModel(os.path.join(run_dir, RUNTIME_FILES[runtime]), threads)
 
 
-def accuracy(predict_fn, images, labels, batch=THROUGHPUT_BATCH):
-    """Test accuracy in batches of `batch` (the last one padded to full size, so no batch size changes)."""
-    correct = 0
+def predictions(predict_fn, images, batch=THROUGHPUT_BATCH):
+    """The predicted digits, in batches of `batch` (the last one padded to full size: no batch size changes)."""
+    digits = []
     for start in range(0, len(images), batch):
         chunk = images[start:start + batch]
         padded = np.concatenate([chunk, np.zeros((batch - len(chunk), *chunk.shape[1:]), chunk.dtype)])
-        correct += int(np.sum(predict_fn(padded)[: len(chunk)].argmax(axis=1) == labels[start:start + batch]))
-    return correct / len(images)
+        digits.append(predict_fn(padded)[: len(chunk)].argmax(axis=1))
+    return np.concatenate(digits)
+
+
+def accuracy(predict_fn, images, labels, batch=THROUGHPUT_BATCH):
+    """Test accuracy, from `predictions`."""
+    return float(np.mean(predictions(predict_fn, images, batch) == labels))
 
 
 # ----------------------------------------------------------------------------- study
@@ -269,10 +310,11 @@ def one_thread():
         return "default"
 
 
-def study(runs_dir, output_dir, seeds, latency_calls=300, throughput_calls=30, rounds=3, keras_threads=1):
+def study(runs_dir, output_dir, seeds, latency_calls=1000, throughput_calls=60, rounds=10, keras_threads=1):
     """Accuracy, graph, size, latency and throughput of every finished run and runtime; writes summary.json."""
     import benchmark  # one core's matmul peak, as the training benchmark measures it
 
+    started = time.perf_counter()
     found = finished_runs(runs_dir, seeds=seeds)
     missing = [os.path.join(run_dir, name) for _, _, run_dir in found for name in (FLOAT_FILE, INT8_FILE)
                if not os.path.exists(os.path.join(run_dir, name))]
@@ -280,7 +322,7 @@ def study(runs_dir, output_dir, seeds, latency_calls=300, throughput_calls=30, r
         raise DeployError(f"{missing[0]} (and {len(missing) - 1} more) missing: run `python deploy.py export "
                           f"--runs {runs_dir}` first" if len(missing) > 1 else f"{missing[0]} missing: run "
                           f"`python deploy.py export --runs {runs_dir}` first")
-    _, (images, labels) = data_lib.load_mnist("bundled", None)
+    (train_images, _), (images, labels) = data_lib.load_mnist("bundled", None)
     models = {(norm, seed, runtime): load_runtime(run_dir, runtime)
               for norm, seed, run_dir in found for runtime in RUNTIMES}
     print(f"{len(models)} model files: accuracy on {len(images)} test images")
@@ -288,23 +330,29 @@ def study(runs_dir, output_dir, seeds, latency_calls=300, throughput_calls=30, r
     for (norm, seed, runtime), predict_fn in models.items():
         run_dir = dict(((n, s), d) for n, s, d in found)[norm, seed]
         size = os.path.getsize(os.path.join(run_dir, RUNTIME_FILES.get(runtime, "model.keras")))
+        correct = predictions(predict_fn, images) == labels
         rows[norm, seed, runtime] = {"norm": norm, "seed": seed, "runtime": runtime,
-                                     "accuracy": round(accuracy(predict_fn, images, labels), 6),
+                                     "accuracy": round(float(correct.mean()), 6),
                                      "ops": predict_fn.ops(), "bytes": size}
+        if runtime == "litert-int8":  # which test images int8 answers otherwise than float32
+            float_correct = predictions(models[norm, seed, "litert-f32"], images) == labels
+            rows[norm, seed, runtime]["int8_vs_float"] = {"lost": int(np.sum(float_correct & ~correct)),
+                                                         "gained": int(np.sum(~float_correct & correct))}
     single = [images[i:i + 1] for i in range(latency_calls)]
     batch = images[:THROUGHPUT_BATCH]
     latency = collections.defaultdict(list)
     throughput = collections.defaultdict(list)
-    per_round = latency_calls // rounds
+    rounds = max(1, min(rounds, latency_calls))
+    per_round, batches_per_round = latency_calls // rounds, max(1, throughput_calls // rounds)
     for round_index in range(rounds):  # interleaved: every model and runtime in each round
         print(f"timing round {round_index + 1} of {rounds}: {per_round} single images and "
-              f"{throughput_calls // rounds} batches of {THROUGHPUT_BATCH} per model and runtime", flush=True)
+              f"{batches_per_round} batches of {THROUGHPUT_BATCH} per model and runtime", flush=True)
         for key, predict_fn in models.items():
             predict_fn(single[0])  # warm-up (tracing, the interpreter's resize)
             for image in single[round_index * per_round:(round_index + 1) * per_round]:
                 latency[key].append(_timed(lambda: predict_fn(image)))
             predict_fn(batch)
-            for _ in range(throughput_calls // rounds):
+            for _ in range(batches_per_round):
                 throughput[key].append(_timed(lambda: predict_fn(batch)))
     for key, row in rows.items():
         row["latency_ms_batch1"] = round(1000 * statistics.median(latency[key]), 5)
@@ -318,13 +366,22 @@ def study(runs_dir, output_dir, seeds, latency_calls=300, throughput_calls=30, r
         "runs": list(rows.values()),
         "ceiling": {"matmul_gflops_one_thread": round(peak, 2), "multiply_adds_per_image": macs,
                     "images_per_s": round(ceiling, 1)},
-        "method": {"threads": 1, "keras_threads": keras_threads, "latency_calls": latency_calls, "throughput_batch": THROUGHPUT_BATCH,
-                   "throughput_calls": throughput_calls, "rounds": rounds,
+        "method": {"threads": 1, "keras_threads": keras_threads, "latency_calls": per_round * rounds,
+                   "throughput_batch": THROUGHPUT_BATCH, "throughput_calls": batches_per_round * rounds, "rounds": rounds,
                    "calibration": f"the first {CALIBRATION_IMAGES} training images",
                    "accuracy_on": f"the {len(images)} test images of data/mnist"},
         **rundir.environment(),
     }
     summary["versions"]["ai_edge_litert"] = importlib.metadata.version("ai-edge-litert")
+    print("int8 against float32, layer by layer (seed 1 of each model)", flush=True)
+    first = {}
+    for norm, seed, run_dir in found:
+        first.setdefault(norm, run_dir)
+    summary["int8_layers"] = {norm: int8_layer_errors(rundir.load_trained_model(run_dir),
+                                                      train_images[:CALIBRATION_IMAGES],
+                                                      train_images[CALIBRATION_IMAGES:CALIBRATION_IMAGES + 500])
+                              for norm, run_dir in first.items()}
+    summary["study_seconds"] = round(time.perf_counter() - started, 1)
     os.makedirs(output_dir, exist_ok=True)
     rundir.write_json(os.path.join(output_dir, "summary.json"), summary)
     import plots
@@ -349,7 +406,8 @@ def parse_args(argv=None):
     export.add_argument("--norm", choices=model_lib.ALL_NORMS, nargs="+", default=model_lib.ALL_NORMS)
     export.add_argument("--data-dir", help="IDX folder whose training images calibrate int8 (default: data/mnist)")
     measure.add_argument("--output-dir", default=os.path.join("results", "deploy"))
-    measure.add_argument("--latency-calls", type=int, default=300, help="single-image calls per model and runtime")
+    measure.add_argument("--latency-calls", type=int, default=1000,
+                         help="single-image calls per model and runtime, in 10 interleaved rounds (default: %(default)s)")
     args = parser.parse_args(argv)
     if args.command == "study" and args.latency_calls < 3:
         parser.error(f"--latency-calls must be >= 3; received {args.latency_calls}")

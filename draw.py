@@ -173,7 +173,8 @@ def serve(port=8000, host="127.0.0.1", models_dir="results", runtime="savedmodel
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog="draw.py", description=__doc__.split("\n")[0])
-    parser.error = lambda message: parser.exit(2, f"draw.py: error: {message}\n")  # one line, no usage block
+    # One line, no usage block, as rundir.Parser does; rundir itself would import TensorFlow before the page is up.
+    parser.error = lambda message: parser.exit(2, f"draw.py: error: {message}\n")
     parser.add_argument("--port", type=int, default=8000, help="0: any free port (default: %(default)s)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     parser.add_argument("--models", default="results", help="folder of models, as for predict.py")

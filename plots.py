@@ -8,7 +8,7 @@ import math
 
 import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 COLORS = {"bn": "tab:blue", "gn": "tab:orange", "ln": "tab:green", "none": "black"}
 
@@ -418,13 +418,15 @@ def plot_deploy(summary, labels=None):
             ax.bar(x, means, width, color=color, label=name)
             ax.vlines(x, [min(v) for v in values], [max(v) for v in values], color="black", linewidth=1.2)
             if key == "accuracy":
-                for xi, mean in zip(x, means):
-                    ax.text(xi, mean + 0.01, f"{mean:.2f}", ha="center", va="bottom", fontsize=6.5, rotation=90)
+                for xi, mean, spread in zip(x, means, values):
+                    ax.text(xi, max(spread) + 0.01, f"{mean:.2f}", ha="center", va="bottom", fontsize=6.5,
+                            rotation=90)
         ax.set_xticks(np.arange(len(norms)), [labels[n] for n in norms])
         ax.set_ylabel(ylabel)
         ax.set_title(title)
         if log:
             ax.set_yscale("log")
+            ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
             ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.6g}"))
             ax.yaxis.set_minor_formatter(NullFormatter())
         ax.grid(axis="y", alpha=0.3, which="both")
@@ -435,9 +437,10 @@ def plot_deploy(summary, labels=None):
                      fontsize=8)
     accuracies = [100 * r["accuracy"] for r in summary["runs"]]
     axes[2].set_ylim(min(accuracies) - 0.15, max(accuracies) + 0.2)
-    axes[0].legend(fontsize=8)
+    handles, names = axes[0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="upper center", ncol=3, fontsize=8, bbox_to_anchor=(0.5, 0.94), frameon=False)
     threads = summary.get("method", {}).get("threads", 1)
     fig.suptitle(f"What each normalization costs at inference ({threads} thread; bars: mean of seeds, "
                  f"ticks: lowest to highest seed)", fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.9))
     return fig

@@ -535,6 +535,132 @@ def buys_headline(summary, shifted, rates):
                         for n, span in spans.items()))
 
 
+DEPLOY_RUNTIMES = (("keras", "Keras (tf.function)"), ("litert-f32", "LiteRT float32"), ("litert-int8", "LiteRT int8"))
+
+
+def _deploy_values(summary, norm, runtime, key):
+    return [row[key] for row in summary["runs"] if row["norm"] == norm and row["runtime"] == runtime]
+
+
+def _spread(values, scale=1.0, decimals=2, thousands=False):
+    """mean ± half the seed range."""
+    mean, half = scale * _mean(values), scale * (max(values) - min(values)) / 2
+    if thousands:
+        return f"{mean:,.0f} ± {half:,.0f}"
+    return f"{mean:.{decimals}f} ± {half:.{decimals}f}"
+
+
+def deploy_table(summary):
+    """Per model and runtime: accuracy, latency, throughput and its fraction of one core's ceiling, file size."""
+    norms = [n for n in model.ALL_NORMS if any(r["norm"] == n for r in summary["runs"])]
+    lines = ["| model | runtime | test accuracy (%) | ms per image, batch 1 | images/s, batch 256 | of one core's "
+             "ceiling | file | int8 against float32 (seed 1): lost / gained |",
+             "|---|---|---|---|---|---|---|---|"]
+    for norm in norms:
+        for runtime, name in DEPLOY_RUNTIMES:
+            rows = [r for r in summary["runs"] if r["norm"] == norm and r["runtime"] == runtime]
+            first = min(rows, key=lambda r: r["seed"])
+            flips = first.get("int8_vs_float")
+            flipped = f"{flips['lost']} / {flips['gained']}" if flips else ""
+            lines.append(
+                f"| {model.NORM_LABELS[norm]} | {name} | {_spread([r['accuracy'] for r in rows], 100)} "
+                f"| {_spread([r['latency_ms_batch1'] for r in rows], decimals=4)} "
+                f"| {_spread([r['images_per_s_batch256'] for r in rows], thousands=True)} "
+                f"| {100 * _mean([r['fraction_of_ceiling'] for r in rows]):.0f} % | {first['bytes'] / 1024:.0f} KiB "
+                f"| {flipped} |")
+    ceiling, method = summary["ceiling"], summary["method"]
+    lines += ["", f"Mean ± half the range of seeds {', '.join(str(s) for s in sorted({r['seed'] for r in summary['runs']}))}"
+              f"; {summary['machine']['processor']} ({summary['machine']['cpu_count']} cores), one thread, "
+              f"TensorFlow {summary['versions']['tensorflow']}, ai-edge-litert {summary['versions']['ai_edge_litert']}. "
+              f"Latency: the median of {method['latency_calls']} single-image calls, throughput: of "
+              f"{method['throughput_calls']} batches of {method['throughput_batch']}, every model and runtime "
+              f"interleaved in {method['rounds']} rounds. Ceiling: {ceiling['multiply_adds_per_image']:,} multiply-adds "
+              f"per image at one thread's float32 matrix-multiply peak ({ceiling['matmul_gflops_one_thread']:.0f} GFLOP/s, "
+              f"measured in the same run) = {ceiling['images_per_s']:,.0f} images/s. File: model.keras, or the "
+              f".tflite file. Lost / gained: test images the int8 file answers wrongly that the float32 file answers "
+              f"rightly, and the reverse."
+              + (f" The study took {summary['study_seconds'] / 60:.1f} minutes." if "study_seconds" in summary else "")]
+    return "\n".join(lines)
+
+
+def deploy_ops(summary):
+    """The LiteRT op list of each model's graphs (seed 1), float32 and int8."""
+    lines = ["| model | LiteRT float32 graph | LiteRT int8 graph |", "|---|---|---|"]
+    for norm in model.ALL_NORMS:
+        cells = []
+        for runtime in ("litert-f32", "litert-int8"):
+            rows = sorted((r for r in summary["runs"] if r["norm"] == norm and r["runtime"] == runtime),
+                          key=lambda r: r["seed"])
+            if not rows:
+                break
+            ops = rows[0]["ops"]
+            cells.append(", ".join(f"{op} ×{count}" if count > 1 else op for op, count in sorted(ops.items())))
+        if cells:
+            lines.append(f"| {model.NORM_LABELS[norm]} | {cells[0]} | {cells[1]} |")
+    return "\n".join(lines)
+
+
+def int8_layers(summary):
+    """Per model (seed 1): the int8 graph's tensors whose error against float32 is largest, in quantization steps."""
+    lines = ["| model | largest int8 errors against float32 (in quantization steps; rounding alone: 0.29) | "
+             "logits (head) |", "|---|---|---|"]
+    for norm, rows in summary.get("int8_layers", {}).items():
+        scored = [r for r in rows if r["rmse_steps"] is not None]
+        worst = sorted(scored, key=lambda r: -r["rmse_steps"])[:3]
+        head = [r for r in scored if r["tensor"].startswith("head_conv")]
+        lines.append(f"| {model.NORM_LABELS[norm]} | "
+                     + ", ".join(f"{r['tensor']} ({r['op']}) {r['rmse_steps']:.2f}" for r in worst)
+                     + f" | {head[0]['rmse_steps']:.2f} |" if head else " | |")
+    return "\n".join(lines)
+
+
+def deploy_verdict(summary):
+    """Sentences for the README from results/deploy/summary.json."""
+    def mean(norm, runtime, key):
+        return _mean(_deploy_values(summary, norm, runtime, key))
+
+    latency = {n: mean(n, "litert-f32", "latency_ms_batch1") for n in model.ALL_NORMS}
+    rate = {(n, r): mean(n, r, "images_per_s_batch256") for n in model.ALL_NORMS for r in ("litert-f32", "litert-int8")}
+    share = {(n, r): mean(n, r, "fraction_of_ceiling") for n in model.ALL_NORMS for r in ("litert-f32", "litert-int8")}
+    keras = {n: mean(n, "keras", "latency_ms_batch1") for n in model.ALL_NORMS}
+    drift = [abs(a - b) for n in model.ALL_NORMS for a, b in zip(_deploy_values(summary, n, "litert-int8", "accuracy"),
+                                                                   _deploy_values(summary, n, "litert-f32", "accuracy"))]
+    statistics_error = {n: max((r["rmse_steps"] or 0) for r in rows if "_norm" in r["tensor"])
+                        for n, rows in summary.get("int8_layers", {}).items() if n in ("gn", "ln")}
+    conv_error = max((r["rmse_steps"] or 0) for r in summary.get("int8_layers", {}).get("bn", [{"rmse_steps": 0}]))
+    bn_ops, none_ops = (set(next(r["ops"] for r in summary["runs"] if r["norm"] == n and r["runtime"] == "litert-f32"))
+                        for n in ("bn", "none"))
+    machine = summary["machine"]["processor"]
+    def spread(norm):  # mean ± half the seed range of the float32 latency
+        values = _deploy_values(summary, norm, "litert-f32", "latency_ms_batch1")
+        return f"{_mean(values):.3f} ± {(max(values) - min(values)) / 2:.3f}"
+
+    text = (f"On one thread of the {machine}, LiteRT float32 answers one image in {spread('bn')} ms with BN + L1 "
+            f"and {spread('none')} ms without normalization, against {spread('gn')} ms with GN and "
+            f"{spread('ln')} ms with LN (mean ± half the seed range; {latency['gn'] / latency['bn']:.1f}x and "
+            f"{latency['ln'] / latency['bn']:.1f}x BN's); the Keras model under tf.function takes "
+            f"{min(keras.values()):.2f}–{max(keras.values()):.2f} ms. In batches of 256, BN + L1 runs "
+            f"{rate['bn', 'litert-f32']:,.0f} images/s in float32 and {rate['bn', 'litert-int8']:,.0f} in int8 "
+            f"({100 * share['bn', 'litert-f32']:.0f} and {100 * share['bn', 'litert-int8']:.0f} % of one core's "
+            f"ceiling), GN {rate['gn', 'litert-f32']:,.0f} and {rate['gn', 'litert-int8']:,.0f}, LN "
+            f"{rate['ln', 'litert-f32']:,.0f} and {rate['ln', 'litert-int8']:,.0f}: int8 speeds up the plain conv graphs "
+            f"and slows down GN and LN. ")
+    int8_latency = {n: mean(n, "litert-int8", "latency_ms_batch1") for n in model.ALL_NORMS}
+    slower = [n for n in model.ALL_NORMS if int8_latency[n] > latency[n]]
+    if slower:
+        text += (f"One image at a time, int8 is slower than float32 for "
+                 f"{'every model' if len(slower) == len(latency) else ', '.join(model.NORM_LABELS[n] for n in slower)} "
+                 f"({', '.join(f'{model.NORM_LABELS[n]} {int8_latency[n]:.3f} ms' for n in slower)}). ")
+    text += ("BN's converted graph holds the control's ops and no normalization at all "
+             if bn_ops == none_ops else "BN's converted graph differs from the control's ")
+    text += (f"(its statistics folded into the conv), while GN's and LN's hold MEAN, SQUARE, SUB, RSQRT and MUL per norm. "
+             f"int8 moves test accuracy by at most {100 * max(drift):.2f} points against float32 for any model and seed.")
+    if statistics_error:
+        text += (f" Its largest error sits in GN's and LN's statistics ({max(statistics_error.values()):.1f} "
+                 f"quantization steps, against at most {conv_error:.2f} anywhere in BN's folded graph).")
+    return text
+
+
 EARLIER = (("course-network", "course network", "course_network"),
            ("block2-pool", "pool after block 2", "block2_pool"))
 
@@ -590,6 +716,10 @@ def blocks():
     shifted, rates = _load(os.path.join("shift", "summary.json")), _load(os.path.join("learning_rate", "summary.json"))
     if summary and "none" in (_load("summary.json") or {}).get("variants", {}) and shifted and rates:
         rendered["buys_headline"] = buys_headline(_load("summary.json"), shifted, rates)
+    deployed = _load(os.path.join("deploy", "summary.json"))
+    if deployed and deployed["runs"]:
+        rendered.update(deploy_table=deploy_table(deployed), deploy_ops=deploy_ops(deployed),
+                        int8_layers=int8_layers(deployed), deploy_verdict=deploy_verdict(deployed))
     test_time = _load(os.path.join("batch_size", "bn_test_time.json"))
     if test_time and test_time["models"]:
         rendered["bn_test_time"] = bn_test_time(test_time)

@@ -35,6 +35,7 @@ def test_notebook_smoke_run(tmp_path):
     text = executed.read_text()
     assert "image/png" in text and "| BN + L1" in text and "BN trained at batch 8: moving averages" in text
     assert f"tensorboard --logdir {output_dir / 'tensorboard'}" in text
+    assert "drawing page at http://127.0.0.1:" in text
 
 
 
