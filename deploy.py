@@ -43,11 +43,11 @@ quiet_tf.start()
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from tensorflow.lite.python import schema_py_generated as schema  # noqa: E402
 
 import data as data_lib  # noqa: E402
 import model as model_lib  # noqa: E402
 import rundir  # noqa: E402
+from predict import ImageError, LiteRTModel  # noqa: E402 (LiteRT files run without TensorFlow there)
 
 FLOAT_FILE, INT8_FILE = "model.tflite", "model_int8.tflite"
 RUNTIMES = ("keras", "litert-f32", "litert-int8")
@@ -190,64 +190,6 @@ def export_run(run_dir, calibration):
 
 
 # ----------------------------------------------------------------------------- running
-
-
-def _interpreter_class():
-    from ai_edge_litert.interpreter import Interpreter
-
-    return Interpreter
-
-
-class LiteRTModel:
-    """A .tflite file as a function: raw 0-255 pixels (N, 28, 28, 1) -> (N, 10) float probabilities.
-
-    Quantized inputs and outputs are converted with the file's own scale and zero point. The interpreter is
-    resized only when the batch size changes, as a server keeping one batch size would.
-    """
-
-    def __init__(self, path, threads=1):
-        if not os.path.isfile(path):
-            raise DeployError(f"{path}: no such file")
-        with open(path, "rb") as handle:
-            content = handle.read()
-        try:
-            # Read through once in Python first: older LiteRT runtimes crash on a truncated file, not raise.
-            self.graph = schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
-            with quiet_tf.cpp_lines_filtered():
-                self.interpreter = _interpreter_class()(model_content=content, num_threads=threads)
-                self.interpreter.allocate_tensors()
-        except Exception as error:  # struct.error, IndexError, ValueError, RuntimeError: all mean a bad file
-            message = str(error).splitlines()[0] if str(error) else type(error).__name__
-            raise DeployError(f"{path}: not a LiteRT model, or a damaged one ({message})")
-        self.path = path
-        self.input, = self.interpreter.get_input_details()
-        self.output, = self.interpreter.get_output_details()
-        self.batch = int(self.input["shape"][0])
-
-    def ops(self):
-        """{op name: count} of the converted graph as the file holds it (before any delegate takes ops over)."""
-        names = {code: name for name, code in vars(schema.BuiltinOperator).items() if not name.startswith("_")}
-        codes = [max(code.builtinCode, code.deprecatedBuiltinCode) for code in self.graph.operatorCodes]
-        return dict(collections.Counter(names[codes[op.opcodeIndex]] for op in self.graph.subgraphs[0].operators))
-
-    def resize(self, batch):
-        if batch != self.batch:
-            self.interpreter.resize_tensor_input(self.input["index"], [batch, 28, 28, 1])
-            self.interpreter.allocate_tensors()
-            self.batch = batch
-
-    def __call__(self, pixels):
-        pixels = np.asarray(pixels, dtype="float32")
-        self.resize(len(pixels))
-        scale, zero = self.input["quantization"]
-        if self.input["dtype"] != np.float32:
-            info = np.iinfo(self.input["dtype"])
-            pixels = np.clip(np.round(pixels / scale + zero), info.min, info.max)
-        self.interpreter.set_tensor(self.input["index"], pixels.astype(self.input["dtype"]))
-        self.interpreter.invoke()
-        out = self.interpreter.get_tensor(self.output["index"])
-        scale, zero = self.output["quantization"]
-        return (out.astype("float32") - zero) * scale if self.output["dtype"] != np.float32 else out.copy()
 
 
 class KerasModel:
@@ -432,7 +374,7 @@ def main(argv=None):
                 print(f"{row['norm']} seed {row['seed']} {row['runtime']}: {100 * row['accuracy']:.2f} %, "
                       f"{row['latency_ms_batch1']:.3f} ms/image, {row['images_per_s_batch256']:,.0f} images/s")
             print(f"wrote {os.path.join(args.output_dir, 'summary.json')} and deploy.png")
-    except (DeployError, data_lib.DataError, OSError) as error:
+    except (DeployError, ImageError, data_lib.DataError, OSError) as error:
         if args.debug:
             raise
         print(f"error: {error}", file=sys.stderr)

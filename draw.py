@@ -2,7 +2,7 @@
 
     python draw.py                              # http://127.0.0.1:8000/, the committed models (results/)
     python draw.py --port 8080 --models outputs
-    python draw.py --runtime litert             # the LiteRT files deploy.py writes
+    python draw.py --runtime savedmodel         # the SavedModels (TensorFlow) instead of the LiteRT files
 
 The page draws with mouse, pen or finger (pointer events) on a canvas and sends it, as a PNG, to this server,
 which reads it exactly as predict.py reads a file (`predict.decode`, `predict.mnist_like`), applies the
@@ -10,8 +10,8 @@ sliders' shifts with the input-shift study's own transforms (`shift.adjusted`: f
 noise) and returns the 28 x 28 digit the models see and each model's ten probabilities. Nothing comes from
 the internet: the page is one local file, draw.html, with its script and style inside.
 
-The server listens at once; TensorFlow and the models load in the background (the page says so until they
-are ready), so the page opens within a second or two. Only this machine can reach it (127.0.0.1) unless
+The server listens at once and the models load behind it (the page says so until they are in): the LiteRT files
+by default, which need no TensorFlow, so the page answers within a second or two of the command. Only this machine can reach it (127.0.0.1) unless
 --host says otherwise. In a notebook: `draw.serve(port, background=True)` (the notebook's drawing cell).
 """
 
@@ -43,9 +43,6 @@ class Answerer:
 
     def load(self):
         try:
-            import quiet_tf
-
-            quiet_tf.start()
             import predict
 
             self.predict = predict
@@ -58,12 +55,12 @@ class Answerer:
 
     def status(self):
         if not self.ready.is_set():
-            return {"ready": False, "message": "loading TensorFlow and the models..."}
+            return {"ready": False, "message": "loading the models..."}
         if self.error:
             return {"ready": False, "error": self.error}
-        import model as model_lib
+        import variants
 
-        return {"ready": True, "models": {norm: model_lib.NORM_LABELS[norm] for norm in self.models},
+        return {"ready": True, "models": {norm: variants.NORM_LABELS[norm] for norm in self.models},
                 "runtime": self.runtime}
 
     def answer(self, request):
@@ -145,7 +142,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self._send(400, {"error": str(error)})
 
 
-def make_server(host="127.0.0.1", port=8000, models_dir="results", runtime="savedmodel"):
+def make_server(host="127.0.0.1", port=8000, models_dir="results", runtime="auto"):
     """A ThreadingHTTPServer serving the page; the models start loading in a background thread."""
     answerer = Answerer(models_dir, runtime)
     handler = type("BoundHandler", (Handler,), {"answerer": answerer})
@@ -155,7 +152,7 @@ def make_server(host="127.0.0.1", port=8000, models_dir="results", runtime="save
     return server
 
 
-def serve(port=8000, host="127.0.0.1", models_dir="results", runtime="savedmodel", background=False):
+def serve(port=8000, host="127.0.0.1", models_dir="results", runtime="auto", background=False):
     """Serves the page; with background=True in a daemon thread (notebooks), returning the server."""
     server = make_server(host, port, models_dir, runtime)
     if background:
@@ -178,7 +175,8 @@ def parse_args(argv=None):
     parser.add_argument("--port", type=int, default=8000, help="0: any free port (default: %(default)s)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     parser.add_argument("--models", default="results", help="folder of models, as for predict.py")
-    parser.add_argument("--runtime", choices=("savedmodel", "litert", "litert-int8"), default="savedmodel")
+    parser.add_argument("--runtime", choices=("auto", "savedmodel", "litert", "litert-int8"), default="auto",
+                        help="as for predict.py: auto takes the LiteRT float32 files where every model has one")
     parser.add_argument("--debug", action="store_true", help="show TensorFlow's C++ log lines")
     args = parser.parse_args(argv)
     if not 0 <= args.port <= 65535:

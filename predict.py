@@ -1,41 +1,41 @@
 """Shows your own digit images to the exported models: each model's digit, its probability and the runner-up.
 
-    python predict.py my_digit.png                         # the SavedModels that come with the clone (results/)
+    python predict.py my_digit.jpg                         # the models that come with the clone (results/)
     python predict.py a.png b.jpg --models outputs         # the models a train.py run exported
+    python predict.py a.png --runtime litert-int8          # the int8 LiteRT files (deploy.py export)
     python predict.py a.png --json                         # one JSON object per line, for scripts
     python predict.py a.png --show predictions.png         # the image as the models see it, and their probabilities
 
-Any PNG, JPEG, BMP or GIF (its first frame), any size, grey or colour, is made MNIST-like the way MNIST
-itself was made: greyscale (transparent parts count as white paper), ink made white on black when the
-background is light, cropped to the ink, scaled to fit 20 x 20 keeping its aspect ratio, and placed in a
-28 x 28 field by its centre of mass. The models read <models>/<norm>/seed-1/saved_model (the committed
-study) or <models>/<norm>/saved_model (a one-seed train.py run), with plain `tf.saved_model.load`.
+A phone photo, a scan or a drawing app's export (PNG, JPEG, BMP, GIF, ..., any size, grey or colour) is read
+upright (EXIF), its paper's uneven light taken away, and its ink made MNIST-like the way MNIST itself was made:
+white on black, cropped, scaled to fit 20 x 20 keeping its aspect ratio, placed in 28 x 28 by its centre of mass.
+The models: <models>/<norm>/seed-1/ (the committed study and control) or <models>/<norm>/ (a one-seed train.py
+run); by default their LiteRT float32 files when every model has one (the LiteRT interpreter alone: no TensorFlow
+is imported), else their SavedModels (plain `tf.saved_model.load`).
 
 An image that cannot be answered gets one line naming it and what is wrong; the others are still
 answered. Exit status: 0, 1 if any image failed (or no models were found), 2 for bad flags.
 """
 
+import collections
 import json
 import os
 import sys
 import threading
 
-import quiet_tf  # noqa: E402
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
 
-quiet_tf.start()
-
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from PIL import Image, ImageOps, UnidentifiedImageError  # noqa: E402
-
-import model as model_lib  # noqa: E402
-import rundir  # noqa: E402
+import quiet_tf
+import rundir
+import variants
 
 FIELD, BOX = 28, 20  # MNIST: the digit scaled into 20 x 20, centred by mass in 28 x 28
 INK_THRESHOLD = 0.1  # fraction of the ink's contrast that counts as ink when cropping
 MAX_PIXELS = 100_000_000  # larger images are refused from their header, before any decoding
 WORK_SIDE = 1024  # a larger photo is reduced to about this longest side before the ink is looked for
 RUNTIMES = {"savedmodel": "saved_model", "litert": "model.tflite", "litert-int8": "model_int8.tflite"}
+AUTO = "auto"  # LiteRT float32 where every model found has its model.tflite (no TensorFlow needed), else SavedModel
 _OPEN_LOCK = threading.Lock()  # Pillow's own pixel limit is a module setting: lifted for one open at a time
 
 
@@ -47,7 +47,7 @@ def find_models(models_dir, runtime="savedmodel"):
     """{norm: model path} for the models found under `models_dir` (seed 1 when several; the control too)."""
     name = RUNTIMES[runtime]
     found = {}
-    for norm in model_lib.ALL_NORMS:
+    for norm in variants.ALL_NORMS:
         for folder in (os.path.join(models_dir, norm, "seed-1"), os.path.join(models_dir, norm)):
             path = os.path.join(folder, name)
             if os.path.isfile(os.path.join(path, "saved_model.pb") if runtime == "savedmodel" else path):
@@ -56,33 +56,92 @@ def find_models(models_dir, runtime="savedmodel"):
     return found
 
 
-def load_models(models_dir, runtime="savedmodel"):
+def load_models(models_dir, runtime=AUTO):
     """{norm: function raw 0-255 pixels (N, 28, 28, 1) -> (N, 10) probabilities (NumPy)}.
 
     runtime: "savedmodel" (plain `tf.saved_model.load`), "litert" (model.tflite, float32) or "litert-int8"
-    (model_int8.tflite), run with the LiteRT interpreter (deploy.py writes both files).
+    (model_int8.tflite), both run with the LiteRT interpreter (deploy.py writes them), or "auto": "litert" where
+    every model found has its model.tflite, else "savedmodel". Only "savedmodel" imports TensorFlow.
     """
     if not os.path.isdir(models_dir):
         raise ImageError(f"--models {models_dir!r}: no such folder")
+    if runtime == AUTO:
+        saved, tflite = find_models(models_dir, "savedmodel"), find_models(models_dir, "litert")
+        runtime = "litert" if tflite and set(tflite) >= set(saved) else "savedmodel"
     found = find_models(models_dir, runtime)
     if not found:
         hint = ("train.py writes them" if runtime == "savedmodel"
                 else f"`python deploy.py export --runs {models_dir}` writes them")
         raise ImageError(f"--models {models_dir!r}: no {'SavedModel' if runtime == 'savedmodel' else RUNTIMES[runtime]}"
                          f" found (expected <norm>/seed-1/{RUNTIMES[runtime]} or <norm>/{RUNTIMES[runtime]} for "
-                         f"{', '.join(model_lib.ALL_NORMS)}; {hint})")
-    if runtime == "savedmodel":
-        def serving(path):
-            serve = tf.saved_model.load(path).signatures["serve"]
-            return lambda pixels: next(iter(serve(tf.constant(pixels, tf.float32)).values())).numpy()
+                         f"{', '.join(variants.ALL_NORMS)}; {hint})")
+    if runtime != "savedmodel":
+        return {norm: LiteRTModel(path) for norm, path in found.items()}
+    quiet_tf.start()
+    import tensorflow as tf
 
-        return {norm: serving(path) for norm, path in found.items()}
-    import deploy
+    def serving(path):
+        serve = tf.saved_model.load(path).signatures["serve"]
+        return lambda pixels: next(iter(serve(tf.constant(pixels, tf.float32)).values())).numpy()
 
-    try:
-        return {norm: deploy.LiteRTModel(path) for norm, path in found.items()}
-    except deploy.DeployError as error:
-        raise ImageError(str(error))
+    return {norm: serving(path) for norm, path in found.items()}
+
+
+class LiteRTModel:
+    """A .tflite file as a function: raw 0-255 pixels (N, 28, 28, 1) -> (N, 10) float probabilities.
+
+    Runs with the LiteRT interpreter (`ai-edge-litert`, no TensorFlow). Quantized inputs and outputs are converted
+    with the file's own scale and zero point. The interpreter is resized only when the batch size changes, as a
+    server keeping one batch size would.
+    """
+
+    def __init__(self, path, threads=1):
+        from ai_edge_litert import schema_py_generated as schema
+        from ai_edge_litert.interpreter import Interpreter
+
+        if not os.path.isfile(path):
+            raise ImageError(f"{path}: no such file")
+        with open(path, "rb") as handle:
+            content = handle.read()
+        try:
+            # Read through once in Python first: older LiteRT runtimes crash on a truncated file, not raise.
+            self.graph = schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
+            with quiet_tf.cpp_lines_filtered():
+                self.interpreter = Interpreter(model_content=content, num_threads=threads)
+                self.interpreter.allocate_tensors()
+        except Exception as error:  # struct.error, IndexError, ValueError, RuntimeError: all mean a bad file
+            message = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise ImageError(f"{path}: not a LiteRT model, or a damaged one ({message})")
+        self.operators = schema.BuiltinOperator
+        self.path = path
+        self.input, = self.interpreter.get_input_details()
+        self.output, = self.interpreter.get_output_details()
+        self.batch = int(self.input["shape"][0])
+
+    def ops(self):
+        """{op name: count} of the converted graph as the file holds it (before any delegate takes ops over)."""
+        names = {code: name for name, code in vars(self.operators).items() if not name.startswith("_")}
+        codes = [max(code.builtinCode, code.deprecatedBuiltinCode) for code in self.graph.operatorCodes]
+        return dict(collections.Counter(names[codes[op.opcodeIndex]] for op in self.graph.subgraphs[0].operators))
+
+    def resize(self, batch):
+        if batch != self.batch:
+            self.interpreter.resize_tensor_input(self.input["index"], [batch, 28, 28, 1])
+            self.interpreter.allocate_tensors()
+            self.batch = batch
+
+    def __call__(self, pixels):
+        pixels = np.asarray(pixels, dtype="float32")
+        self.resize(len(pixels))
+        scale, zero = self.input["quantization"]
+        if self.input["dtype"] != np.float32:
+            info = np.iinfo(self.input["dtype"])
+            pixels = np.clip(np.round(pixels / scale + zero), info.min, info.max)
+        self.interpreter.set_tensor(self.input["index"], pixels.astype(self.input["dtype"]))
+        self.interpreter.invoke()
+        out = self.interpreter.get_tensor(self.output["index"])
+        scale, zero = self.output["quantization"]
+        return (out.astype("float32") - zero) * scale if self.output["dtype"] != np.float32 else out.copy()
 
 
 def _open(handle, name):
@@ -150,15 +209,20 @@ def read_image(path):
 
 
 def _pool(values, size, kind):
-    """A size x size sliding max, min or mean of a 2-D array (same shape; edges use the pixels there)."""
-    x = tf.constant(values[None, :, :, None], tf.float32)
-    if kind == "mean":
-        out = tf.nn.avg_pool2d(x, size, 1, "SAME")
-    elif kind == "max":
-        out = tf.nn.max_pool2d(x, size, 1, "SAME")
-    else:
-        out = -tf.nn.max_pool2d(-x, size, 1, "SAME")
-    return out.numpy()[0, :, :, 0]
+    """A size x size sliding max, min or mean of a 2-D array (same shape; `size` odd; the edges repeat)."""
+    padded = np.pad(np.asarray(values, dtype="float32"), size // 2, mode="edge")
+    reduce = {"mean": np.mean, "max": np.max, "min": np.min}[kind]
+    for axis in (0, 1):  # separable: along the rows, then the columns
+        padded = reduce(np.lib.stride_tricks.sliding_window_view(padded, size, axis=axis), axis=-1)
+    return padded
+
+
+def _resize(values, size, shrink_filter=Image.BOX):
+    """A float 2-D array resized to `size` (rows, columns) with Pillow: area-averaged (BOX) when shrinking,
+    bilinear when enlarging."""
+    image = Image.fromarray(np.asarray(values, dtype="float32"))  # mode "F"
+    shrinking = size[0] < values.shape[0] or size[1] < values.shape[1]
+    return np.asarray(image.resize((size[1], size[0]), shrink_filter if shrinking else Image.BILINEAR))
 
 
 def paper_level(ink_up):
@@ -173,10 +237,10 @@ def paper_level(ink_up):
     rows, cols = -(-height // block), -(-width // block)
     padded = np.pad(ink_up, ((0, rows * block - height), (0, cols * block - width)), mode="edge")
     grid = np.percentile(padded.reshape(rows, block, cols, block), 25, axis=(1, 3)).astype("float32")
-    window = max(3, min(rows, cols) // 3)
+    window = max(3, min(rows, cols) // 3) | 1
     grid = _pool(_pool(grid, window, "min"), window, "max")
     grid = _pool(grid, 3, "mean")
-    level = tf.image.resize(grid[..., None], (rows * block, cols * block), method="bilinear").numpy()[..., 0]
+    level = _resize(grid, (rows * block, cols * block))
     return level[:height, :width]
 
 
@@ -248,8 +312,7 @@ def mnist_like(grey, name="image"):
     height, width = digit.shape
     factor = BOX / max(height, width)
     size = (max(1, round(height * factor)), max(1, round(width * factor)))
-    digit = tf.image.resize(digit[..., None], size, method="area" if factor < 1 else "bilinear",
-                            antialias=True).numpy()[..., 0]
+    digit = _resize(digit, size)
     digit = np.clip(digit, 0.0, 1.0)
     total = digit.sum()
     centre_row = (digit.sum(axis=1) * np.arange(digit.shape[0])).sum() / total
@@ -278,9 +341,10 @@ def parse_args(argv=None):
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="PNG, JPEG, BMP or GIF files")
     parser.add_argument("--models", default="results",
                         help="folder with <norm>/seed-1/<model> or <norm>/<model> (default: %(default)s)")
-    parser.add_argument("--runtime", choices=tuple(RUNTIMES), default="savedmodel",
+    parser.add_argument("--runtime", choices=(AUTO, *RUNTIMES), default=AUTO,
                         help="savedmodel (saved_model/), litert (model.tflite, float32) or litert-int8 "
-                             "(model_int8.tflite), the LiteRT files deploy.py writes (default: %(default)s)")
+                             "(model_int8.tflite), the LiteRT files deploy.py writes; auto: litert where every "
+                             "model has its model.tflite (no TensorFlow needed), else savedmodel (default: %(default)s)")
     parser.add_argument("--json", action="store_true", help="one JSON object per image and line")
     parser.add_argument("--show", metavar="FILE", help="write a PNG figure of the images and probabilities")
     parser.add_argument("--debug", action="store_true", help="show TensorFlow's C++ log lines")
@@ -313,12 +377,12 @@ def main(argv=None):
             print(json.dumps({"image": path, "models": {n: [round(p, 6) for p in v.tolist()]
                                                         for n, v in probabilities.items()}}))
         else:
-            print(f"{path}: " + "; ".join(f"{model_lib.NORM_LABELS[n]} {describe(v)}"
+            print(f"{path}: " + "; ".join(f"{variants.NORM_LABELS[n]} {describe(v)}"
                                           for n, v in probabilities.items()))
     if args.show and shown:
         import plots
 
-        rundir.save_figure(plots.plot_predictions(shown, model_lib.NORM_LABELS), args.show)
+        rundir.save_figure(plots.plot_predictions(shown, variants.NORM_LABELS), args.show)
         if not args.json:
             print(f"wrote {args.show}")
     return 1 if failed else 0

@@ -12,11 +12,10 @@ import os
 import platform
 import shutil
 
-import keras
-import matplotlib.pyplot as plt
-import tensorflow as tf
+import variants
 
-import model as model_lib
+# Keras, TensorFlow and Matplotlib are imported where they are needed: predict.py and draw.py use this module's
+# files and parser, and start without TensorFlow.
 
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "ce", "val_loss", "val_accuracy", "val_ce", "lr", "epoch_seconds")
 
@@ -81,6 +80,8 @@ def read_history(path):
 
 
 def save_figure(figure, path):
+    import matplotlib.pyplot as plt
+
     atomic_write(path, lambda tmp: figure.savefig(tmp, format="png", bbox_inches="tight"))
     plt.close(figure)
 
@@ -96,6 +97,10 @@ def load_trained_model(run_dir):
     `keras.saving.load_model`, so that a model saved by another Keras version loads: Keras 3.10 cannot
     deserialize the initializer configs Keras 3.15 writes. Without a config.json, plain `load_model`.
     """
+    import keras
+
+    import model as model_lib
+
     config_path = os.path.join(run_dir, "config.json")
     if not os.path.exists(config_path):
         return keras.saving.load_model(os.path.join(run_dir, "model.keras"))
@@ -111,7 +116,7 @@ def load_trained_model(run_dir):
 def collect_results(output_dir):
     """{norm: [result dicts sorted by seed]} for every finished run under `output_dir` (the control too)."""
     found = {}
-    for norm in model_lib.ALL_NORMS:
+    for norm in variants.ALL_NORMS:
         base = os.path.join(output_dir, norm)
         paths = [os.path.join(base, "result.json")]
         if os.path.isdir(base):
@@ -124,6 +129,9 @@ def collect_results(output_dir):
 
 def environment():
     """The versions and machine a summary's numbers were made with."""
+    import keras
+    import tensorflow as tf
+
     return {
         "versions": {"tensorflow": tf.__version__, "keras": keras.__version__, "python": platform.python_version()},
         "machine": {

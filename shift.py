@@ -20,18 +20,14 @@ import os
 import sys
 import zlib
 
-import quiet_tf  # noqa: E402
+import numpy as np
 
-quiet_tf.start()
+import quiet_tf
+import rundir
+import variants
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-import data as data_lib  # noqa: E402
-import model as model_lib  # noqa: E402
-import plots  # noqa: E402
-import rundir  # noqa: E402
+# TensorFlow, Keras and the data pipeline are imported where they are needed, after quiet_tf.start(): the drawing
+# page (draw.py) applies this module's pixel shifts and starts without TensorFlow.
 
 MOVING = "moving_averages"
 INFERENCE = "inference"  # GN, LN and the control: no batch dependence, one mode
@@ -44,6 +40,9 @@ def _rng(name):
 
 def _affine(images, matrices):
     """Applies per-image 2x3 output->input maps (bilinear, black outside), images (N, 28, 28, 1) 0-255."""
+    quiet_tf.start()
+    import keras
+
     rows = np.concatenate([matrices.reshape(len(images), 6), np.zeros((len(images), 2))], axis=1)
     out = keras.ops.image.affine_transform(images.astype("float32"), rows.astype("float32"),
                                            interpolation="bilinear", fill_mode="constant", fill_value=0)
@@ -159,6 +158,8 @@ def apply_shift(name, images):
 
 def batch_statistics_forward(network):
     """The network in training mode, traced once, for `predict_with_batch_statistics`."""
+    import tensorflow as tf
+
     return tf.function(lambda x: network(x, training=True), reduce_retracing=True)
 
 
@@ -170,6 +171,8 @@ def predict_with_batch_statistics(network, images, batch_size, forward=None):
     moving averages before this, not after. Pass `forward` (batch_statistics_forward) when calling
     this for many image sets of one network.
     """
+    import tensorflow as tf
+
     forward = forward or batch_statistics_forward(network)
     return np.concatenate([forward(tf.constant(images[start : start + batch_size], tf.float32)).numpy()
                            for start in range(0, len(images), batch_size)])
@@ -219,10 +222,12 @@ def evaluate(models_dir, images, labels, norms, seeds, test_batches, shifts=tupl
 
 
 def parse_args(argv=None):
+    import data as data_lib
+
     parser = rundir.Parser(prog="shift.py", description=__doc__.split("\n")[0])
     parser.add_argument("--models", default="results", help="folder with <norm>/seed-<k>/model.keras")
     parser.add_argument("--output-dir", default=os.path.join("results", "shift"))
-    parser.add_argument("--norm", nargs="+", choices=model_lib.ALL_NORMS, default=list(model_lib.ALL_NORMS))
+    parser.add_argument("--norm", nargs="+", choices=variants.ALL_NORMS, default=list(variants.ALL_NORMS))
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--test-batches", type=int, nargs="+", default=list(DEFAULT_TEST_BATCHES),
                         help="test-batch sizes for BN with batch statistics")
@@ -241,6 +246,10 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
+    quiet_tf.start()
+    import data as data_lib
+    import plots
+
     args = parse_args(argv)
     try:
         _, (images, labels) = data_lib.load_mnist(args.data, args.data_dir)
@@ -259,7 +268,7 @@ def main(argv=None):
                "runs": rows, **rundir.environment()}
     rundir.write_json(os.path.join(args.output_dir, "summary.json"), summary)
     examples = {name: apply_shift(name, images[:1])[0, :, :, 0] for name in SHIFTS}
-    rundir.save_figure(plots.plot_shift(rows, model_lib.NORM_LABELS, examples),
+    rundir.save_figure(plots.plot_shift(rows, variants.NORM_LABELS, examples),
                       os.path.join(args.output_dir, "shift.png"))
     print(f"wrote {os.path.join(args.output_dir, 'summary.json')} and shift.png")
     return 0

@@ -97,7 +97,7 @@ def test_every_study_row_has_the_issues_fields_and_a_machine():
 def test_predict_on_the_litert_files_gives_the_saved_models_digits(runtime, test_set):
     images = test_set[0][:30]
     fields = [predict.mnist_like(image[:, :, 0]) for image in images]
-    reference, deployed = predict.load_models(RESULTS), predict.load_models(RESULTS, runtime)
+    reference, deployed = predict.load_models(RESULTS, "savedmodel"), predict.load_models(RESULTS, runtime)
     assert set(deployed) == set(reference) == set(model.ALL_NORMS)
     same, total = 0, 0
     for field in fields:

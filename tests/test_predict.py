@@ -260,3 +260,27 @@ def test_huge_and_truncated_files_are_refused_with_their_reason(tmp_path, test_s
         cut.write_bytes(whole.read_bytes()[: len(whole.read_bytes()) // 2])
         with pytest.raises(predict.ImageError, match="truncated or damaged (JPEG|PNG) file"):
             predict.read_image(str(cut))
+
+
+def test_the_litert_files_answer_a_photo_without_tensorflow(tmp_path, test_set):
+    images, labels = test_set
+    path = tmp_path / "photo.jpg"
+    photo(images[5, :, :, 0], np.random.default_rng(5)).save(path, quality=85)
+    result = subprocess.run([sys.executable, "-X", "importtime", "predict.py", str(path), "--json"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    assert {int(np.argmax(v)) for v in answer["models"].values()} == {int(labels[5])}
+    # The committed models have their model.tflite: the default runtime takes them, and TensorFlow never loads.
+    imported = [line.split("|")[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")]
+    assert "ai_edge_litert" in imported and not any(name.split(".")[0] == "tensorflow" for name in imported)
+
+
+def test_auto_takes_the_saved_models_where_a_tflite_file_is_missing(tmp_path):
+    for norm in ("bn", "gn"):
+        (tmp_path / norm).mkdir()
+        os.symlink(os.path.join(RESULTS, norm, "seed-1", "saved_model"), tmp_path / norm / "saved_model")
+    os.symlink(os.path.join(RESULTS, "bn", "seed-1", "model.tflite"), tmp_path / "bn" / "model.tflite")
+    models = predict.load_models(str(tmp_path))  # gn has no model.tflite: both from their SavedModels
+    assert set(models) == {"bn", "gn"} and not any(isinstance(m, predict.LiteRTModel) for m in models.values())
+    assert all(isinstance(m, predict.LiteRTModel) for m in predict.load_models(str(tmp_path), "litert").values())
