@@ -83,11 +83,10 @@ def fold_batch_norm(network):
     folded = model_lib.build_model(model_lib.CONTROL, architecture=architecture)
     for conv in convs:
         kernel = conv.kernel.numpy()
-        norm = norms.get(conv.name.replace("_conv", "_norm"))
-        if norm is None:  # the head: no norm after it
-            folded.get_layer(conv.name).set_weights([kernel, *([] if conv.name == "head_conv" else
-                                                               [np.zeros(conv.filters, "float32")])])
+        if conv.name == "head_conv":  # no norm after it, and no bias in either network
+            folded.get_layer(conv.name).set_weights([kernel])
             continue
+        norm = norms[conv.name.replace("_conv", "_norm")]
         scale = norm.gamma.numpy() / np.sqrt(norm.moving_variance.numpy() + norm.epsilon)
         bias = norm.beta.numpy() - norm.moving_mean.numpy() * scale
         folded.get_layer(conv.name).set_weights([kernel * scale, bias])  # kernel (kh, kw, in, out): out last
@@ -113,13 +112,8 @@ def finished_runs(runs_dir, norms=model_lib.ALL_NORMS, seeds=None):
 
 
 def _saved_model(network, folder):
-    """Writes `network` (logits) as a SavedModel serving probabilities, what the LiteRT converter reads."""
-    probabilities = model_lib.probability_model(network)
-    archive = keras.export.ExportArchive()
-    archive.track(probabilities)
-    archive.add_endpoint("serve", lambda pixels: probabilities(pixels, training=False),
-                         input_signature=[tf.TensorSpec([None, 28, 28, 1], tf.float32, name="pixels")])
-    archive.write_out(folder, verbose=False)
+    """Writes `network` (logits) as the SavedModel train.py exports (probabilities), what the converter reads."""
+    model_lib.probability_model(network).export(folder, verbose=False)
 
 
 def _quantize(converter, calibration):
@@ -261,25 +255,23 @@ def study(runs_dir, output_dir, seeds, latency_calls=1000, throughput_calls=60, 
     missing = [os.path.join(run_dir, name) for _, _, run_dir in found for name in (FLOAT_FILE, INT8_FILE)
                if not os.path.exists(os.path.join(run_dir, name))]
     if missing:
-        raise DeployError(f"{missing[0]} (and {len(missing) - 1} more) missing: run `python deploy.py export "
-                          f"--runs {runs_dir}` first" if len(missing) > 1 else f"{missing[0]} missing: run "
-                          f"`python deploy.py export --runs {runs_dir}` first")
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise DeployError(f"{missing[0]}{more} missing: run `python deploy.py export --runs {runs_dir}` first")
     (train_images, _), (images, labels) = data_lib.load_mnist("bundled", None)
     models = {(norm, seed, runtime): load_runtime(run_dir, runtime)
               for norm, seed, run_dir in found for runtime in RUNTIMES}
     print(f"{len(models)} model files: accuracy on {len(images)} test images")
-    rows = {}
-    for (norm, seed, runtime), predict_fn in models.items():
-        run_dir = dict(((n, s), d) for n, s, d in found)[norm, seed]
-        size = os.path.getsize(os.path.join(run_dir, RUNTIME_FILES.get(runtime, "model.keras")))
-        correct = predictions(predict_fn, images) == labels
+    run_dirs = {(norm, seed): run_dir for norm, seed, run_dir in found}
+    rows, correct = {}, {}
+    for (norm, seed, runtime), predict_fn in models.items():  # RUNTIMES order: float32 before int8
+        size = os.path.getsize(os.path.join(run_dirs[norm, seed], RUNTIME_FILES.get(runtime, "model.keras")))
+        right = correct[norm, seed, runtime] = predictions(predict_fn, images) == labels
         rows[norm, seed, runtime] = {"norm": norm, "seed": seed, "runtime": runtime,
-                                     "accuracy": round(float(correct.mean()), 6),
-                                     "ops": predict_fn.ops(), "bytes": size}
+                                     "accuracy": round(float(right.mean()), 6), "ops": predict_fn.ops(), "bytes": size}
         if runtime == "litert-int8":  # which test images int8 answers otherwise than float32
-            float_correct = predictions(models[norm, seed, "litert-f32"], images) == labels
-            rows[norm, seed, runtime]["int8_vs_float"] = {"lost": int(np.sum(float_correct & ~correct)),
-                                                         "gained": int(np.sum(~float_correct & correct))}
+            float_right = correct[norm, seed, "litert-f32"]
+            rows[norm, seed, runtime]["int8_vs_float"] = {"lost": int(np.sum(float_right & ~right)),
+                                                         "gained": int(np.sum(~float_right & right))}
     single = [images[i:i + 1] for i in range(latency_calls)]
     batch = images[:THROUGHPUT_BATCH]
     latency = collections.defaultdict(list)
@@ -309,7 +301,8 @@ def study(runs_dir, output_dir, seeds, latency_calls=1000, throughput_calls=60, 
         "ceiling": {"matmul_gflops_one_thread": round(peak, 2), "multiply_adds_per_image": macs,
                     "images_per_s": round(ceiling, 1)},
         "method": {"threads": 1, "keras_threads": keras_threads, "latency_calls": per_round * rounds,
-                   "throughput_batch": THROUGHPUT_BATCH, "throughput_calls": batches_per_round * rounds, "rounds": rounds,
+                   "throughput_batch": THROUGHPUT_BATCH, "throughput_calls": batches_per_round * rounds,
+                   "rounds": rounds,
                    "calibration": f"the first {CALIBRATION_IMAGES} training images",
                    "accuracy_on": f"the {len(images)} test images of data/mnist"},
         **rundir.environment(),
@@ -317,7 +310,7 @@ def study(runs_dir, output_dir, seeds, latency_calls=1000, throughput_calls=60, 
     summary["versions"]["ai_edge_litert"] = importlib.metadata.version("ai-edge-litert")
     print("int8 against float32, layer by layer (seed 1 of each model)", flush=True)
     first = {}
-    for norm, seed, run_dir in found:
+    for norm, _, run_dir in found:
         first.setdefault(norm, run_dir)
     summary["int8_layers"] = {norm: int8_layer_errors(rundir.load_trained_model(run_dir),
                                                       train_images[:CALIBRATION_IMAGES],
@@ -328,7 +321,7 @@ def study(runs_dir, output_dir, seeds, latency_calls=1000, throughput_calls=60, 
     rundir.write_json(os.path.join(output_dir, "summary.json"), summary)
     import plots
 
-    rundir.save_figure(plots.plot_deploy(summary), os.path.join(output_dir, "deploy.png"))
+    rundir.save_figure(plots.plot_deploy(summary, model_lib.NORM_LABELS), os.path.join(output_dir, "deploy.png"))
     return summary
 
 
@@ -349,7 +342,8 @@ def parse_args(argv=None):
     export.add_argument("--data-dir", help="IDX folder whose training images calibrate int8 (default: data/mnist)")
     measure.add_argument("--output-dir", default=os.path.join("results", "deploy"))
     measure.add_argument("--latency-calls", type=int, default=1000,
-                         help="single-image calls per model and runtime, in 10 interleaved rounds (default: %(default)s)")
+                         help="single-image calls per model and runtime, in 10 interleaved rounds "
+                              "(default: %(default)s)")
     args = parser.parse_args(argv)
     if args.command == "study" and args.latency_calls < 3:
         parser.error(f"--latency-calls must be >= 3; received {args.latency_calls}")

@@ -11,8 +11,9 @@ noise) and returns the 28 x 28 digit the models see and each model's ten probabi
 the internet: the page is one local file, draw.html, with its script and style inside.
 
 The server listens at once and the models load behind it (the page says so until they are in): the LiteRT files
-by default, which need no TensorFlow, so the page answers within a second or two of the command. Only this machine can reach it (127.0.0.1) unless
---host says otherwise. In a notebook: `draw.serve(port, background=True)` (the notebook's drawing cell).
+by default, which need no TensorFlow, so the page answers within a second or two of the command. Only this
+machine can reach it (127.0.0.1) unless --host says otherwise. In a notebook: `draw.serve(port, background=True)`
+(the notebook's drawing cell).
 """
 
 import argparse
@@ -29,6 +30,7 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PAGE = os.path.join(HERE, "draw.html")
+SLIDERS = {"contrast": 1.0, "background": 0.0, "noise": 0.0}  # shift.adjusted's settings at rest: no shift
 LIMITS = {"contrast": (0.05, 1.0), "background": (0.0, 255.0), "noise": (0.0, 128.0)}
 MAX_REQUEST = 5_000_000  # bytes: a canvas PNG is some kilobytes
 
@@ -71,13 +73,12 @@ class Answerer:
         if self.error:
             raise ValueError(self.error)
         png = _png_bytes(request.get("image", ""))
-        settings = {name: _number(request, name, default, *LIMITS[name])
-                    for name, default in (("contrast", 1.0), ("background", 0.0), ("noise", 0.0))}
+        settings = {name: _number(request, name, default, *LIMITS[name]) for name, default in SLIDERS.items()}
         try:
             field = self.predict.mnist_like(self.predict.decode(io.BytesIO(png), "the drawing"), "the drawing")
         except self.predict.ImageError:
             return {"field": None, "models": None, "settings": settings}
-        if settings != {"contrast": 1.0, "background": 0.0, "noise": 0.0}:  # else the field as predict.py has it
+        if settings != SLIDERS:  # else the field as predict.py has it (the shift also rounds to integers)
             field = shift.adjusted(field[None, :, :, None], **settings)[0, :, :, 0]
         probabilities = self.predict.predict(self.models, field)
         return {"field": np.clip(np.rint(field), 0, 255).astype(int).tolist(), "settings": settings,

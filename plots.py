@@ -396,14 +396,14 @@ DEPLOY_RUNTIMES = (("keras", "Keras (tf.function)", "#7f7f7f"), ("litert-f32", "
                    ("litert-int8", "LiteRT int8", "#d62728"))
 
 
-def plot_deploy(summary, labels=None):
+def plot_deploy(summary, labels):
     """deploy.py's study: latency (batch 1), throughput (batch 256) and test accuracy per model and runtime.
 
     Bars are the mean over seeds, the black ticks run from the lowest to the highest seed; the throughput panel
-    draws one core's ceiling (the network's multiply-adds at the measured matmul peak).
+    draws one core's ceiling (the network's multiply-adds at the measured matmul peak). `labels`: {norm: label},
+    in the order the models are drawn.
     """
-    labels = labels or {"bn": "BN + L1", "gn": "GN", "ln": "LN", "none": "no norm"}
-    norms = [n for n in ("bn", "gn", "ln", "none") if any(r["norm"] == n for r in summary["runs"])]
+    norms = [n for n in labels if any(r["norm"] == n for r in summary["runs"])]
     fig, axes = plt.subplots(1, 3, figsize=(14, 4.2), dpi=110)
     width = 0.8 / len(DEPLOY_RUNTIMES)
     panels = (("latency_ms_batch1", 1, "ms per image (batch 1, median)", "Latency, one image", True),

@@ -66,9 +66,11 @@ def load_models(models_dir, runtime=AUTO):
     if not os.path.isdir(models_dir):
         raise ImageError(f"--models {models_dir!r}: no such folder")
     if runtime == AUTO:
-        saved, tflite = find_models(models_dir, "savedmodel"), find_models(models_dir, "litert")
-        runtime = "litert" if tflite and set(tflite) >= set(saved) else "savedmodel"
-    found = find_models(models_dir, runtime)
+        saved, found = find_models(models_dir, "savedmodel"), find_models(models_dir, "litert")
+        runtime = "litert" if found and set(found) >= set(saved) else "savedmodel"
+        found = found if runtime == "litert" else saved
+    else:
+        found = find_models(models_dir, runtime)
     if not found:
         hint = ("train.py writes them" if runtime == "savedmodel"
                 else f"`python deploy.py export --runs {models_dir}` writes them")
@@ -217,12 +219,12 @@ def _pool(values, size, kind):
     return padded
 
 
-def _resize(values, size, shrink_filter=Image.BOX):
+def _resize(values, size):
     """A float 2-D array resized to `size` (rows, columns) with Pillow: area-averaged (BOX) when shrinking,
     bilinear when enlarging."""
     image = Image.fromarray(np.asarray(values, dtype="float32"))  # mode "F"
     shrinking = size[0] < values.shape[0] or size[1] < values.shape[1]
-    return np.asarray(image.resize((size[1], size[0]), shrink_filter if shrinking else Image.BILINEAR))
+    return np.asarray(image.resize((size[1], size[0]), Image.BOX if shrinking else Image.BILINEAR))
 
 
 def paper_level(ink_up):
@@ -247,9 +249,10 @@ def paper_level(ink_up):
 def ink(grey, name="image"):
     """The ink of a greyscale image (H, W) as a map in 0-1 (1: the darkest ink against its own paper).
 
-    Which side is ink is tried both ways (the ink lies further from the median brightness). Then the paper's own brightness is estimated locally (`paper_level`) and taken away, so light that falls
-    off across a page or a shadow is not taken for ink; what remains is kept where it stands out of the
-    paper's noise, and scaled by the ink's contrast.
+    Which side is ink is tried both ways (the ink lies further from the median brightness). The paper's own
+    brightness is estimated locally (`paper_level`) and taken away, so light that falls off across a page or a
+    shadow is not taken for ink; what remains is kept where it stands out of the paper's noise, and scaled by
+    the ink's contrast.
 
     Raises:
         ImageError: no ink stands out (one brightness throughout, or noise only).
@@ -344,7 +347,8 @@ def parse_args(argv=None):
     parser.add_argument("--runtime", choices=(AUTO, *RUNTIMES), default=AUTO,
                         help="savedmodel (saved_model/), litert (model.tflite, float32) or litert-int8 "
                              "(model_int8.tflite), the LiteRT files deploy.py writes; auto: litert where every "
-                             "model has its model.tflite (no TensorFlow needed), else savedmodel (default: %(default)s)")
+                             "model has its model.tflite (no TensorFlow needed), else savedmodel "
+                             "(default: %(default)s)")
     parser.add_argument("--json", action="store_true", help="one JSON object per image and line")
     parser.add_argument("--show", metavar="FILE", help="write a PNG figure of the images and probabilities")
     parser.add_argument("--debug", action="store_true", help="show TensorFlow's C++ log lines")

@@ -538,8 +538,14 @@ def buys_headline(summary, shifted, rates):
 DEPLOY_RUNTIMES = (("keras", "Keras (tf.function)"), ("litert-f32", "LiteRT float32"), ("litert-int8", "LiteRT int8"))
 
 
+def _deploy_rows(summary, norm, runtime):
+    """The deploy study's rows of one model and runtime, by seed."""
+    return sorted((row for row in summary["runs"] if row["norm"] == norm and row["runtime"] == runtime),
+                  key=lambda row: row["seed"])
+
+
 def _deploy_values(summary, norm, runtime, key):
-    return [row[key] for row in summary["runs"] if row["norm"] == norm and row["runtime"] == runtime]
+    return [row[key] for row in _deploy_rows(summary, norm, runtime)]
 
 
 def _spread(values, scale=1.0, decimals=2, thousands=False):
@@ -558,8 +564,8 @@ def deploy_table(summary):
              "|---|---|---|---|---|---|---|---|"]
     for norm in norms:
         for runtime, name in DEPLOY_RUNTIMES:
-            rows = [r for r in summary["runs"] if r["norm"] == norm and r["runtime"] == runtime]
-            first = min(rows, key=lambda r: r["seed"])
+            rows = _deploy_rows(summary, norm, runtime)
+            first = rows[0]
             flips = first.get("int8_vs_float")
             flipped = f"{flips['lost']} / {flips['gained']}" if flips else ""
             lines.append(
@@ -569,16 +575,18 @@ def deploy_table(summary):
                 f"| {100 * _mean([r['fraction_of_ceiling'] for r in rows]):.0f} % | {first['bytes'] / 1024:.0f} KiB "
                 f"| {flipped} |")
     ceiling, method = summary["ceiling"], summary["method"]
-    lines += ["", f"Mean ± half the range of seeds {', '.join(str(s) for s in sorted({r['seed'] for r in summary['runs']}))}"
-              f"; {summary['machine']['processor']} ({summary['machine']['cpu_count']} cores), one thread, "
-              f"TensorFlow {summary['versions']['tensorflow']}, ai-edge-litert {summary['versions']['ai_edge_litert']}. "
+    seeds = ", ".join(str(seed) for seed in sorted({r["seed"] for r in summary["runs"]}))
+    machine = summary["machine"]
+    lines += ["", f"Mean ± half the range of seeds {seeds}; {machine['processor']} ({machine['cpu_count']} cores), "
+              f"one thread, TensorFlow {summary['versions']['tensorflow']}, "
+              f"ai-edge-litert {summary['versions']['ai_edge_litert']}. "
               f"Latency: the median of {method['latency_calls']} single-image calls, throughput: of "
               f"{method['throughput_calls']} batches of {method['throughput_batch']}, every model and runtime "
-              f"interleaved in {method['rounds']} rounds. Ceiling: {ceiling['multiply_adds_per_image']:,} multiply-adds "
-              f"per image at one thread's float32 matrix-multiply peak ({ceiling['matmul_gflops_one_thread']:.0f} GFLOP/s, "
-              f"measured in the same run) = {ceiling['images_per_s']:,.0f} images/s. File: model.keras, or the "
-              f".tflite file. Lost / gained: test images the int8 file answers wrongly that the float32 file answers "
-              f"rightly, and the reverse."
+              f"interleaved in {method['rounds']} rounds. Ceiling: {ceiling['multiply_adds_per_image']:,} "
+              f"multiply-adds per image at one thread's float32 matrix-multiply peak "
+              f"({ceiling['matmul_gflops_one_thread']:.0f} GFLOP/s, measured in the same run) = "
+              f"{ceiling['images_per_s']:,.0f} images/s. File: model.keras, or the .tflite file. Lost / gained: "
+              "test images the int8 file answers wrongly that the float32 file answers rightly, and the reverse."
               + (f" The study took {summary['study_seconds'] / 60:.1f} minutes." if "study_seconds" in summary else "")]
     return "\n".join(lines)
 
@@ -589,8 +597,7 @@ def deploy_ops(summary):
     for norm in model.ALL_NORMS:
         cells = []
         for runtime in ("litert-f32", "litert-int8"):
-            rows = sorted((r for r in summary["runs"] if r["norm"] == norm and r["runtime"] == runtime),
-                          key=lambda r: r["seed"])
+            rows = _deploy_rows(summary, norm, runtime)
             if not rows:
                 break
             ops = rows[0]["ops"]
@@ -608,9 +615,9 @@ def int8_layers(summary):
         scored = [r for r in rows if r["rmse_steps"] is not None]
         worst = sorted(scored, key=lambda r: -r["rmse_steps"])[:3]
         head = [r for r in scored if r["tensor"].startswith("head_conv")]
-        lines.append(f"| {model.NORM_LABELS[norm]} | "
-                     + ", ".join(f"{r['tensor']} ({r['op']}) {r['rmse_steps']:.2f}" for r in worst)
-                     + f" | {head[0]['rmse_steps']:.2f} |" if head else " | |")
+        largest = ", ".join(f"{r['tensor']} ({r['op']}) {r['rmse_steps']:.2f}" for r in worst)
+        logits = f"{head[0]['rmse_steps']:.2f}" if head else ""
+        lines.append(f"| {model.NORM_LABELS[norm]} | {largest} | {logits} |")
     return "\n".join(lines)
 
 
@@ -620,21 +627,28 @@ def deploy_verdict(summary):
         return _mean(_deploy_values(summary, norm, runtime, key))
 
     latency = {n: mean(n, "litert-f32", "latency_ms_batch1") for n in model.ALL_NORMS}
-    rate = {(n, r): mean(n, r, "images_per_s_batch256") for n in model.ALL_NORMS for r in ("litert-f32", "litert-int8")}
-    share = {(n, r): mean(n, r, "fraction_of_ceiling") for n in model.ALL_NORMS for r in ("litert-f32", "litert-int8")}
+    litert = ("litert-f32", "litert-int8")
+    rate = {(n, r): mean(n, r, "images_per_s_batch256") for n in model.ALL_NORMS for r in litert}
+    share = {(n, r): mean(n, r, "fraction_of_ceiling") for n in model.ALL_NORMS for r in litert}
     keras = {n: mean(n, "keras", "latency_ms_batch1") for n in model.ALL_NORMS}
-    drift = [abs(a - b) for n in model.ALL_NORMS for a, b in zip(_deploy_values(summary, n, "litert-int8", "accuracy"),
-                                                                   _deploy_values(summary, n, "litert-f32", "accuracy"))]
+    drift = [abs(a - b) for n in model.ALL_NORMS
+             for a, b in zip(*(_deploy_values(summary, n, r, "accuracy") for r in ("litert-int8", "litert-f32")))]
     statistics_error = {n: max((r["rmse_steps"] or 0) for r in rows if "_norm" in r["tensor"])
                         for n, rows in summary.get("int8_layers", {}).items() if n in ("gn", "ln")}
     conv_error = max((r["rmse_steps"] or 0) for r in summary.get("int8_layers", {}).get("bn", [{"rmse_steps": 0}]))
-    bn_ops, none_ops = (set(next(r["ops"] for r in summary["runs"] if r["norm"] == n and r["runtime"] == "litert-f32"))
-                        for n in ("bn", "none"))
+    bn_ops, none_ops = (set(_deploy_rows(summary, n, "litert-f32")[0]["ops"]) for n in ("bn", "none"))
     machine = summary["machine"]["processor"]
-    def spread(norm):  # mean ± half the seed range of the float32 latency
-        values = _deploy_values(summary, norm, "litert-f32", "latency_ms_batch1")
-        return f"{_mean(values):.3f} ± {(max(values) - min(values)) / 2:.3f}"
 
+    def spread(norm):  # mean ± half the seed range of the float32 latency
+        return _spread(_deploy_values(summary, norm, "litert-f32", "latency_ms_batch1"), decimals=3)
+
+    # Which models int8 speeds up at batch 256 is read off the numbers, not assumed.
+    faster = {n for n in model.ALL_NORMS if rate[n, "litert-int8"] > rate[n, "litert-f32"]}
+    if faster == {"bn", "none"}:
+        effect = "int8 speeds up the plain conv graphs and slows down GN and LN"
+    else:
+        effect = (f"int8 is faster than float32 for {', '.join(model.NORM_LABELS[n] for n in sorted(faster)) or 'none'}"
+                  f" and slower for the others")
     text = (f"On one thread of the {machine}, LiteRT float32 answers one image in {spread('bn')} ms with BN + L1 "
             f"and {spread('none')} ms without normalization, against {spread('gn')} ms with GN and "
             f"{spread('ln')} ms with LN (mean ± half the seed range; {latency['gn'] / latency['bn']:.1f}x and "
@@ -643,18 +657,19 @@ def deploy_verdict(summary):
             f"{rate['bn', 'litert-f32']:,.0f} images/s in float32 and {rate['bn', 'litert-int8']:,.0f} in int8 "
             f"({100 * share['bn', 'litert-f32']:.0f} and {100 * share['bn', 'litert-int8']:.0f} % of one core's "
             f"ceiling), GN {rate['gn', 'litert-f32']:,.0f} and {rate['gn', 'litert-int8']:,.0f}, LN "
-            f"{rate['ln', 'litert-f32']:,.0f} and {rate['ln', 'litert-int8']:,.0f}: int8 speeds up the plain conv graphs "
-            f"and slows down GN and LN. ")
+            f"{rate['ln', 'litert-f32']:,.0f} and {rate['ln', 'litert-int8']:,.0f}: {effect}. ")
     int8_latency = {n: mean(n, "litert-int8", "latency_ms_batch1") for n in model.ALL_NORMS}
     slower = [n for n in model.ALL_NORMS if int8_latency[n] > latency[n]]
     if slower:
         text += (f"One image at a time, int8 is slower than float32 for "
-                 f"{'every model' if len(slower) == len(latency) else ', '.join(model.NORM_LABELS[n] for n in slower)} "
+                 f"{'every model' if len(slower) == len(latency) else ', '.join(model.NORM_LABELS[n] for n in slower)}"
+                 f" "
                  f"({', '.join(f'{model.NORM_LABELS[n]} {int8_latency[n]:.3f} ms' for n in slower)}). ")
     text += ("BN's converted graph holds the control's ops and no normalization at all "
              if bn_ops == none_ops else "BN's converted graph differs from the control's ")
-    text += (f"(its statistics folded into the conv), while GN's and LN's hold MEAN, SQUARE, SUB, RSQRT and MUL per norm. "
-             f"int8 moves test accuracy by at most {100 * max(drift):.2f} points against float32 for any model and seed.")
+    text += ("(its statistics folded into the conv), while GN's and LN's hold MEAN, SQUARE, SUB, RSQRT and MUL per "
+             f"norm. int8 moves test accuracy by at most {100 * max(drift):.2f} points against float32 for any model "
+             "and seed.")
     if statistics_error:
         text += (f" Its largest error sits in GN's and LN's statistics ({max(statistics_error.values()):.1f} "
                  f"quantization steps, against at most {conv_error:.2f} anywhere in BN's folded graph).")

@@ -15,7 +15,6 @@ control compute the same either way. Models are read from <models>/<norm>/seed-<
 (or <models>/<norm>/model.keras for a run of one seed). Writes summary.json and shift.png.
 """
 
-import argparse
 import os
 import sys
 import zlib
@@ -269,7 +268,7 @@ def main(argv=None):
     rundir.write_json(os.path.join(args.output_dir, "summary.json"), summary)
     examples = {name: apply_shift(name, images[:1])[0, :, :, 0] for name in SHIFTS}
     rundir.save_figure(plots.plot_shift(rows, variants.NORM_LABELS, examples),
-                      os.path.join(args.output_dir, "shift.png"))
+                       os.path.join(args.output_dir, "shift.png"))
     print(f"wrote {os.path.join(args.output_dir, 'summary.json')} and shift.png")
     return 0
 

@@ -176,8 +176,8 @@ def run_point(point, splits, strategy, force):
         except train.TrainingDiverged as error:
             # A result like any other: marks the point finished, so a rerun does not train it again.
             rundir.write_json(result_path, {"norm": point.norm, "seed": point.seed, "diverged": True,
-                                           "diverged_epoch": error.epoch, "epochs": error.epoch,
-                                           "final_accuracy": None, "final_ce": None, "config": config})
+                                            "diverged_epoch": error.epoch, "epochs": error.epoch,
+                                            "final_accuracy": None, "final_ce": None, "config": config})
     result = rundir.read_json(result_path)
     row = {"norm": point.norm, "seed": point.seed,
            **{flag.replace("-", "_"): getattr(point.args, flag.replace("-", "_")) for flag, _ in point.setting},

@@ -21,12 +21,9 @@ Killing the script and rerunning the same command resumes each unfinished run fr
 last completed epoch and skips finished ones (--force retrains).
 """
 
-import argparse
-import csv
 import json
 import math
 import os
-import platform
 import shutil
 import sys
 import time
@@ -36,7 +33,6 @@ import quiet_tf  # noqa: E402
 quiet_tf.start()  # before keras: TensorFlow's C++ start-up lines only with --debug
 
 import keras  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
@@ -376,7 +372,7 @@ def train_run(args, norm, seed, train, evaluation, run_dir, config, strategy, ex
     rundir.atomic_write(os.path.join(run_dir, "model.keras"), model.save)
     if export:
         rundir.atomic_write(os.path.join(run_dir, "saved_model"),
-                     lambda tmp: model_lib.probability_model(model).export(tmp, verbose=False))
+                      lambda tmp: model_lib.probability_model(model).export(tmp, verbose=False))
     probabilities = model_lib.predict_probabilities(model, evaluation[0])
     best = max(rows, key=lambda row: row["val_accuracy"])
     result = {
@@ -462,16 +458,17 @@ def write_figures(output_dir, results, eval_images):
         histories = {norm: [rundir.read_history(os.path.join(run["run_dir"], "history.csv")) for run in runs]
                      for norm, runs in results.items()}
         split = next(iter(first.values()))["evaluated_on"]
-        rundir.save_figure(plots.plot_test_loss(histories, labels, split=split), os.path.join(output_dir, "test_loss.png"))
+        rundir.save_figure(plots.plot_test_loss(histories, labels, split=split),
+                           os.path.join(output_dir, "test_loss.png"))
         rundir.save_figure(plots.plot_test_accuracy(histories, labels, split=split),
-                    os.path.join(output_dir, "test_accuracy.png"))
+                           os.path.join(output_dir, "test_accuracy.png"))
     for norm, run in first.items():
         if eval_images is None or any(m["index"] >= len(eval_images) for m in run["misclassified"]):
             continue
         title = (f"{labels[norm]}: misclassified {run['evaluated_on']} images, most confident first\n"
                  f"seed {run['seed']}, {run['evaluated_on']} accuracy {100 * run['final_accuracy']:.2f}%")
         rundir.save_figure(plots.plot_misclassified(eval_images, run["misclassified"], title),
-                    os.path.join(output_dir, f"misclassified_{norm}.png"))
+                           os.path.join(output_dir, f"misclassified_{norm}.png"))
 
 
 # ----------------------------------------------------------------------------- main

@@ -164,7 +164,8 @@ def test_bad_input_gets_one_line_and_a_non_zero_exit(tiny_run, tmp_path):
         (["deploy.py", "export", "--runs", str(tmp_path / "missing")], "no such folder"),
         (["deploy.py", "study", "--runs", str(damaged), "--output-dir", str(tmp_path / "out")],
          "missing: run `python deploy.py export"),
-        (["predict.py", str(digit), "--models", str(damaged), "--runtime", "litert"], "not a LiteRT model, or a damaged"),
+        (["predict.py", str(digit), "--models", str(damaged), "--runtime", "litert"],
+         "not a LiteRT model, or a damaged"),
     ]
     for argv, message in cases:
         result = subprocess.run([sys.executable, *argv], cwd=ROOT, capture_output=True, text=True, timeout=300)
