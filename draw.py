@@ -16,7 +16,6 @@ machine can reach it (127.0.0.1) unless --host says otherwise. In a notebook: `d
 (the notebook's drawing cell).
 """
 
-import argparse
 import base64
 import binascii
 import http.server
@@ -27,6 +26,8 @@ import sys
 import threading
 
 import numpy as np
+
+import rundir
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PAGE = os.path.join(HERE, "draw.html")
@@ -170,9 +171,7 @@ def serve(port=8000, host="127.0.0.1", models_dir="results", runtime="auto", bac
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(prog="draw.py", description=__doc__.split("\n")[0])
-    # One line, no usage block, as rundir.Parser does; rundir itself would import TensorFlow before the page is up.
-    parser.error = lambda message: parser.exit(2, f"draw.py: error: {message}\n")
+    parser = rundir.Parser(prog="draw.py", description=__doc__.split("\n")[0])
     parser.add_argument("--port", type=int, default=8000, help="0: any free port (default: %(default)s)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     parser.add_argument("--models", default="results", help="folder of models, as for predict.py")
