@@ -137,6 +137,10 @@ class ChannelStatsGroupNormalization(keras.layers.GroupNormalization):
         def group_mean(per_channel):  # (N, C) -> (N, C): mean over each channel's group
             return keras.ops.matmul(per_channel, averaging)
 
+        if self.groups == channels:  # instance norm: each channel is its own group, nothing to average
+            def group_mean(per_channel):
+                return per_channel
+
         mean = group_mean(keras.ops.mean(x, axis=(1, 2)))
         mean_square = group_mean(keras.ops.mean(keras.ops.square(x), axis=(1, 2)))
         variance = keras.ops.maximum(mean_square - keras.ops.square(mean), 0.0)
@@ -201,7 +205,7 @@ def norm_layer(norm, channels, name, groups=DEFAULT_GROUPS, synchronized=False):
     """Returns the normalization layer for `norm` after a conv with `channels` outputs.
 
     Args:
-        norm: "bn", "gn" or "ln".
+        norm: "bn", "gn", "ln" or "in".
         channels: number of channels the layer normalizes (used to check `groups`).
         name: layer name.
         groups: number of groups for "gn".
@@ -224,7 +228,10 @@ def norm_layer(norm, channels, name, groups=DEFAULT_GROUPS, synchronized=False):
     if norm == "ln":
         # One group = statistics over (H, W, C) per image, gamma/beta per channel.
         return ChannelStatsGroupNormalization(groups=1, name=name)
-    raise ValueError(f"Unknown norm {norm!r}; expected one of {', '.join(NORMS)}.")
+    if norm == "in":
+        # One channel per group = statistics over (H, W) per image and channel (Keras' groups=-1).
+        return ChannelStatsGroupNormalization(groups=channels, name=name)
+    raise ValueError(f"Unknown norm {norm!r}; expected one of {', '.join(n for n in ALL_NORMS if n != CONTROL)}.")
 
 
 def build_model(
@@ -240,7 +247,8 @@ def build_model(
 
     Args:
         norm: "bn" (BatchNormalization + L1 on conv kernels), "gn"
-            (GroupNormalization with `groups`), "ln" (GroupNormalization(groups=1)), or
+            (GroupNormalization with `groups`), "ln" (GroupNormalization(groups=1)), "in" (instance norm:
+            GroupNormalization with one channel per group), or
             "none": the control, no normalization and a bias in each conv instead.
         l1_strength: L1 factor on conv kernels; used by "bn" only. Gamma/beta are
             never regularized.

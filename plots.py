@@ -10,7 +10,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
-COLORS = {"bn": "tab:blue", "gn": "tab:orange", "ln": "tab:green", "none": "black"}
+import variants
+
+COLORS = variants.COLORS
 
 
 def _as_runs(histories):
@@ -306,7 +308,7 @@ def plot_l1(runs):
 def shift_columns(rows, labels):
     """The heatmap's columns in order: (norm, mode, label), BN's moving averages first, then its batch statistics."""
     columns = []
-    for norm in ("bn", "gn", "ln", "none"):
+    for norm in variants.ALL_NORMS:
         modes = list(dict.fromkeys(r["mode"] for r in rows if r["norm"] == norm))
         modes.sort(key=lambda m: (m.startswith("batch_statistics"), -int(m.rsplit("_", 1)[1]) if m[-1].isdigit() else 0))
         for mode in modes:

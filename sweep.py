@@ -38,6 +38,7 @@ import plots  # noqa: E402
 import shift  # noqa: E402
 import rundir  # noqa: E402
 import train  # noqa: E402
+import variants  # noqa: E402
 
 LR_SCALINGS = {"sqrt": 0.5, "linear": 1.0, "none": 0.0}  # lr = base_lr * (batch / base_batch) ** power
 TEST_TIME_BATCHES = (1, 2, 8, 128, 1000)
@@ -55,8 +56,8 @@ class Study:
 
 
 STUDIES = {
-    "batch-size": Study((("batch-size", ("2", "4", "8", "32", "128", "512")),), model_lib.NORMS, (1, 2, 3), 2,
-                        "the three models over training batch sizes, lr following the batch size"),
+    "batch-size": Study((("batch-size", ("2", "4", "8", "32", "128", "512")),), variants.NORMALIZED, (1, 2, 3), 2,
+                        "the normalized models over training batch sizes, lr following the batch size"),
     "learning-rate": Study((("optimizer", ("adam", "sgd")),
                             ("lr", ("0.001", "0.003", "0.01", "0.03", "0.1", "0.3", "1"))),
                            model_lib.ALL_NORMS, (1, 2), 2,

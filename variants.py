@@ -1,12 +1,19 @@
-"""The names of the study's variants, importable without TensorFlow.
+"""The study's variants: names, labels and colours, importable without TensorFlow.
 
-predict.py (with its LiteRT files) and draw.py start without TensorFlow: they take the names from here, as
-model.py does.
+Adding a variant means a name here and a branch in `model.norm_layer`; every command, table and figure takes the
+list from here. predict.py (with its LiteRT files) and draw.py start without TensorFlow and read it too.
 """
 
+# The assignment's three: `--norm all`, the joint graphs and the three grids.
 NORMS = ("bn", "gn", "ln")
-# The control without normalization (issue 21): a bias in each conv where the norms' beta would be. It is not a
-# fourth variant of the assignment: `--norm all`, the graphs and the grids stay the three NORMS.
+# Instance Norm (issue 30), the GN paper's fourth: GN with one channel per group. An extra variant, like the control.
+INSTANCE = "in"
+# The control without normalization (issue 21): a bias in each conv where the norms' beta would be.
 CONTROL = "none"
-ALL_NORMS = (*NORMS, CONTROL)
-NORM_LABELS = {"bn": "BN + L1", "gn": "GN", "ln": "LN", "none": "no norm"}
+ALL_NORMS = (*NORMS, INSTANCE, CONTROL)
+# Every variant with a normalization layer (the batch-size study's models).
+NORMALIZED = (*NORMS, INSTANCE)
+NORM_LABELS = {"bn": "BN + L1", "gn": "GN", "ln": "LN", "in": "IN", "none": "no norm"}
+COLORS = {"bn": "tab:blue", "gn": "tab:orange", "ln": "tab:green", "in": "tab:purple", "none": "black"}
+# Whose prediction depends on the other images of its batch unless it uses moving averages.
+BATCH_DEPENDENT = ("bn",)

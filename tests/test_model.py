@@ -13,7 +13,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RNG = np.random.default_rng(0)
 
 
-@pytest.mark.parametrize("norm", model.NORMS)
+@pytest.mark.parametrize("norm", model.NORMS + ("in",))
 def test_every_variant_builds_small_with_logits(norm):
     net = model.build_model(norm)
     assert model.trainable_params(net) <= 8000
@@ -26,17 +26,19 @@ def test_every_variant_builds_small_with_logits(norm):
 
 
 def test_variants_differ_only_in_norm_layer():
-    shapes = {norm: [tuple(w.shape) for w in model.build_model(norm).trainable_weights] for norm in model.NORMS}
-    assert shapes["bn"] == shapes["gn"] == shapes["ln"]
-    kinds = {norm: type(model.build_model(norm).get_layer("block2_norm")).__name__ for norm in model.NORMS}
+    normalized = (*model.NORMS, "in")
+    shapes = {norm: [tuple(w.shape) for w in model.build_model(norm).trainable_weights] for norm in normalized}
+    assert shapes["bn"] == shapes["gn"] == shapes["ln"] == shapes["in"]
+    kinds = {norm: type(model.build_model(norm).get_layer("block2_norm")).__name__ for norm in normalized}
     assert kinds == {"bn": "FusedBatchNormalization", "gn": "ChannelStatsGroupNormalization",
-                     "ln": "ChannelStatsGroupNormalization"}
+                     "ln": "ChannelStatsGroupNormalization", "in": "ChannelStatsGroupNormalization"}
     assert model.build_model("ln").get_layer("block2_norm").groups == 1
+    assert model.build_model("in").get_layer("block2_norm").groups == 12  # one group per channel
 
 
 def test_unknown_norm_is_rejected_with_allowed_values():
-    with pytest.raises(ValueError, match=r"'in'.*bn, gn, ln, none"):
-        model.build_model("in")
+    with pytest.raises(ValueError, match=r"'wn'.*bn, gn, ln, in, none"):
+        model.build_model("wn")
 
 
 def test_groups_that_do_not_divide_channels_name_the_layer():
@@ -104,6 +106,27 @@ def test_group_and_layer_norm_match_numpy(norm, groups):
     np.testing.assert_allclose(np.asarray(layer(x)), expected, atol=1e-5)
 
 
+def test_instance_norm_is_per_image_and_channel_over_hw():
+    """IN: each (image, channel) normalized over (H, W) alone, as the definition and Keras' groups=-1 say."""
+    x = RNG.normal(1.5, 3.0, size=(3, 7, 7, 8)).astype("float32")
+    x[:, :, :, 2] *= 50.0  # channels on very different scales: each must be brought to its own
+    ours = model.norm_layer("in", 8, "in")
+    ours.build(x.shape)
+    gamma, beta = _random_affine(ours, 8)
+    mean, var = x.mean(axis=(1, 2), keepdims=True), x.var(axis=(1, 2), keepdims=True)
+    expected = (x - mean) / np.sqrt(var + ours.epsilon) * gamma + beta
+    np.testing.assert_allclose(np.asarray(ours(x)), expected, atol=1e-5)
+    keras_in = keras.layers.GroupNormalization(groups=-1, epsilon=ours.epsilon)
+    keras_in.build(x.shape)
+    keras_in.set_weights(ours.get_weights())
+    np.testing.assert_allclose(np.asarray(ours(x)), np.asarray(keras_in(x)), atol=1e-5)
+    # LN over the same tensor is not IN: channel 2's scale dominates LN's one variance.
+    ln = model.norm_layer("ln", 8, "ln")
+    ln.build(x.shape)
+    ln.set_weights(ours.get_weights())
+    assert np.abs(np.asarray(ln(x)) - expected).max() > 0.1
+
+
 def test_layer_norm_is_per_image_over_hwc():
     """LN here equals LayerNormalization(axis=(1, 2, 3)) with per-channel gamma/beta broadcast."""
     x = RNG.normal(2.0, 3.0, size=(3, 7, 7, 8)).astype("float32")
@@ -121,7 +144,7 @@ def test_layer_norm_is_per_image_over_hwc():
     assert np.abs(np.asarray(per_pixel(x)) - np.asarray(full(x))).max() > 0.1
 
 
-@pytest.mark.parametrize("groups", [1, 2, 4, 8])
+@pytest.mark.parametrize("groups", [1, 2, 4, 8, -1])
 def test_channel_stats_group_norm_equals_keras_layer(groups):
     x = RNG.normal(0.5, 2.0, size=(5, 9, 9, 8)).astype("float32")
     reference = keras.layers.GroupNormalization(groups=groups)
@@ -242,7 +265,7 @@ def _same_image_in_two_batches(seed=11):
             np.concatenate([shared, others_b]).astype("float32"))
 
 
-@pytest.mark.parametrize("norm", ["gn", "ln"])
+@pytest.mark.parametrize("norm", ["gn", "ln", "in"])
 @pytest.mark.parametrize("training", [False, True])
 def test_gn_and_ln_predict_an_image_the_same_whatever_shares_its_batch(norm, training):
     keras.utils.set_random_seed(5)
