@@ -24,7 +24,6 @@ the course network's three trainings (always at the run's --batch-size).
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import time
@@ -37,53 +36,40 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import data as data_lib  # noqa: E402
+import machine  # noqa: E402
 import model as model_lib  # noqa: E402
 import report as report_lib  # noqa: E402
 import rundir  # noqa: E402
 import train  # noqa: E402
+import training  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-def median_rate(run, count, repeats):
-    run()  # warm-up: tracing, caches
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - started)
-    return count / statistics.median(times)
-
-
-def matmul_gflops(size=2048, repeats=5):
-    a = tf.random.normal((size, size))
-    b = tf.random.normal((size, size))
-    matmul = tf.function(lambda: tf.reduce_sum(tf.matmul(a, b)))
-    return median_rate(lambda: matmul().numpy(), 2 * size**3, repeats) / 1e9
 
 
 EPOCH_IMAGES = 60000  # one epoch of train.py's training set
 
 
 def candidate_args(flags, batch_size):
-    """train.py's parsed arguments for a recipe given as train.py flags (exit 2 on bad ones).
+    """The TrainConfig of a recipe given as train.py flags (exit 2 on bad ones; nothing is written).
 
     `batch_size` comes first, so a --batch-size among the recipe's flags wins (argparse keeps the last).
     """
-    return train.parse_args(["--batch-size", str(batch_size), *flags.split(), "--output-dir", HERE])
+    _, configs = train.parse_args(["--batch-size", str(batch_size), *flags.split()])
+    return configs[0]
 
 
 def time_variant(norm, images, labels, args, train_args):
     keras.backend.clear_session()
     keras.utils.set_random_seed(0)
     net = model_lib.build_model(norm, architecture=train_args.network)
-    train.compile_model(net, train_args, len(images) // train_args.batch_size)
+    training.compile_model(net, train_args, len(images) // train_args.batch_size)
     result = {"trainable_params": model_lib.trainable_params(net), "multiply_adds": model_lib.multiply_adds(net)}
-    for name, augment in (("train_img_per_s", train.augmentation(train_args)), ("train_no_augment_img_per_s", False)):
+    for name, augment in (("train_img_per_s", train_args.augmentation()), ("train_no_augment_img_per_s", False)):
         dataset = data_lib.TrainingBatches(images, labels, train_args.batch_size, seed=0, augment=augment).dataset
-        result[name] = median_rate(lambda: net.fit(dataset, epochs=1, verbose=0), len(images), args.repeats)
+        result[name] = machine.median_rate(lambda dataset=dataset: net.fit(dataset, epochs=1, verbose=0), len(images),
+                                   args.repeats)
     evaluation = data_lib.make_dataset(images, labels, 1000)
-    result["inference_img_per_s"] = median_rate(lambda: net.predict(evaluation, verbose=0), len(images), args.repeats)
+    result["inference_img_per_s"] = machine.median_rate(lambda: net.predict(evaluation, verbose=0), len(images), args.repeats)
     # Training costs about 3 forward passes (forward, and backward for inputs and weights), 2 FLOP per MAC.
     result["train_gflops"] = result["train_no_augment_img_per_s"] * 6 * result["multiply_adds"] / 1e9
     return result
@@ -95,7 +81,7 @@ def time_candidate(flags, train_args, images, labels, args, norms):
     return {
         "flags": flags,
         "architecture": model_lib.architecture_spec(train_args.network),
-        "augment": train.augmentation(train_args),
+        "augment": train_args.augmentation(),
         "batch_size": train_args.batch_size,
         "variants": variants,
         "epoch_seconds_all": sum(EPOCH_IMAGES / entry["train_img_per_s"] for entry in variants.values()),
@@ -173,9 +159,9 @@ def main(argv=None):
     images, labels = images[: args.images], labels[: args.images]
 
     report = {
-        **rundir.environment(),
+        **machine.environment(),
         "settings": {"images": len(images), "batch_size": args.batch_size, "repeats": args.repeats},
-        "matmul_gflops": matmul_gflops(),
+        "matmul_gflops": machine.matmul_gflops(),
         "candidates": {name: time_candidate(flags, train_args, images, labels, args, norms)
                        for name, (flags, train_args) in candidates.items()},
     }

@@ -42,7 +42,10 @@ def badge(owner_repo, target=""):
             f'alt="Open In Colab"/></a><!-- /colab-badge -->')
 
 
-def requirements(pyproject=os.path.join(ROOT, "pyproject.toml")):
+PYPROJECT = os.path.join(ROOT, "pyproject.toml")
+
+
+def requirements(pyproject=PYPROJECT):
     """pyproject.toml's runtime requirements, as `packaging` Requirements."""
     with open(pyproject, "rb") as handle:
         return [Requirement(line) for line in tomllib.load(handle)["project"]["dependencies"]]

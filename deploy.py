@@ -27,6 +27,7 @@ measured in the same run, gives the ceiling: the network's multiply-adds per ima
 
 import collections
 import csv
+import functools
 import importlib.metadata
 import io
 import os
@@ -47,11 +48,10 @@ import tensorflow as tf  # noqa: E402
 import data as data_lib  # noqa: E402
 import model as model_lib  # noqa: E402
 import rundir  # noqa: E402
-from predict import ImageError, LiteRTModel  # noqa: E402 (LiteRT files run without TensorFlow there)
+import machine  # noqa: E402
+import runtimes  # noqa: E402
 
-FLOAT_FILE, INT8_FILE = "model.tflite", "model_int8.tflite"
-RUNTIMES = ("keras", "litert-f32", "litert-int8")
-RUNTIME_FILES = {"litert-f32": FLOAT_FILE, "litert-int8": INT8_FILE}
+LITERT = ("litert-f32", "litert-int8")  # the runtimes export writes files for
 CALIBRATION_IMAGES = 1000  # the first training images: what the int8 ranges are measured on
 THROUGHPUT_BATCH = 256
 
@@ -104,7 +104,7 @@ def finished_runs(runs_dir, norms=model_lib.ALL_NORMS, seeds=None):
              for norm, results in rundir.collect_results(runs_dir).items() if norm in norms
              for result in results
              if (seeds is None or result["seed"] in seeds) and os.path.exists(
-                 os.path.join(result["run_dir"], "model.keras"))]
+                 rundir.file(result["run_dir"], "model"))]
     if not found:
         raise DeployError(f"--runs {runs_dir!r}: no finished run with a model.keras (expected "
                           f"<norm>/seed-<k>/ or <norm>/ holding result.json and model.keras; train.py writes them)")
@@ -175,38 +175,15 @@ def export_run(run_dir, calibration):
     """Writes model.tflite and model_int8.tflite beside the run's model.keras; returns their paths."""
     network = rundir.load_trained_model(run_dir)
     paths = []
-    for name, images in ((FLOAT_FILE, None), (INT8_FILE, calibration)):
+    for runtime, images in zip(LITERT, (None, calibration)):
         flatbuffer = convert(network, images)
-        path = os.path.join(run_dir, name)
-        rundir.atomic_write(path, lambda tmp: open(tmp, "wb").write(flatbuffer))
+        path = runtimes.path(run_dir, runtime)
+        rundir.write_bytes(path, flatbuffer)
         paths.append(path)
     return paths
 
 
 # ----------------------------------------------------------------------------- running
-
-
-class KerasModel:
-    """The trained Keras model under one tf.function (what its SavedModel serves): pixels -> probabilities."""
-
-    def __init__(self, run_dir):
-        self.network = rundir.load_trained_model(run_dir)
-        probabilities = model_lib.probability_model(self.network)
-        self.serve = tf.function(lambda x: probabilities(x, training=False),
-                                 input_signature=[tf.TensorSpec([None, 28, 28, 1], tf.float32)])
-
-    def ops(self):
-        """{layer class: count} (a Keras model has layers, not LiteRT ops)."""
-        return dict(collections.Counter(type(layer).__name__ for layer in self.network.layers[1:]))
-
-    def __call__(self, pixels):
-        return self.serve(tf.constant(np.asarray(pixels, dtype="float32"))).numpy()
-
-
-def load_runtime(run_dir, runtime, threads=1):
-    if runtime == "keras":
-        return KerasModel(run_dir)
-    return LiteRTModel(os.path.join(run_dir, RUNTIME_FILES[runtime]), threads)
 
 
 def predictions(predict_fn, images, batch=THROUGHPUT_BATCH):
@@ -248,23 +225,21 @@ def one_thread():
 
 def study(runs_dir, output_dir, seeds, latency_calls=1000, throughput_calls=60, rounds=10, keras_threads=1):
     """Accuracy, graph, size, latency and throughput of every finished run and runtime; writes summary.json."""
-    import benchmark  # one core's matmul peak, as the training benchmark measures it
-
     started = time.perf_counter()
     found = finished_runs(runs_dir, seeds=seeds)
-    missing = [os.path.join(run_dir, name) for _, _, run_dir in found for name in (FLOAT_FILE, INT8_FILE)
-               if not os.path.exists(os.path.join(run_dir, name))]
+    missing = [runtimes.path(run_dir, runtime) for _, _, run_dir in found for runtime in LITERT
+               if not os.path.exists(runtimes.path(run_dir, runtime))]
     if missing:
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
         raise DeployError(f"{missing[0]}{more} missing: run `python deploy.py export --runs {runs_dir}` first")
     (train_images, _), (images, labels) = data_lib.load_mnist("bundled", None)
-    models = {(norm, seed, runtime): load_runtime(run_dir, runtime)
-              for norm, seed, run_dir in found for runtime in RUNTIMES}
+    models = {(norm, seed, runtime): runtimes.load(run_dir, runtime)
+              for norm, seed, run_dir in found for runtime in runtimes.NAMES}
     print(f"{len(models)} model files: accuracy on {len(images)} test images")
     run_dirs = {(norm, seed): run_dir for norm, seed, run_dir in found}
     rows, correct = {}, {}
-    for (norm, seed, runtime), predict_fn in models.items():  # RUNTIMES order: float32 before int8
-        size = os.path.getsize(os.path.join(run_dirs[norm, seed], RUNTIME_FILES.get(runtime, "model.keras")))
+    for (norm, seed, runtime), predict_fn in models.items():  # runtimes.NAMES order: float32 before int8
+        size = os.path.getsize(runtimes.path(run_dirs[norm, seed], runtime))
         right = correct[norm, seed, runtime] = predictions(predict_fn, images) == labels
         rows[norm, seed, runtime] = {"norm": norm, "seed": seed, "runtime": runtime,
                                      "accuracy": round(float(right.mean()), 6), "ops": predict_fn.ops(), "bytes": size}
@@ -284,14 +259,14 @@ def study(runs_dir, output_dir, seeds, latency_calls=1000, throughput_calls=60, 
         for key, predict_fn in models.items():
             predict_fn(single[0])  # warm-up (tracing, the interpreter's resize)
             for image in single[round_index * per_round:(round_index + 1) * per_round]:
-                latency[key].append(_timed(lambda: predict_fn(image)))
+                latency[key].append(_timed(functools.partial(predict_fn, image)))
             predict_fn(batch)
             for _ in range(batches_per_round):
-                throughput[key].append(_timed(lambda: predict_fn(batch)))
+                throughput[key].append(_timed(functools.partial(predict_fn, batch)))
     for key, row in rows.items():
         row["latency_ms_batch1"] = round(1000 * statistics.median(latency[key]), 5)
         row["images_per_s_batch256"] = round(THROUGHPUT_BATCH / statistics.median(throughput[key]), 1)
-    peak = benchmark.matmul_gflops(size=1024)
+    peak = machine.matmul_gflops(size=1024)
     macs = model_lib.multiply_adds(model_lib.build_model("gn"))
     ceiling = peak * 1e9 / (2 * macs)
     for row in rows.values():
@@ -305,7 +280,7 @@ def study(runs_dir, output_dir, seeds, latency_calls=1000, throughput_calls=60, 
                    "rounds": rounds,
                    "calibration": f"the first {CALIBRATION_IMAGES} training images",
                    "accuracy_on": f"the {len(images)} test images of data/mnist"},
-        **rundir.environment(),
+        **machine.environment(),
     }
     summary["versions"]["ai_edge_litert"] = importlib.metadata.version("ai-edge-litert")
     print("int8 against float32, layer by layer (seed 1 of each model)", flush=True)
@@ -318,7 +293,7 @@ def study(runs_dir, output_dir, seeds, latency_calls=1000, throughput_calls=60, 
                               for norm, run_dir in first.items()}
     summary["study_seconds"] = round(time.perf_counter() - started, 1)
     os.makedirs(output_dir, exist_ok=True)
-    rundir.write_json(os.path.join(output_dir, "summary.json"), summary)
+    rundir.write_json(rundir.summary_path(output_dir), summary)
     import plots
 
     rundir.save_figure(plots.plot_deploy(summary, model_lib.NORM_LABELS), os.path.join(output_dir, "deploy.png"))
@@ -356,7 +331,7 @@ def main(argv=None):
         if args.command == "export":
             found = finished_runs(args.runs, args.norm, args.seeds)
             calibration = calibration_images(data_dir=args.data_dir, source="bundled")
-            for index, (norm, seed, run_dir) in enumerate(found, 1):
+            for index, (_, _, run_dir) in enumerate(found, 1):
                 started = time.perf_counter()
                 paths = export_run(run_dir, calibration)
                 sizes = ", ".join(f"{os.path.basename(p)} {os.path.getsize(p) / 1024:.0f} KiB" for p in paths)
@@ -368,7 +343,7 @@ def main(argv=None):
                 print(f"{row['norm']} seed {row['seed']} {row['runtime']}: {100 * row['accuracy']:.2f} %, "
                       f"{row['latency_ms_batch1']:.3f} ms/image, {row['images_per_s_batch256']:,.0f} images/s")
             print(f"wrote {os.path.join(args.output_dir, 'summary.json')} and deploy.png")
-    except (DeployError, ImageError, data_lib.DataError, OSError) as error:
+    except (DeployError, runtimes.ModelError, data_lib.DataError, OSError) as error:
         if args.debug:
             raise
         print(f"error: {error}", file=sys.stderr)

@@ -2,7 +2,7 @@
 
     python draw.py                              # http://127.0.0.1:8000/, the committed models (results/)
     python draw.py --port 8080 --models outputs
-    python draw.py --runtime savedmodel         # the SavedModels (TensorFlow) instead of the LiteRT files
+    python draw.py --runtime keras              # the Keras models (TensorFlow) instead of the LiteRT files
 
 The page draws with mouse, pen or finger (pointer events) on a canvas and sends it, as a PNG, to this server,
 which reads it exactly as predict.py reads a file (`predict.decode`, `predict.mnist_like`), applies the
@@ -28,6 +28,7 @@ import threading
 import numpy as np
 
 import rundir
+import runtimes
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PAGE = os.path.join(HERE, "draw.html")
@@ -49,7 +50,7 @@ class Answerer:
             import predict
 
             self.predict = predict
-            self.models = predict.load_models(self.models_dir, self.runtime)
+            self.models = runtimes.load_models(self.models_dir, self.runtime)
         except Exception as error:  # shown on the page and in the terminal, not lost in a thread
             self.error = str(error)
             print(f"error: {error}", file=sys.stderr, flush=True)
@@ -64,7 +65,7 @@ class Answerer:
         import variants
 
         return {"ready": True, "models": {norm: variants.NORM_LABELS[norm] for norm in self.models},
-                "runtime": self.runtime}
+                "runtime": next(iter(self.models.values())).runtime}
 
     def answer(self, request):
         """{"field": 28 x 28 pixels the models saw, "models": {norm: 10 probabilities}} for a drawn canvas."""
@@ -93,7 +94,7 @@ def _png_bytes(data_url):
     try:
         return base64.b64decode(data_url[len(prefix):], validate=True)
     except (binascii.Error, ValueError):
-        raise ValueError("image: not valid base64")
+        raise ValueError("image: not valid base64") from None
 
 
 def _number(request, name, default, low, high):
@@ -175,7 +176,7 @@ def parse_args(argv=None):
     parser.add_argument("--port", type=int, default=8000, help="0: any free port (default: %(default)s)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     parser.add_argument("--models", default="results", help="folder of models, as for predict.py")
-    parser.add_argument("--runtime", choices=("auto", "savedmodel", "litert", "litert-int8"), default="auto",
+    parser.add_argument("--runtime", choices=(runtimes.AUTO, *runtimes.NAMES, *runtimes.ALIASES), default=runtimes.AUTO,
                         help="as for predict.py: auto takes the LiteRT float32 files where every model has one")
     parser.add_argument("--debug", action="store_true", help="show TensorFlow's C++ log lines")
     args = parser.parse_args(argv)

@@ -2,7 +2,7 @@
 
     python predict.py my_digit.jpg                         # the models that come with the clone (results/)
     python predict.py a.png b.jpg --models outputs         # the models a train.py run exported
-    python predict.py a.png --runtime litert-int8          # the int8 LiteRT files (deploy.py export)
+    python predict.py a.png --runtime litert-int8          # the int8 LiteRT files (deploy.py export; runtimes.py)
     python predict.py a.png --json                         # one JSON object per line, for scripts
     python predict.py a.png --show predictions.png         # the image as the models see it, and their probabilities
 
@@ -10,14 +10,13 @@ A phone photo, a scan or a drawing app's export (PNG, JPEG, BMP, GIF, ..., any s
 upright (EXIF), its paper's uneven light taken away, and its ink made MNIST-like the way MNIST itself was made:
 white on black, cropped, scaled to fit 20 x 20 keeping its aspect ratio, placed in 28 x 28 by its centre of mass.
 The models: <models>/<norm>/seed-1/ (the committed study and control) or <models>/<norm>/ (a one-seed train.py
-run); by default their LiteRT float32 files when every model has one (the LiteRT interpreter alone: no TensorFlow
-is imported), else their SavedModels (plain `tf.saved_model.load`).
+run), through runtimes.py: by default their LiteRT float32 files when every model has one (the LiteRT interpreter
+alone: no TensorFlow is imported), else their Keras models.
 
 An image that cannot be answered gets one line naming it and what is wrong; the others are still
 answered. Exit status: 0, 1 if any image failed (or no models were found), 2 for bad flags.
 """
 
-import collections
 import json
 import os
 import sys
@@ -26,124 +25,19 @@ import threading
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-import quiet_tf
 import rundir
+import runtimes
 import variants
 
 FIELD, BOX = 28, 20  # MNIST: the digit scaled into 20 x 20, centred by mass in 28 x 28
 INK_THRESHOLD = 0.1  # fraction of the ink's contrast that counts as ink when cropping
 MAX_PIXELS = 100_000_000  # larger images are refused from their header, before any decoding
 WORK_SIDE = 1024  # a larger photo is reduced to about this longest side before the ink is looked for
-RUNTIMES = {"savedmodel": "saved_model", "litert": "model.tflite", "litert-int8": "model_int8.tflite"}
-AUTO = "auto"  # LiteRT float32 where every model found has its model.tflite (no TensorFlow needed), else SavedModel
 _OPEN_LOCK = threading.Lock()  # Pillow's own pixel limit is a module setting: lifted for one open at a time
 
 
 class ImageError(ValueError):
     """An image that cannot be made into an MNIST digit, or models that cannot be loaded (the message says)."""
-
-
-def find_models(models_dir, runtime="savedmodel"):
-    """{norm: model path} for the models found under `models_dir` (seed 1 when several; the control too)."""
-    name = RUNTIMES[runtime]
-    found = {}
-    for norm in variants.ALL_NORMS:
-        for folder in (os.path.join(models_dir, norm, "seed-1"), os.path.join(models_dir, norm)):
-            path = os.path.join(folder, name)
-            if os.path.isfile(os.path.join(path, "saved_model.pb") if runtime == "savedmodel" else path):
-                found[norm] = path
-                break
-    return found
-
-
-def load_models(models_dir, runtime=AUTO):
-    """{norm: function raw 0-255 pixels (N, 28, 28, 1) -> (N, 10) probabilities (NumPy)}.
-
-    runtime: "savedmodel" (plain `tf.saved_model.load`), "litert" (model.tflite, float32) or "litert-int8"
-    (model_int8.tflite), both run with the LiteRT interpreter (deploy.py writes them), or "auto": "litert" where
-    every model found has its model.tflite, else "savedmodel". Only "savedmodel" imports TensorFlow.
-    """
-    if not os.path.isdir(models_dir):
-        raise ImageError(f"--models {models_dir!r}: no such folder")
-    if runtime == AUTO:
-        saved, found = find_models(models_dir, "savedmodel"), find_models(models_dir, "litert")
-        runtime = "litert" if found and set(found) >= set(saved) else "savedmodel"
-        found = found if runtime == "litert" else saved
-    else:
-        found = find_models(models_dir, runtime)
-    if not found:
-        hint = ("train.py writes them" if runtime == "savedmodel"
-                else f"`python deploy.py export --runs {models_dir}` writes them")
-        raise ImageError(f"--models {models_dir!r}: no {'SavedModel' if runtime == 'savedmodel' else RUNTIMES[runtime]}"
-                         f" found (expected <norm>/seed-1/{RUNTIMES[runtime]} or <norm>/{RUNTIMES[runtime]} for "
-                         f"{', '.join(variants.ALL_NORMS)}; {hint})")
-    if runtime != "savedmodel":
-        return {norm: LiteRTModel(path) for norm, path in found.items()}
-    quiet_tf.start()
-    import tensorflow as tf
-
-    def serving(path):
-        serve = tf.saved_model.load(path).signatures["serve"]
-        return lambda pixels: next(iter(serve(tf.constant(pixels, tf.float32)).values())).numpy()
-
-    return {norm: serving(path) for norm, path in found.items()}
-
-
-class LiteRTModel:
-    """A .tflite file as a function: raw 0-255 pixels (N, 28, 28, 1) -> (N, 10) float probabilities.
-
-    Runs with the LiteRT interpreter (`ai-edge-litert`, no TensorFlow). Quantized inputs and outputs are converted
-    with the file's own scale and zero point. The interpreter is resized only when the batch size changes, as a
-    server keeping one batch size would.
-    """
-
-    def __init__(self, path, threads=1):
-        from ai_edge_litert import schema_py_generated as schema
-        from ai_edge_litert.interpreter import Interpreter
-
-        if not os.path.isfile(path):
-            raise ImageError(f"{path}: no such file")
-        with open(path, "rb") as handle:
-            content = handle.read()
-        try:
-            # Read through once in Python first: older LiteRT runtimes crash on a truncated file, not raise.
-            self.graph = schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
-            with quiet_tf.cpp_lines_filtered():
-                self.interpreter = Interpreter(model_content=content, num_threads=threads)
-                self.interpreter.allocate_tensors()
-        except Exception as error:  # struct.error, IndexError, ValueError, RuntimeError: all mean a bad file
-            message = str(error).splitlines()[0] if str(error) else type(error).__name__
-            raise ImageError(f"{path}: not a LiteRT model, or a damaged one ({message})")
-        self.operators = schema.BuiltinOperator
-        self.path = path
-        self.input, = self.interpreter.get_input_details()
-        self.output, = self.interpreter.get_output_details()
-        self.batch = int(self.input["shape"][0])
-
-    def ops(self):
-        """{op name: count} of the converted graph as the file holds it (before any delegate takes ops over)."""
-        names = {code: name for name, code in vars(self.operators).items() if not name.startswith("_")}
-        codes = [max(code.builtinCode, code.deprecatedBuiltinCode) for code in self.graph.operatorCodes]
-        return dict(collections.Counter(names[codes[op.opcodeIndex]] for op in self.graph.subgraphs[0].operators))
-
-    def resize(self, batch):
-        if batch != self.batch:
-            self.interpreter.resize_tensor_input(self.input["index"], [batch, 28, 28, 1])
-            self.interpreter.allocate_tensors()
-            self.batch = batch
-
-    def __call__(self, pixels):
-        pixels = np.asarray(pixels, dtype="float32")
-        self.resize(len(pixels))
-        scale, zero = self.input["quantization"]
-        if self.input["dtype"] != np.float32:
-            info = np.iinfo(self.input["dtype"])
-            pixels = np.clip(np.round(pixels / scale + zero), info.min, info.max)
-        self.interpreter.set_tensor(self.input["index"], pixels.astype(self.input["dtype"]))
-        self.interpreter.invoke()
-        out = self.interpreter.get_tensor(self.output["index"])
-        scale, zero = self.output["quantization"]
-        return (out.astype("float32") - zero) * scale if self.output["dtype"] != np.float32 else out.copy()
 
 
 def _open(handle, name):
@@ -153,7 +47,7 @@ def _open(handle, name):
         try:
             return Image.open(handle)
         except (UnidentifiedImageError, SyntaxError, ValueError):
-            raise ImageError(f"{name}: not a PNG, JPEG, BMP or GIF image")
+            raise ImageError(f"{name}: not a PNG, JPEG, BMP or GIF image") from None
         finally:
             Image.MAX_IMAGE_PIXELS = limit
 
@@ -178,7 +72,7 @@ def decode(handle, name="image"):
         image.load()  # a truncated or damaged file fails here
         image = ImageOps.exif_transpose(image)
     except (OSError, SyntaxError, ValueError, EOFError) as error:
-        raise ImageError(f"{name}: truncated or damaged {image.format or 'image'} file ({error})")
+        raise ImageError(f"{name}: truncated or damaged {image.format or 'image'} file ({error})") from error
     factor = max(image.size) // WORK_SIDE
     if factor > 1:
         image = image.reduce(factor)
@@ -203,11 +97,11 @@ def read_image(path):
         with open(path, "rb") as handle:
             return decode(handle, path)
     except FileNotFoundError:
-        raise ImageError(f"{path}: no such file")
+        raise ImageError(f"{path}: no such file") from None
     except IsADirectoryError:
-        raise ImageError(f"{path}: is a folder, not an image file")
+        raise ImageError(f"{path}: is a folder, not an image file") from None
     except PermissionError as error:
-        raise ImageError(f"{path}: cannot be read ({error.strerror or error})")
+        raise ImageError(f"{path}: cannot be read ({error.strerror or error})") from error
 
 
 def _pool(values, size, kind):
@@ -344,11 +238,12 @@ def parse_args(argv=None):
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="PNG, JPEG, BMP or GIF files")
     parser.add_argument("--models", default="results",
                         help="folder with <norm>/seed-1/<model> or <norm>/<model> (default: %(default)s)")
-    parser.add_argument("--runtime", choices=(AUTO, *RUNTIMES), default=AUTO,
-                        help="savedmodel (saved_model/), litert (model.tflite, float32) or litert-int8 "
-                             "(model_int8.tflite), the LiteRT files deploy.py writes; auto: litert where every "
-                             "model has its model.tflite (no TensorFlow needed), else savedmodel "
-                             "(default: %(default)s)")
+    parser.add_argument("--runtime", choices=(runtimes.AUTO, *runtimes.NAMES, *runtimes.ALIASES),
+                        default=runtimes.AUTO,
+                        help="keras (model.keras), litert-f32 (model.tflite) or litert-int8 (model_int8.tflite), "
+                             "the LiteRT files deploy.py writes; auto: litert-f32 where every model has its "
+                             "model.tflite (no TensorFlow needed), else keras; savedmodel and litert: earlier "
+                             "names of keras and litert-f32 (default: %(default)s)")
     parser.add_argument("--json", action="store_true", help="one JSON object per image and line")
     parser.add_argument("--show", metavar="FILE", help="write a PNG figure of the images and probabilities")
     parser.add_argument("--debug", action="store_true", help="show TensorFlow's C++ log lines")
@@ -361,8 +256,8 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     try:
-        models = load_models(args.models, args.runtime)
-    except ImageError as error:
+        models = runtimes.load_models(args.models, args.runtime)
+    except runtimes.ModelError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     failed, shown = 0, []

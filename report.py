@@ -510,9 +510,9 @@ def l1_verdict(summary):
     body = {f: stat(f, lambda r: math.sqrt(sum(v ** 2 for k, v in r["kernel_norms"][-1].items() if k != "head_conv")))
             for f in factors}
     low, high = factors[0], factors[-1]
-    return (f"Test accuracy by λ: " + ", ".join(f"{f:g}: {accuracy[f]:.2f} % (seed range {spread[f]:.2f})"
+    return ("Test accuracy by λ: " + ", ".join(f"{f:g}: {accuracy[f]:.2f} % (seed range {spread[f]:.2f})"
                                                 for f in factors) + ". "
-            f"Conv weights with |w| < 0.001 after the last epoch: " + ", ".join(f"{zero[f]:.1f} %" for f in factors)
+            "Conv weights with |w| < 0.001 after the last epoch: " + ", ".join(f"{zero[f]:.1f} %" for f in factors)
             + f"; the normalized kernels' L2 norm goes from {body[low]:.2f} (λ = {low:g}) to {body[high]:.2f} "
             f"(λ = {high:g}), the head's from {head[low]:.2f} to {head[high]:.2f}.")
 
@@ -758,7 +758,7 @@ def update(text, rendered):
             missing.append(name)
             continue
         closing = f"\n<!-- /report:{name} -->"
-        text = block_pattern(name).sub(lambda m: m.group(1) + rendered[name] + closing, text)
+        text = block_pattern(name).sub(lambda m, body=rendered[name] + closing: m.group(1) + body, text)
     return text, missing
 
 

@@ -1,21 +1,39 @@
-"""The run folders that train.py writes and sweep.py, shift.py, predict.py and deploy.py read.
+"""The run folders: their layout, finding them, and writing their files. No other module spells a run file's name.
 
-A finished run is a folder `<output-dir>/<norm>/` (one seed) or `<output-dir>/<norm>/seed-<k>/` holding
-config.json, history.csv, result.json (its presence marks the run finished), kernels.json, model.keras and
-saved_model/. Every file is written atomically: a killed command never leaves a half-written one.
+A run is a folder `<results>/<norm>/` (one seed), `<results>/<norm>/seed-<k>/`, or for a sweep's point
+`<results>/<norm>/<setting>-<value>/.../seed-<k>/`, holding the files of `FILES` (`file(run_dir, "history")` is
+its history.csv); result.json's presence marks the run finished. A results folder holds `SUMMARY`.
+Every file is written atomically: a killed command never leaves a half-written one.
 """
 
 import argparse
 import csv
 import json
 import os
-import platform
 import shutil
 
 import variants
 
 # Keras, TensorFlow and Matplotlib are imported where they are needed: predict.py and draw.py use this module's
 # files and parser, and start without TensorFlow.
+
+# A run folder's files, by kind. train.py writes the first six; deploy.py the LiteRT files (their kinds are the
+# runtimes' names, see runtimes.py).
+FILES = {
+    "config": "config.json",      # what determines the result; a finished run is reused only if it matches
+    "history": "history.csv",     # one row per finished epoch
+    "result": "result.json",      # the run's numbers; marks it finished
+    "kernels": "kernels.json",    # per epoch, each conv kernel's L2 norm and near-zero fraction
+    "model": "model.keras",       # the trained Keras model
+    "saved_model": "saved_model", # folder: the SavedModel serving probabilities
+    "backup": "backup",           # folder: BackupAndRestore's state while training
+    "litert-f32": "model.tflite",
+    "litert-int8": "model_int8.tflite",
+}
+SUMMARY = "summary.json"  # a results folder's (or a study's) summary
+SEED_PREFIX = "seed-"
+# A sweep point's folder is <flag>-<value>, with a few flags shortened: "bs-8" as the batch-size study always had.
+SETTING_NAMES = {"batch-size": "bs"}
 
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "ce", "val_loss", "val_accuracy", "val_ce", "lr", "epoch_seconds")
 
@@ -44,6 +62,14 @@ def atomic_write(path, write):
             shutil.rmtree(tmp, ignore_errors=True)
         elif os.path.exists(tmp):
             os.remove(tmp)
+
+
+def write_bytes(path, payload):
+    def write(tmp):
+        with open(tmp, "wb") as handle:
+            handle.write(payload)
+
+    atomic_write(path, write)
 
 
 def write_json(path, payload):
@@ -86,8 +112,46 @@ def save_figure(figure, path):
     plt.close(figure)
 
 
-def run_dir_for(output_dir, norm, seed, several_seeds):
-    return os.path.join(output_dir, norm, f"seed-{seed}") if several_seeds else os.path.join(output_dir, norm)
+def file(run_dir, kind):
+    """The path of a run's file of `kind` (a key of FILES)."""
+    return os.path.join(run_dir, FILES[kind])
+
+
+def summary_path(folder):
+    return os.path.join(folder, SUMMARY)
+
+
+def read_summary(folder):
+    """A results folder's summary.json, or None where there is none."""
+    path = summary_path(folder)
+    return read_json(path) if os.path.exists(path) else None
+
+
+def run_dir_for(output_dir, norm, seed, several_seeds=True, setting=()):
+    """The folder of one run: <output_dir>/<norm>[/<flag>-<value>...]/seed-<k>, or <output_dir>/<norm> alone."""
+    if not several_seeds:
+        return os.path.join(output_dir, norm)
+    parts = [f"{SETTING_NAMES.get(flag, flag)}-{value}" for flag, value in setting]
+    return os.path.join(output_dir, norm, *parts, f"{SEED_PREFIX}{seed}")
+
+
+def tensorboard_dir(output_dir, run_dir):
+    """<output-dir>/tensorboard/<the run's folder below output-dir>: one tree for all runs of a folder."""
+    return os.path.join(output_dir, "tensorboard", os.path.relpath(run_dir, output_dir))
+
+
+def find_run(results_dir, norm, seed=1, kind="result"):
+    """The folder of `norm`'s run of `seed` under `results_dir` holding a file of `kind` (`<norm>/seed-<k>/`, or
+    `<norm>/` for a run of one seed), or None."""
+    for folder in (run_dir_for(results_dir, norm, seed), run_dir_for(results_dir, norm, seed, False)):
+        path = file(folder, kind)
+        if os.path.isfile(os.path.join(path, "saved_model.pb") if kind == "saved_model" else path):
+            return folder
+    return None
+
+
+def is_finished(run_dir):
+    return os.path.exists(file(run_dir, "result"))
 
 
 def load_trained_model(run_dir):
@@ -101,54 +165,28 @@ def load_trained_model(run_dir):
 
     import model as model_lib
 
-    config_path = os.path.join(run_dir, "config.json")
+    config_path = file(run_dir, "config")
     if not os.path.exists(config_path):
-        return keras.saving.load_model(os.path.join(run_dir, "model.keras"))
+        return keras.saving.load_model(file(run_dir, "model"))
     config = read_json(config_path)
     network = model_lib.build_model(
         config["norm"], l1_strength=config["l1"] or 0.0, groups=config["groups"] or model_lib.DEFAULT_GROUPS,
         dropout=config["dropout"], architecture=config["architecture"],
     )
-    network.load_weights(os.path.join(run_dir, "model.keras"))
+    network.load_weights(file(run_dir, "model"))
     return network
 
 
-def collect_results(output_dir):
-    """{norm: [result dicts sorted by seed]} for every finished run under `output_dir` (the control too)."""
+def collect_results(output_dir, norms=variants.ALL_NORMS):
+    """{norm: [result dicts sorted by seed, each with its "run_dir"]} for every finished run directly under
+    `output_dir` (<norm>/ or <norm>/seed-<k>/; every variant, the control too)."""
     found = {}
-    for norm in variants.ALL_NORMS:
+    for norm in norms:
         base = os.path.join(output_dir, norm)
-        paths = [os.path.join(base, "result.json")]
+        folders = [base]
         if os.path.isdir(base):
-            paths += [os.path.join(base, d, "result.json") for d in os.listdir(base) if d.startswith("seed-")]
-        results = [dict(read_json(p), run_dir=os.path.dirname(p)) for p in paths if os.path.exists(p)]
+            folders += [os.path.join(base, d) for d in os.listdir(base) if d.startswith(SEED_PREFIX)]
+        results = [dict(read_json(file(f, "result")), run_dir=f) for f in folders if is_finished(f)]
         if results:
             found[norm] = sorted(results, key=lambda r: r["seed"])
     return found
-
-
-def environment():
-    """The versions and machine a summary's numbers were made with."""
-    import keras
-    import tensorflow as tf
-
-    return {
-        "versions": {"tensorflow": tf.__version__, "keras": keras.__version__, "python": platform.python_version()},
-        "machine": {
-            "platform": platform.platform(),
-            "processor": cpu_name(),
-            "cpu_count": os.cpu_count(),
-            "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
-        },
-    }
-
-
-def cpu_name():
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()

@@ -22,6 +22,7 @@ import zlib
 import numpy as np
 
 import quiet_tf
+import machine
 import rundir
 import variants
 
@@ -264,7 +265,7 @@ def main(argv=None):
     os.makedirs(args.output_dir, exist_ok=True)
     summary = {"test_images": len(images), "data": data_lib.source_name(args.data, args.data_dir),
                "models": os.path.relpath(args.models), "shifts": {name: SHIFTS[name].__doc__.strip() for name in SHIFTS},
-               "runs": rows, **rundir.environment()}
+               "runs": rows, **machine.environment()}
     rundir.write_json(os.path.join(args.output_dir, "summary.json"), summary)
     examples = {name: apply_shift(name, images[:1])[0, :, :, 0] for name in SHIFTS}
     rundir.save_figure(plots.plot_shift(rows, variants.NORM_LABELS, examples),

@@ -33,16 +33,17 @@ quiet_tf.start()
 
 
 import data as data_lib  # noqa: E402
+import machine  # noqa: E402
 import model as model_lib  # noqa: E402
 import plots  # noqa: E402
 import shift  # noqa: E402
 import rundir  # noqa: E402
 import train  # noqa: E402
+import training  # noqa: E402
 import variants  # noqa: E402
 
 LR_SCALINGS = {"sqrt": 0.5, "linear": 1.0, "none": 0.0}  # lr = base_lr * (batch / base_batch) ** power
 TEST_TIME_BATCHES = (1, 2, 8, 128, 1000)
-DIR_NAMES = {"batch-size": "bs"}  # a point's folder is <name>-<value>; "bs-8" as the batch-size study always had
 NOT_SWEPT = ("norm", "seed", "seeds", "epochs", "output-dir", "force", "verbose", "debug")
 
 
@@ -60,11 +61,11 @@ STUDIES = {
                         "the normalized models over training batch sizes, lr following the batch size"),
     "learning-rate": Study((("optimizer", ("adam", "sgd")),
                             ("lr", ("0.001", "0.003", "0.01", "0.03", "0.1", "0.3", "1"))),
-                           model_lib.ALL_NORMS, (1, 2), 2,
+                           variants.ALL_NORMS, (1, 2), 2,
                            "the three models and the control over peak learning rates, Adam and SGD"),
     "l1": Study((("l1", ("0", "1e-5", "1e-4", "1e-3")),), ("bn",), (1, 2, 3), 20,
                 "BN at several L1 factors, with per-epoch kernel norms"),
-    "grid": Study((), model_lib.NORMS, (1,), 2, "any grid given with --vary"),
+    "grid": Study((), variants.NORMS, (1,), 2, "any grid given with --vary"),
 }
 
 
@@ -76,7 +77,7 @@ def parse_args(argv=None):
     parser.add_argument("--vary", nargs="+", action="append", default=[], metavar=("FLAG", "VALUE"),
                         help="a train.py option and its values, e.g. --vary lr 0.01 0.1 (repeatable)")
     parser.add_argument("--seeds", type=int, nargs="+")
-    parser.add_argument("--norm", choices=(*model_lib.ALL_NORMS, train.ALL, "all+none"),
+    parser.add_argument("--norm", choices=(*variants.ALL_NORMS, train.ALL, "all+none"),
                         help="all: bn, gn, ln; all+none: and the control (default: the study's)")
     parser.add_argument("--epochs", type=int, help="the same for every point (default: the study's)")
     parser.add_argument("--base-lr", type=float, default=0.01, help="peak learning rate at --base-batch-size")
@@ -91,16 +92,18 @@ def parse_args(argv=None):
     parser.add_argument("--debug", action="store_true", help="show TensorFlow's C++ log lines")
     args, args.train_flags = parser.parse_known_args(argv)
     study = STUDIES[args.study]
-    train_options = {option for action in train.build_parser()._actions for option in action.option_strings}
-    for flag in args.train_flags:
-        if flag.startswith("-") and flag.split("=")[0] not in train_options:
-            parser.error(f"unrecognized argument {flag}: neither a sweep.py nor a train.py option")
+    # The other flags are train.py's, for every point: parsed by train.py's own parser.
+    train_args, unknown = train.build_parser().parse_known_args(args.train_flags)
+    for flag in unknown:
+        parser.error(f"unrecognized argument {flag}: neither a sweep.py nor a train.py option")
+    types = training.TrainConfig.field_types()
+    args.base = training.TrainConfig(**{name: getattr(train_args, name) for name in types})
     axes = dict(study.axes)
     for flag, *values in args.vary:
         flag = flag.lstrip("-")
-        if f"--{flag}" not in train_options or flag in NOT_SWEPT:
+        if types.get(flag.replace("-", "_")) not in (int, float, str) or flag in NOT_SWEPT:
             parser.error(f"--vary {flag}: not a train.py setting that can be swept "
-                         f"(not {', '.join(NOT_SWEPT)}; see python train.py --help)")
+                         f"(not {', '.join(NOT_SWEPT)} or an on/off flag; see python train.py --help)")
         if not values:
             parser.error(f"--vary {flag}: give at least one value")
         axes[flag] = tuple(dict.fromkeys(values))
@@ -109,7 +112,7 @@ def parse_args(argv=None):
     args.axes = tuple(axes.items())
     args.seeds = list(dict.fromkeys(args.seeds or study.seeds))
     args.epochs = study.epochs if args.epochs is None else args.epochs
-    args.norms = {None: study.norms, train.ALL: model_lib.NORMS, "all+none": model_lib.ALL_NORMS}.get(
+    args.norms = {None: study.norms, train.ALL: variants.NORMS, "all+none": variants.ALL_NORMS}.get(
         args.norm, (args.norm,))
     args.output_dir = args.output_dir or os.path.join("outputs", args.study.replace("-", "_"))
     if min(args.test_time_batches) < 1:
@@ -119,13 +122,17 @@ def parse_args(argv=None):
         parser.error(f"--base-batch-size must be >= 1; received {args.base_batch_size}")
     if not (args.base_lr > 0 and math.isfinite(args.base_lr)):
         parser.error(f"--base-lr must be > 0; received {args.base_lr}")
-    args.points = grid_points(args)  # every point's train.py arguments, checked before anything trains
+    try:
+        args.points = grid_points(args)  # every point's configuration, checked before anything trains
+    except training.ConfigError as error:
+        parser.error(str(error))
     return args
 
 
 def lr_follows_batch(args):
     names = [flag for flag, _ in args.axes]
-    return "batch-size" in names and "lr" not in names and "--lr" not in args.train_flags
+    given = {flag.split("=")[0] for flag in args.train_flags}
+    return "batch-size" in names and "lr" not in names and "--lr" not in given
 
 
 def learning_rate(args, batch_size):
@@ -137,70 +144,75 @@ class Point:
     norm: str
     seed: int
     setting: tuple  # ((flag, value string), ...)
-    args: argparse.Namespace
+    config: training.TrainConfig
     run_dir: str
 
     def describe(self):
         return " ".join([self.norm, *(f"{flag} {value}" for flag, value in self.setting), f"seed {self.seed}"])
 
 
+def setting_value(flag, text):
+    """A --vary value as its setting's type; ConfigError naming it when it is not one."""
+    kind = training.TrainConfig.field_types()[flag.replace("-", "_")]
+    try:
+        return kind(text)
+    except ValueError:
+        raise training.ConfigError(f"--vary {flag} {text!r}: not {'an integer' if kind is int else 'a number'}") \
+            from None
+
+
 def grid_points(args):
-    """Every (setting, seed, norm) point in training order (outer axes first, then seeds, then models)."""
+    """Every (setting, seed, norm) point in training order (outer axes first, then seeds, then models), each with
+    its validated configuration."""
     points = []
     flags = [flag for flag, _ in args.axes]
     for values in itertools.product(*(values for _, values in args.axes)):
         setting = tuple(zip(flags, values))
+        changes = {flag.replace("-", "_"): setting_value(flag, value) for flag, value in setting}
+        if lr_follows_batch(args):
+            changes["lr"] = learning_rate(args, changes["batch_size"])
         for seed in args.seeds:
             for norm in args.norms:
-                argv = [token for flag, value in setting for token in (f"--{flag}", value)]
-                if lr_follows_batch(args):
-                    argv += ["--lr", repr(learning_rate(args, int(dict(setting)["batch-size"])))]
-                argv += ["--norm", norm, "--seed", str(seed), "--epochs", str(args.epochs),
-                         "--output-dir", args.output_dir, "--verbose", str(args.verbose), *args.train_flags]
-                run_dir = os.path.join(args.output_dir, norm,
-                                       *(f"{DIR_NAMES.get(flag, flag)}-{value}" for flag, value in setting),
-                                       f"seed-{seed}")
-                points.append(Point(norm, seed, setting, train.parse_args(argv), run_dir))
+                config = args.base.replace(**changes, norm=norm, seed=seed, epochs=args.epochs,
+                                           output_dir=args.output_dir, verbose=args.verbose,
+                                           force=args.force).validate()
+                run_dir = rundir.run_dir_for(args.output_dir, norm, seed, setting=setting)
+                points.append(Point(norm, seed, setting, config, run_dir))
     return points
 
 
-def run_point(point, splits, strategy, force):
+def run_point(point, splits, strategy):
     """Trains (or reuses) one point; returns (its summary row, whether it trained now)."""
-    train_split, test_split, source = splits
-    config = train.run_config(point.args, point.norm, point.seed, source)
-    reused = train.prepare_run_dir(point.run_dir, config, force)
-    result_path = os.path.join(point.run_dir, "result.json")
-    if not reused:
-        try:
-            train.train_run(point.args, point.norm, point.seed, train_split, test_split, point.run_dir, config,
-                            strategy, export=False)
-        except train.TrainingDiverged as error:
-            # A result like any other: marks the point finished, so a rerun does not train it again.
-            rundir.write_json(result_path, {"norm": point.norm, "seed": point.seed, "diverged": True,
-                                            "diverged_epoch": error.epoch, "epochs": error.epoch,
-                                            "final_accuracy": None, "final_ce": None, "config": config})
-    result = rundir.read_json(result_path)
+    config = point.config
+    try:
+        result, trained = training.train_run(config, splits, point.run_dir, strategy, export=False)
+    except training.TrainingDiverged as error:
+        # A result like any other: marks the point finished, so a rerun does not train it again.
+        result, trained = {"norm": point.norm, "seed": point.seed, "diverged": True,
+                           "diverged_epoch": error.epoch, "epochs": error.epoch,
+                           "final_accuracy": None, "final_ce": None, "config": config.record(splits[2])}, True
+        rundir.write_json(rundir.file(point.run_dir, "result"), result)
     row = {"norm": point.norm, "seed": point.seed,
-           **{flag.replace("-", "_"): getattr(point.args, flag.replace("-", "_")) for flag, _ in point.setting},
-           "lr": point.args.lr, "batch_size": point.args.batch_size, "optimizer": point.args.optimizer,
-           "steps_per_epoch": math.ceil(len(train_split[0]) / point.args.batch_size),
+           **{flag.replace("-", "_"): getattr(config, flag.replace("-", "_")) for flag, _ in point.setting},
+           "lr": config.lr, "batch_size": config.batch_size, "optimizer": config.optimizer,
+           "steps_per_epoch": math.ceil(len(splits[0][0]) / config.batch_size),
            "diverged": bool(result.get("diverged", False))}
     for key in ("epochs", "final_accuracy", "final_ce", "best_accuracy", "best_epoch", "train_seconds",
                 "mean_epoch_seconds", "trainable_params", "diverged_epoch"):
         if key in result:
             row[key] = result[key]
-    row["l1"] = point.args.l1 if point.norm == "bn" else None
-    kernels = os.path.join(point.run_dir, "kernels.json")
+    row["l1"] = config.l1 if point.norm == "bn" else None
+    kernels = rundir.file(point.run_dir, "kernels")
     if os.path.exists(kernels) and any(flag == "l1" for flag, _ in point.setting):
         epochs = rundir.read_json(kernels)
         row["kernel_norms"] = [e["kernel_norms"] for e in epochs]
         row["near_zero"] = [e["near_zero"] for e in epochs]
         row["near_zero_all"] = [e["near_zero_all"] for e in epochs]
-    return row, not reused
+    return row, trained
 
 
 def settings(args, source):
-    first = args.points[0].args
+    first = args.points[0].config
     out = {"study": args.study, "epochs": args.epochs, "seeds": args.seeds, "norms": list(args.norms),
            "grid": {flag: list(values) for flag, values in args.axes}, "other_flags": args.train_flags,
            "data": source, "train_limit": first.train_limit, "test_limit": first.test_limit,
@@ -214,8 +226,8 @@ def settings(args, source):
 
 
 def write_summary(args, runs, source):
-    summary = {"settings": settings(args, source), "runs": runs, **rundir.environment()}
-    rundir.write_json(os.path.join(args.output_dir, "summary.json"), summary)
+    summary = {"settings": settings(args, source), "runs": runs, **machine.environment()}
+    rundir.write_json(rundir.summary_path(args.output_dir), summary)
     figure = study_figure(args, runs, summary["settings"])
     if figure is not None:
         rundir.save_figure(figure, os.path.join(args.output_dir, f"{args.study.replace('-', '_')}.png"))
@@ -245,10 +257,10 @@ def bn_test_time(args, test_split):
     rows = []
     sizes = sorted(int(v) for v in dict(args.axes)["batch-size"])
     for batch_size in sorted({sizes[0], args.base_batch_size} & set(sizes)):
-        path = os.path.join(args.output_dir, "bn", f"bs-{batch_size}", f"seed-{args.seeds[0]}", "model.keras")
-        if not os.path.exists(path):
+        run_dir = rundir.run_dir_for(args.output_dir, "bn", args.seeds[0], setting=(("batch-size", batch_size),))
+        if not os.path.exists(rundir.file(run_dir, "model")):
             continue
-        network = rundir.load_trained_model(os.path.dirname(path))
+        network = rundir.load_trained_model(run_dir)
         row = {"trained_batch_size": batch_size, "seed": args.seeds[0],
                "moving_averages": shift.accuracy(model_lib.predict_probabilities(network, images), labels),
                "batch_statistics": {}}
@@ -277,16 +289,16 @@ def clock(seconds):
 
 
 def run(args):
-    first = args.points[0].args
-    strategy = train.configure(first)
-    splits = train.load_splits(first)
+    first = args.points[0].config
+    strategy = training.configure(first)
+    splits = training.load_splits(first)
     runs, trained, started, training_seconds = [], 0, time.perf_counter(), 0.0
     total = len(args.points)
     for k, point in enumerate(args.points, 1):
-        print(f"point {k} of {total}: {point.describe()} ({args.epochs} epochs, peak lr {point.args.lr:.5g}) "
+        print(f"point {k} of {total}: {point.describe()} ({args.epochs} epochs, peak lr {point.config.lr:.5g}) "
               f"-> {point.run_dir}", flush=True)
         point_started = time.perf_counter()
-        row, was_trained = run_point(point, splits, strategy, args.force)
+        row, was_trained = run_point(point, splits, strategy)
         runs.append(row)
         write_summary(args, runs, splits[2])  # a killed sweep still leaves what it finished
         if was_trained:

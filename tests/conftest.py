@@ -1,4 +1,9 @@
-"""Shared fixtures: tiny, learnable MNIST-shaped IDX data written by the tests themselves."""
+"""Shared constants and fixtures: the project's folders, tiny learnable MNIST-shaped IDX data written by the tests
+themselves, and the real test set that ships with the project (data/mnist).
+
+Tests marked `slow` (long training, subprocesses, the notebook) are left out of the edit loop,
+`python -m pytest -m "not slow"`; CI runs them all.
+"""
 
 import os
 
@@ -8,6 +13,9 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 import data  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RESULTS = os.path.join(ROOT, "results")
 
 
 def synthetic_digits(count, seed):
@@ -34,3 +42,10 @@ def write_mnist_dir(directory, train_count=384, test_count=128, gzipped=True):
 @pytest.fixture(scope="session")
 def mnist_dir(tmp_path_factory):
     return write_mnist_dir(tmp_path_factory.mktemp("mnist"))
+
+
+@pytest.fixture(scope="session")
+def test_set():
+    """The real MNIST test set from data/mnist: (uint8 images (10000, 28, 28, 1), labels)."""
+    _, (images, labels) = data.load_idx_dir(os.path.join(ROOT, "data", "mnist"))
+    return images, labels

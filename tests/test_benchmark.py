@@ -7,7 +7,7 @@ import pytest
 import benchmark
 import model
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from conftest import ROOT  # noqa: E402
 
 
 def test_benchmark_reports_rates_and_ceiling(mnist_dir, tmp_path, capsys):
@@ -39,7 +39,8 @@ def test_benchmark_reports_rates_and_ceiling(mnist_dir, tmp_path, capsys):
 
 
 def test_torch_reference_mirrors_the_course_architecture():
-    tree = ast.parse(open(os.path.join(ROOT, "torch_reference.py")).read())
+    with open(os.path.join(ROOT, "torch_reference.py")) as handle:
+        tree = ast.parse(handle.read())
     value = next(node.value for node in tree.body
                  if isinstance(node, ast.Assign) and node.targets[0].id == "COURSE_ARCHITECTURE")
     expected = tuple((s.name, s.filters, s.kernel_size, s.pool_after) for s in model.COURSE_ARCHITECTURE)

@@ -11,7 +11,7 @@ from packaging.requirements import Requirement
 
 import colab
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from conftest import ROOT  # noqa: E402
 
 
 def pins(name):
@@ -45,7 +45,10 @@ def test_pins_lie_in_the_supported_ranges_and_lowest_pins_are_the_lower_bounds()
 
 
 def test_no_link_points_at_a_placeholder_until_the_url_is_known():
-    texts = {path: open(path).read() for path in (colab.NOTEBOOK, colab.README)}
+    texts = {}
+    for path in (colab.NOTEBOOK, colab.README):
+        with open(path) as handle:
+            texts[path] = handle.read()
     urls = colab.published_urls()
     for path, text in texts.items():
         # No link (HTML or Markdown) to a 404; the notebook's REPO_URL variable is code, and says it is a placeholder.

@@ -14,17 +14,12 @@ import deploy
 import model
 import predict
 import rundir
+import runtimes
 import train
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-RESULTS = os.path.join(ROOT, "results")
+from conftest import RESULTS, ROOT  # noqa: E402
 NORM_OPS = {"RSQRT", "SQUARE", "SUB"}  # what measuring an image's statistics adds to a graph
 
-
-@pytest.fixture(scope="module")
-def test_set():
-    _, (images, labels) = data.load_idx_dir(os.path.join(ROOT, "data", "mnist"))
-    return images, labels
 
 
 def test_folded_bn_is_a_plain_conv_network_equal_to_the_bn_model_in_inference_mode(test_set):
@@ -51,18 +46,18 @@ def test_folding_refuses_a_model_without_batch_norm():
         deploy.fold_batch_norm(model.build_model("gn"))
 
 
-def _ops(norm, name):
-    return deploy.LiteRTModel(os.path.join(RESULTS, norm, "seed-1", name)).ops()
+def _ops(norm, runtime):
+    return runtimes.load(os.path.join(RESULTS, norm, "seed-1"), runtime).ops()
 
 
-@pytest.mark.parametrize("name", [deploy.FLOAT_FILE, deploy.INT8_FILE])
-def test_converted_bn_graph_holds_no_normalization_and_gn_ln_graphs_hold_their_statistics(name):
-    bn, control = _ops("bn", name), _ops("none", name)
+@pytest.mark.parametrize("runtime", deploy.LITERT)
+def test_converted_bn_graph_holds_no_normalization_and_gn_ln_in_graphs_hold_their_statistics(runtime):
+    bn, control = _ops("bn", runtime), _ops("none", runtime)
     assert set(bn) == set(control)  # BN folded into its conv: the control's plain graph
     assert not NORM_OPS & set(bn)
     assert bn["CONV_2D"] == control["CONV_2D"] == 6
-    for norm in ("gn", "ln"):
-        ops = _ops(norm, name)
+    for norm in ("gn", "ln", "in"):
+        ops = _ops(norm, runtime)
         assert ops["RSQRT"] == 5 and ops["SQUARE"] >= 5 and ops["MEAN"] > bn["MEAN"]  # one per normalized conv
 
 
@@ -73,9 +68,9 @@ def test_committed_litert_files_match_the_deploy_study(norm, test_set):
     images, labels = test_set
     for runtime in ("litert-f32", "litert-int8"):
         row, = [r for r in summary["runs"] if (r["norm"], r["seed"], r["runtime"]) == (norm, 1, runtime)]
-        path = os.path.join(RESULTS, norm, "seed-1", deploy.RUNTIME_FILES[runtime])
+        path = runtimes.path(os.path.join(RESULTS, norm, "seed-1"), runtime)
         assert os.path.getsize(path) == row["bytes"]
-        litert = deploy.LiteRTModel(path)
+        litert = runtimes.LiteRTModel(path)
         assert litert.ops() == row["ops"]
         # int8 runs integer kernels; float32 may flip a borderline digit on another CPU
         assert deploy.accuracy(litert, images, labels) == pytest.approx(row["accuracy"], abs=3e-4)
@@ -86,18 +81,18 @@ def test_every_study_row_has_the_issues_fields_and_a_machine():
         summary = json.load(handle)
     keys = {"norm", "seed", "runtime", "accuracy", "ops", "bytes", "latency_ms_batch1", "images_per_s_batch256"}
     assert {(r["norm"], r["seed"], r["runtime"]) for r in summary["runs"]} == {
-        (n, s, r) for n in model.ALL_NORMS for s in (1, 2, 3) for r in deploy.RUNTIMES}
+        (n, s, r) for n in model.ALL_NORMS for s in (1, 2, 3) for r in runtimes.NAMES}
     assert all(keys <= set(row) for row in summary["runs"])
     assert summary["method"]["latency_calls"] >= 300 and summary["method"]["threads"] == 1
     assert summary["method"]["keras_threads"] == 1
     assert summary["machine"]["processor"] and summary["ceiling"]["images_per_s"] > 0
 
 
-@pytest.mark.parametrize("runtime", ["litert", "litert-int8"])
-def test_predict_on_the_litert_files_gives_the_saved_models_digits(runtime, test_set):
+@pytest.mark.parametrize("runtime", deploy.LITERT)
+def test_predict_on_the_litert_files_gives_the_keras_models_digits(runtime, test_set):
     images = test_set[0][:30]
     fields = [predict.mnist_like(image[:, :, 0]) for image in images]
-    reference, deployed = predict.load_models(RESULTS, "savedmodel"), predict.load_models(RESULTS, runtime)
+    reference, deployed = runtimes.load_models(RESULTS, "keras"), runtimes.load_models(RESULTS, runtime)
     assert set(deployed) == set(reference) == set(model.ALL_NORMS)
     same, total = 0, 0
     for field in fields:
@@ -105,10 +100,10 @@ def test_predict_on_the_litert_files_gives_the_saved_models_digits(runtime, test
         for norm in expected:
             same += int(np.argmax(got[norm]) == np.argmax(expected[norm]))
             total += 1
-            if runtime == "litert":
+            if runtime == "litert-f32":
                 np.testing.assert_allclose(got[norm], expected[norm], atol=0.02)
     # float32: the same digits; int8 (probabilities in steps of 1/256) may lose a close call or two
-    assert same == total if runtime == "litert" else same >= 0.97 * total, f"{same} of {total}"
+    assert same == total if runtime == "litert-f32" else same >= 0.97 * total, f"{same} of {total}"
 
 
 @pytest.fixture(scope="module")
@@ -128,9 +123,9 @@ def test_export_writes_both_files_that_answer_like_the_keras_model(tiny_run, mni
         run_dir = os.path.join(tiny_run, norm)
         network = rundir.load_trained_model(run_dir)
         expected = model.predict_probabilities(network, images)
-        litert = deploy.LiteRTModel(os.path.join(run_dir, deploy.FLOAT_FILE))
+        litert = runtimes.load(run_dir, "litert-f32")
         np.testing.assert_allclose(litert(images), expected, atol=1e-4)
-        int8 = deploy.LiteRTModel(os.path.join(run_dir, deploy.INT8_FILE))
+        int8 = runtimes.load(run_dir, "litert-int8")
         assert int8.input["dtype"] == np.uint8 and int8.input["quantization"] == (1.0, 0)  # raw pixels as they are
         assert np.mean(int8(images).argmax(axis=1) == expected.argmax(axis=1)) >= 0.9
         ops = litert.ops()
@@ -141,7 +136,7 @@ def test_study_writes_every_runtime_of_every_run(tiny_run, tmp_path):
     assert deploy.main(["study", "--runs", str(tiny_run), "--output-dir", str(tmp_path), "--latency-calls", "3"]) == 0
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert sorted((r["norm"], r["runtime"]) for r in summary["runs"]) == sorted(
-        (n, r) for n in ("bn", "gn") for r in deploy.RUNTIMES)
+        (n, r) for n in ("bn", "gn") for r in runtimes.NAMES)
     for row in summary["runs"]:
         assert row["latency_ms_batch1"] > 0 and row["images_per_s_batch256"] > 0 and 0 <= row["accuracy"] <= 1
         assert 0 < row["fraction_of_ceiling"]

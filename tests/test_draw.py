@@ -22,9 +22,11 @@ from PIL import Image
 
 import draw
 import predict
+import runtimes
 import shift
+import variants
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from conftest import ROOT  # noqa: E402
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 
 # Digits drawn as strokes on the 280 x 280 canvas: polylines of (x, y).
@@ -79,7 +81,7 @@ def test_server_answers_a_drawing_as_predict_reads_it_with_the_studys_shifts(ser
     field = predict.mnist_like(predict.decode(io.BytesIO(base64.b64decode(_data_url(digit).split(",")[1]))))
     shifted = shift.adjusted(field[None, :, :, None], contrast=0.25, background=64)[0, :, :, 0]
     assert np.array_equal(np.array(answer["field"]), shifted.astype(int))  # the study's shifts round to integers
-    expected = predict.predict(predict.load_models(os.path.join(ROOT, "results")), shifted)
+    expected = predict.predict(runtimes.load_models(os.path.join(ROOT, "results")), shifted)
     assert set(answer["models"]) == set(expected) == {"bn", "gn", "ln", "none"}
     for norm, values in expected.items():
         np.testing.assert_allclose(answer["models"][norm], values, atol=1e-6)
@@ -107,29 +109,29 @@ def test_cli_refuses_bad_flags_with_one_line():
 
 def test_the_page_opens_at_once_and_answers_without_tensorflow(tmp_path):
     started = time.perf_counter()
-    log = open(tmp_path / "stderr.txt", "w+")  # -X importtime writes more than a pipe holds unread
-    process = subprocess.Popen([sys.executable, "-X", "importtime", "draw.py", "--port", "0"], cwd=ROOT,
-                               stdout=subprocess.PIPE, stderr=log, text=True)
-    try:
-        line = process.stdout.readline()  # printed once the server listens
-        listening = time.perf_counter() - started
-        url = line.split(" at ")[1].split()[0]
-        with urllib.request.urlopen(url, timeout=10) as response:
-            assert b"<canvas" in response.read()
-        deadline = time.time() + 60
-        while not json.loads(urllib.request.urlopen(url + "status", timeout=10).read())["ready"]:
-            assert time.time() < deadline
-            time.sleep(0.1)
-        digit = np.full((280, 280), 255, np.uint8)
-        digit[40:240, 130:150] = 0
-        status, answer = _post(url.rstrip("/"), {"image": _data_url(digit)})
-        assert status == 200 and set(answer["models"]) == {"bn", "gn", "ln", "none"}
-    finally:
-        process.terminate()
-        process.wait(30)
-        log.seek(0)
-        imports = log.read()
-        log.close()
+    # -X importtime writes more than a pipe holds unread
+    with open(tmp_path / "stderr.txt", "w+") as log:
+        process = subprocess.Popen([sys.executable, "-X", "importtime", "draw.py", "--port", "0"], cwd=ROOT,
+                                   stdout=subprocess.PIPE, stderr=log, text=True)
+        try:
+            line = process.stdout.readline()  # printed once the server listens
+            listening = time.perf_counter() - started
+            url = line.split(" at ")[1].split()[0]
+            with urllib.request.urlopen(url, timeout=10) as response:
+                assert b"<canvas" in response.read()
+            deadline = time.time() + 60
+            while not json.loads(urllib.request.urlopen(url + "status", timeout=10).read())["ready"]:
+                assert time.time() < deadline
+                time.sleep(0.1)
+            digit = np.full((280, 280), 255, np.uint8)
+            digit[40:240, 130:150] = 0
+            status, answer = _post(url.rstrip("/"), {"image": _data_url(digit)})
+            assert status == 200 and set(answer["models"]) == set(variants.ALL_NORMS)
+        finally:
+            process.terminate()
+            process.wait(30)
+            log.seek(0)
+            imports = log.read()
     # The LiteRT files answer: TensorFlow is never imported (-X importtime lists every module the process loaded).
     imported = [line.split("|")[-1].strip() for line in imports.splitlines() if line.startswith("import time:")]
     assert "ai_edge_litert" in imported and not any(name.split(".")[0] == "tensorflow" for name in imported)
@@ -248,7 +250,7 @@ def test_sliders_apply_the_shift_to_what_the_models_see(browser, server):
     shifted, _ = _answers(browser)
     field = predict.mnist_like(predict.decode(io.BytesIO(png)))
     grey = shift.adjusted(field[None, :, :, None], background=128)[0, :, :, 0]
-    expected = predict.predict(predict.load_models(os.path.join(ROOT, "results")), grey)
+    expected = predict.predict(runtimes.load_models(os.path.join(ROOT, "results")), grey)
     for norm, values in expected.items():
         np.testing.assert_allclose(shifted[norm][1], values, atol=2e-6)
     assert shifted["bn"][1] != plain["bn"][1]

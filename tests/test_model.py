@@ -8,7 +8,7 @@ import tensorflow as tf
 
 import model
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from conftest import ROOT  # noqa: E402
 
 RNG = np.random.default_rng(0)
 

@@ -7,7 +7,7 @@ import pytest
 
 from conftest import write_mnist_dir
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from conftest import ROOT  # noqa: E402
 
 
 def test_notebook_smoke_run(tmp_path):

@@ -12,24 +12,18 @@ import pytest
 import tensorflow as tf
 from PIL import Image, ImageFilter
 
-import data
 import model
 import predict
+import runtimes
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-RESULTS = os.path.join(ROOT, "results")
+from conftest import RESULTS, ROOT  # noqa: E402
 COUNT = 30  # test digits written as files in each form
 
-
-@pytest.fixture(scope="module")
-def test_set():
-    _, (images, labels) = data.load_idx_dir(os.path.join(ROOT, "data", "mnist"))
-    return images, labels
 
 
 @pytest.fixture(scope="module")
 def models():
-    return predict.load_models(RESULTS)
+    return runtimes.load_models(RESULTS)
 
 
 @pytest.mark.parametrize("norm", model.NORMS)
@@ -80,7 +74,7 @@ def test_digits_in_other_forms_get_the_models_own_answers(tmp_path, test_set, mo
     reference = {norm: np.argmax(run(images.astype("float32")), axis=1) for norm, run in models.items()}
     forms = write_forms(tmp_path, images)
     agree, total = 0, 0
-    for form, paths in forms.items():
+    for paths in forms.values():
         for i, path in enumerate(paths):
             probabilities = predict.predict(models, predict.mnist_like(predict.read_image(path), path))
             for norm, values in probabilities.items():
@@ -130,7 +124,7 @@ def test_plain_output_names_digit_probability_and_runner_up(tmp_path, test_set, 
 def test_models_folder_without_saved_models_and_bad_flags(tmp_path, capsys):
     assert predict.main(["x.png", "--models", str(tmp_path)]) == 1
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and f"--models {str(tmp_path)!r}: no SavedModel found" in err
+    assert err.count("\n") == 1 and f"--models {str(tmp_path)!r}: no model.keras found" in err
     with pytest.raises(SystemExit) as info:
         predict.parse_args(["x.png", "--show", "figure.pdf"])
     assert info.value.code == 2 and "--show 'figure.pdf'" in capsys.readouterr().err
@@ -276,11 +270,12 @@ def test_the_litert_files_answer_a_photo_without_tensorflow(tmp_path, test_set):
     assert "ai_edge_litert" in imported and not any(name.split(".")[0] == "tensorflow" for name in imported)
 
 
-def test_auto_takes_the_saved_models_where_a_tflite_file_is_missing(tmp_path):
+def test_auto_takes_the_keras_models_where_a_tflite_file_is_missing(tmp_path):
     for norm in ("bn", "gn"):
         (tmp_path / norm).mkdir()
-        os.symlink(os.path.join(RESULTS, norm, "seed-1", "saved_model"), tmp_path / norm / "saved_model")
+        for name in ("model.keras", "config.json"):
+            os.symlink(os.path.join(RESULTS, norm, "seed-1", name), tmp_path / norm / name)
     os.symlink(os.path.join(RESULTS, "bn", "seed-1", "model.tflite"), tmp_path / "bn" / "model.tflite")
-    models = predict.load_models(str(tmp_path))  # gn has no model.tflite: both from their SavedModels
-    assert set(models) == {"bn", "gn"} and not any(isinstance(m, predict.LiteRTModel) for m in models.values())
-    assert all(isinstance(m, predict.LiteRTModel) for m in predict.load_models(str(tmp_path), "litert").values())
+    models = runtimes.load_models(str(tmp_path))  # gn has no model.tflite: both from their Keras models
+    assert set(models) == {"bn", "gn"} and not any(isinstance(m, runtimes.LiteRTModel) for m in models.values())
+    assert all(isinstance(m, runtimes.LiteRTModel) for m in runtimes.load_models(str(tmp_path), "litert").values())

@@ -5,7 +5,7 @@ import re
 
 import report
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from conftest import ROOT  # noqa: E402
 
 
 def readme():

@@ -12,7 +12,7 @@ import model
 import shift
 import rundir  # noqa: E402
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from conftest import ROOT  # noqa: E402
 RNG = np.random.default_rng(0)
 
 

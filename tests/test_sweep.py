@@ -13,16 +13,17 @@ import numpy as np
 import pytest
 
 import sweep
-import train
 import model
 import plots
+import variants
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from conftest import ROOT  # noqa: E402
 
 
 def sweep_args(mnist_dir, output_dir, *extra):
     return ["batch-size", "--data-dir", mnist_dir, "--output-dir", str(output_dir), "--epochs", "1", "--seeds", "1",
-            "--vary", "batch-size", "8", "64", "--test-time-batches", "1", "8", "128", "--verbose", "0", *extra]
+            "--vary", "batch-size", "8", "64", "--test-time-batches", "1", "8", "128", "--verbose", "0", "--norm", "all",
+            *extra]
 
 
 def test_learning_rate_follows_the_stated_rule(tmp_path):
@@ -31,26 +32,26 @@ def test_learning_rate_follows_the_stated_rule(tmp_path):
     assert sweep.learning_rate(args, 2) == pytest.approx(0.01 * math.sqrt(2 / 128))
     linear = sweep.parse_args(["batch-size", "--lr-scaling", "linear", "--output-dir", str(tmp_path)])
     assert sweep.learning_rate(linear, 512) == pytest.approx(0.04)
-    point = next(p for p in args.points if (p.norm, p.seed, p.args.batch_size) == ("gn", 2, 8))
-    assert (point.args.batch_size, point.args.seed, point.args.epochs, point.args.norms) == (8, 2, 2, ("gn",))
-    assert point.args.lr == pytest.approx(0.01 * math.sqrt(8 / 128))
+    point = next(p for p in args.points if (p.norm, p.seed, p.config.batch_size) == ("gn", 2, 8))
+    assert (point.config.batch_size, point.config.seed, point.config.epochs, point.config.norm) == (8, 2, 2, "gn")
+    assert point.config.lr == pytest.approx(0.01 * math.sqrt(8 / 128))
     assert point.run_dir == os.path.join(str(tmp_path), "gn", "bs-8", "seed-2")
-    assert len(args.points) == 6 * 3 * 3  # batch sizes x seeds x models
+    assert len(args.points) == 6 * 3 * len(variants.NORMALIZED)  # batch sizes x seeds x models
 
 
 def test_any_train_setting_can_be_swept_and_other_flags_reach_every_point(tmp_path):
     args = sweep.parse_args(["grid", "--vary", "dropout", "0", "0.1", "--vary", "optimizer", "adam", "sgd",
                              "--norm", "gn", "--seeds", "1", "--lr", "0.05", "--output-dir", str(tmp_path)])
-    assert [(p.args.dropout, p.args.optimizer, p.args.lr) for p in args.points] == [
+    assert [(p.config.dropout, p.config.optimizer, p.config.lr) for p in args.points] == [
         (0.0, "adam", 0.05), (0.0, "sgd", 0.05), (0.1, "adam", 0.05), (0.1, "sgd", 0.05)]
     assert args.points[1].run_dir == os.path.join(str(tmp_path), "gn", "dropout-0", "optimizer-sgd", "seed-1")
     presets = {name: sweep.parse_args([name, "--output-dir", str(tmp_path)]) for name in ("learning-rate", "l1")}
-    rates = sorted({p.args.lr for p in presets["learning-rate"].points})
+    rates = sorted({p.config.lr for p in presets["learning-rate"].points})
     assert len(rates) >= 6 and rates[-1] / rates[0] >= 100  # two decades at least
     assert {p.norm for p in presets["learning-rate"].points} == set(model.ALL_NORMS)
-    assert {p.args.optimizer for p in presets["learning-rate"].points} == {"adam", "sgd"}
-    assert sorted({p.args.l1 for p in presets["l1"].points}) == [0.0, 1e-5, 1e-4, 1e-3]
-    assert {(p.norm, p.args.epochs) for p in presets["l1"].points} == {("bn", 20)}
+    assert {p.config.optimizer for p in presets["learning-rate"].points} == {"adam", "sgd"}
+    assert sorted({p.config.l1 for p in presets["l1"].points}) == [0.0, 1e-5, 1e-4, 1e-3]
+    assert {(p.norm, p.config.epochs) for p in presets["l1"].points} == {("bn", 20)}
 
 
 @pytest.mark.parametrize("flags, message", [
@@ -178,11 +179,11 @@ def test_defaults_rerun_the_committed_study():
     for key in ("epochs", "batch_sizes", "seeds", "base_lr", "base_batch_size", "lr_scaling", "lr_rule", "train_limit",
                 "test_limit", "data"):
         assert settings[key] == committed["settings"][key], key
-    assert len(args.points) == len(committed["runs"]) == 54
+    assert len(args.points) == len(committed["runs"]) == 6 * 3 * len(variants.NORMALIZED)
     for point in args.points:
         with open(os.path.join(ROOT, point.run_dir, "config.json")) as handle:
             stored = json.load(handle)
-        assert train.run_config(point.args, point.norm, point.seed, "bundled:data/mnist") == stored, point.run_dir
+        assert point.config.record("bundled:data/mnist") == stored, point.run_dir
 
 
 def test_a_diverged_point_is_recorded_not_a_crash_and_not_retrained(mnist_dir, tmp_path, capsys):

@@ -18,8 +18,9 @@ import model
 import quiet_tf
 import rundir  # noqa: E402
 import train
+import training
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from conftest import ROOT  # noqa: E402
 
 
 def smoke_args(mnist_dir, output_dir, *extra):
@@ -102,7 +103,7 @@ def test_finished_runs_are_skipped_unless_forced(smoke_run, mnist_dir, capsys):
 @pytest.mark.parametrize(
     "flags, message",
     [
-        (["--norm", "in"], "invalid choice: 'in'"),
+        (["--norm", "wn"], "invalid choice: 'wn'"),
         (["--epochs", "0"], "--epochs must be >= 1; received 0"),
         (["--batch-size", "-4"], "--batch-size must be >= 1; received -4"),
         (["--l1", "-0.1"], "--l1 must be a finite number >= 0; received -0.1"),
@@ -132,10 +133,10 @@ def test_ema_run_evaluates_and_exports_the_averaged_weights(mnist_dir, tmp_path)
     assert train.main(smoke_args(mnist_dir, tmp_path, *flags)) == 0
     config = json.loads((tmp_path / "gn" / "config.json").read_text())
     assert config["ema"] == 0.9
-    assert "ema" not in train.run_config(train.parse_args(["--output-dir", str(tmp_path)]), "gn", 1, "x")
+    assert "ema" not in training.TrainConfig(norm="gn").record("x")
     # The exported model holds the averaged weights, and the history's last evaluation used the same weights.
-    args = train.parse_args(smoke_args(mnist_dir, tmp_path, *flags))
-    _, evaluation, _ = train.load_splits(args)
+    _, configs = train.parse_args(smoke_args(mnist_dir, tmp_path, *flags))
+    _, evaluation, _ = training.load_splits(configs[0])
     trained = keras.models.load_model(tmp_path / "gn" / "model.keras")
     logits = trained.predict(evaluation[0], verbose=0)
     ce = float(keras.losses.SparseCategoricalCrossentropy(from_logits=True)(evaluation[1], logits))
@@ -158,16 +159,22 @@ def test_architecture_and_augmentation_flags_reach_the_run(mnist_dir, tmp_path):
     convs = [layer.name for layer in trained.layers if isinstance(layer, keras.layers.Conv2D)]
     assert convs == ["block1_conv", "block2_conv", "block3_conv", "head_conv"]
     assert trained.get_layer("block1_pool") is not None
-    assert train.run_config(train.parse_args(["--no-augment", "--output-dir", str(tmp_path)]), "bn", 1,
-                            "x")["augment"] is False
+    _, configs = train.parse_args(["--no-augment", "--output-dir", str(tmp_path)])
+    assert configs[0].record("x")["augment"] is False
 
 
-def test_unwritable_output_dir_is_rejected(tmp_path, capsys):
+def test_checking_the_flags_writes_nothing(tmp_path):
+    _, configs = train.parse_args(["--output-dir", str(tmp_path / "new"), "--seeds", "1", "2"])
+    assert [(c.norm, c.seed) for c in configs] == [(n, s) for n in model.NORMS for s in (1, 2)]
+    assert not (tmp_path / "new").exists() and os.listdir(tmp_path) == []
+
+
+def test_unwritable_output_dir_ends_with_one_line_and_exit_1(mnist_dir, tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    with pytest.raises(SystemExit) as info:
-        train.parse_args(["--output-dir", str(blocker / "out")])
-    assert info.value.code == 2 and "cannot be written" in capsys.readouterr().err
+    assert train.main(smoke_args(mnist_dir, blocker / "out", "--norm", "gn", "--epochs", "1")) == 1
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(errors) == 1 and errors[0].startswith("error:") and str(blocker) in errors[0], errors
 
 
 def test_bad_data_folder_exits_1_with_one_line(tmp_path):
@@ -224,8 +231,8 @@ def test_tfds_without_network_fails_within_a_minute_with_one_line(tmp_path):
 
 
 def test_limits_larger_than_the_data_are_clamped_with_notice(mnist_dir, tmp_path, capsys):
-    args = train.parse_args(smoke_args(mnist_dir, tmp_path, "--train-limit", "100000", "--test-limit", "50"))
-    train_split, test_split, _ = train.load_splits(args)
+    _, configs = train.parse_args(smoke_args(mnist_dir, tmp_path, "--train-limit", "100000", "--test-limit", "50"))
+    train_split, test_split, _ = training.load_splits(configs[0])
     assert len(train_split[0]) == 384 and len(test_split[0]) == 50
     assert "--train-limit 100000 is larger than the 384 available" in capsys.readouterr().out
 
@@ -413,7 +420,7 @@ def test_kernels_json_records_each_epochs_conv_kernels(smoke_run):
 
 
 def test_the_control_trains_by_name_but_is_not_part_of_all(mnist_dir, tmp_path, monkeypatch):
-    assert train.parse_args(["--output-dir", str(tmp_path)]).norms == model.NORMS
+    assert [config.norm for config in train.parse_args(["--output-dir", str(tmp_path)])[1]] == list(model.NORMS)
     assert train.main(smoke_args(mnist_dir, tmp_path, "--norm", "none", "--epochs", "1")) == 0
     config = json.loads((tmp_path / "none" / "config.json").read_text())
     assert config["norm"] == "none" and config["l1"] is None
@@ -421,8 +428,8 @@ def test_the_control_trains_by_name_but_is_not_part_of_all(mnist_dir, tmp_path, 
     assert list(summary["variants"]) == ["none"] and summary["variants"]["none"]["trainable_params"] == 7500
     # Beside the three, the control is in summary.json but stays out of the curves: they are the assignment's.
     drawn = []
-    original = train.plots.plot_test_loss
-    monkeypatch.setattr(train.plots, "plot_test_loss", lambda histories, *a, **k: drawn.append(list(histories))
+    original = training.plots.plot_test_loss
+    monkeypatch.setattr(training.plots, "plot_test_loss", lambda histories, *a, **k: drawn.append(list(histories))
                         or original(histories, *a, **k))
     assert train.main(smoke_args(mnist_dir, tmp_path, "--norm", "all", "--epochs", "1")) == 0
     assert drawn == [["bn", "gn", "ln"]]
