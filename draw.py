@@ -145,11 +145,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self._send(400, {"error": str(error)})
 
 
+class Server(http.server.ThreadingHTTPServer):
+    request_queue_size = 64  # connections waiting to be accepted: several pages (or tabs) drawing at once
+    daemon_threads = True
+
+
 def make_server(host="127.0.0.1", port=8000, models_dir="results", runtime="auto"):
     """A ThreadingHTTPServer serving the page; the models start loading in a background thread."""
     answerer = Answerer(models_dir, runtime)
     handler = type("BoundHandler", (Handler,), {"answerer": answerer})
-    server = http.server.ThreadingHTTPServer((host, port), handler)
+    server = Server((host, port), handler)
     server.answerer = answerer
     threading.Thread(target=answerer.load, daemon=True).start()
     return server

@@ -20,6 +20,11 @@ import shutil
 import time
 import typing
 
+try:
+    import resource  # the file-size limit; not on Windows
+except ImportError:
+    resource = None
+
 import quiet_tf
 
 quiet_tf.start()  # before keras: TensorFlow's C++ start-up lines only with --debug
@@ -57,7 +62,28 @@ class TrainingDiverged(RuntimeError):
 
 
 class NoSpace(OSError):
-    """A run's folder could not be written: the disk (or a file-size limit) is full."""
+    """A run's folder cannot be written: the disk (or the file-size limit, `ulimit -f`) is full."""
+
+    def __init__(self, folder):
+        super().__init__(f"no space left to write in {folder} (free some and rerun the same command: the finished "
+                         "epochs are kept)")
+        self.errno = errno.ENOSPC
+
+
+def ensure_room(folder, needed):
+    """Raises NoSpace, before anything is written, when `folder` has less than `needed` bytes free or this process
+    may not write a file that large. Keras writes weights with HDF5, which fails half-way through a write with
+    screens of tracebacks and then crashes the process; Python's own writes fail cleanly and need no check."""
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0] if resource else -1
+    if shutil.disk_usage(folder).free < needed or 0 <= limit < needed:
+        raise NoSpace(folder)
+
+
+def weights_bytes(model):
+    """A generous size of a file holding the model's and its optimizer's variables (HDF5 adds its own headers)."""
+    optimizer = getattr(model.optimizer, "variables", []) if model.optimizer else []
+    values = sum(int(np.prod(v.shape)) for v in (*model.weights, *optimizer))
+    return 8 * values + 256 * 1024
 
 
 @dataclasses.dataclass(frozen=True)
@@ -266,6 +292,7 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
 
     def _save_model(self):
         os.makedirs(self.backup_dir, exist_ok=True)
+        ensure_room(self.backup_dir, weights_bytes(self.model))
         weights_tmp = os.path.join(self.backup_dir, ".tmp-latest.weights.h5")
         metadata_tmp = os.path.join(self.backup_dir, ".tmp-training_metadata.json")
         self.model.save_weights(weights_tmp, overwrite=True)
@@ -334,10 +361,11 @@ def train_run(config, splits, run_dir, strategy=None, export=True):
         return rundir.read_json(rundir.file(run_dir, "result")), False
     try:
         return _fit(config, splits, run_dir, record, strategy or tf.distribute.get_strategy(), export), True
+    except NoSpace:
+        raise
     except OSError as error:
-        if error.errno in NO_SPACE or "No space left" in str(error) or "File too large" in str(error):
-            raise NoSpace(errno.ENOSPC, f"no space left to write in {run_dir} (free some and rerun the same "
-                                        "command: finished epochs are kept)") from error
+        if error.errno in NO_SPACE:
+            raise NoSpace(run_dir) from error
         raise
 
 
@@ -384,6 +412,7 @@ def _fit(config, splits, run_dir, record, strategy, export):
     rows = rundir.read_history(rundir.file(run_dir, "history"))
     if config.ema:
         model.optimizer.finalize_variable_values(model.trainable_variables)  # export the averaged weights
+    ensure_room(run_dir, 2 * weights_bytes(model))  # model.keras and the SavedModel
     rundir.atomic_write(rundir.file(run_dir, "model"), model.save)
     if export:
         rundir.atomic_write(rundir.file(run_dir, "saved_model"),

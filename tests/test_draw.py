@@ -6,6 +6,7 @@ DRAW_SCREENSHOT=FILE also saves a screenshot of the page with a drawn digit (res
 """
 
 import base64
+import concurrent.futures
 import io
 import json
 import os
@@ -82,9 +83,24 @@ def test_server_answers_a_drawing_as_predict_reads_it_with_the_studys_shifts(ser
     shifted = shift.adjusted(field[None, :, :, None], contrast=0.25, background=64)[0, :, :, 0]
     assert np.array_equal(np.array(answer["field"]), shifted.astype(int))  # the study's shifts round to integers
     expected = predict.predict(runtimes.load_models(os.path.join(ROOT, "results")), shifted)
-    assert set(answer["models"]) == set(expected) == {"bn", "gn", "ln", "none"}
+    assert set(answer["models"]) == set(expected) == set(variants.ALL_NORMS)
     for norm, values in expected.items():
         np.testing.assert_allclose(answer["models"][norm], values, atol=1e-6)
+
+
+def test_concurrent_clients_each_get_the_answer_to_their_own_drawing(server, test_set):
+    # The page's server answers each request in its own thread: 8 clients post 256 drawn test digits at once, and
+    # every answer must be the one that digit gets alone (a shared LiteRT interpreter dropped or mixed them up).
+    digits = [np.kron(255 - image[:, :, 0], np.ones((10, 10), np.uint8)) for image in test_set[0][:64]]
+    payloads = [{"image": _data_url(digit)} for digit in digits]
+    alone = [_post(server, payload) for payload in payloads]
+    assert all(status == 200 and answer["models"] for status, answer in alone)
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        together = list(pool.map(lambda payload: _post(server, payload), payloads * 4))
+    for k, (status, answer) in enumerate(together):
+        assert status == 200, answer
+        for norm, values in alone[k % len(payloads)][1]["models"].items():
+            np.testing.assert_allclose(answer["models"][norm], values, atol=1e-6, err_msg=f"request {k}, {norm}")
 
 
 def test_server_refuses_bad_requests_with_a_reason(server):

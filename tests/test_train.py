@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -478,3 +479,33 @@ def test_cpp_log_lines_are_recognised_and_nothing_else():
     for line in ("error: data/mnist: data folder not found", "Traceback (most recent call last):",
                  "<string>:5: UserWarning: careful", "E0000 is not a log line without its time stamp"):
         assert not quiet_tf.is_cpp_log_line(line), line
+
+
+def _file_size_limit(limit):
+    def apply():  # in the child: writes past `limit` bytes fail with EFBIG instead of killing the process
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    return apply
+
+
+@pytest.mark.slow
+def test_a_full_disk_ends_with_one_line_and_exit_1_and_the_rerun_resumes(mnist_dir, tmp_path):
+    # A file-size limit of 300 KB stands for a full disk: Keras' HDF5 backup would fail half-way and crash.
+    def command(output):
+        return [sys.executable, "train.py", "--data-dir", mnist_dir, "--output-dir", str(output), "--norm", "gn",
+                "--epochs", "2", "--batch-size", "32", "--verbose", "0", "--deterministic"]
+
+    full = subprocess.run(command(tmp_path / "out"), cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          preexec_fn=_file_size_limit(300_000))
+    assert full.returncode == 1, full.stderr[-2000:]
+    lines = [line for line in full.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: no space left to write in ") and str(tmp_path) in lines[0]
+    assert not (tmp_path / "out" / "gn" / "result.json").exists()
+    assert [int(row["epoch"]) for row in read_rows(tmp_path / "out" / "gn" / "history.csv")] == [1]
+    # Space freed: the same command finishes, with the history of a run that never lacked space.
+    assert subprocess.run(command(tmp_path / "out"), cwd=ROOT, capture_output=True, timeout=300).returncode == 0
+    assert subprocess.run(command(tmp_path / "ref"), cwd=ROOT, capture_output=True, timeout=300).returncode == 0
+    got, want = (read_rows(tmp_path / name / "gn" / "history.csv") for name in ("out", "ref"))
+    assert [int(row["epoch"]) for row in got] == [1, 2]
+    assert [{k: v for k, v in row.items() if k != "epoch_seconds"} for row in got] == [
+        {k: v for k, v in row.items() if k != "epoch_seconds"} for row in want]
