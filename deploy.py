@@ -106,8 +106,9 @@ def finished_runs(runs_dir, norms=model_lib.ALL_NORMS, seeds=None):
              if (seeds is None or result["seed"] in seeds) and os.path.exists(
                  rundir.file(result["run_dir"], "model"))]
     if not found:
-        raise DeployError(f"--runs {runs_dir!r}: no finished run with a model.keras (expected "
-                          f"<norm>/seed-<k>/ or <norm>/ holding result.json and model.keras; train.py writes them)")
+        model_file, result_file = rundir.FILES["model"], rundir.FILES["result"]
+        raise DeployError(f"--runs {runs_dir!r}: no finished run with a {model_file} (expected <norm>/seed-<k>/ "
+                          f"or <norm>/ holding {result_file} and {model_file}; train.py writes them)")
     return found
 
 
@@ -342,7 +343,7 @@ def main(argv=None):
             for row in summary["runs"]:
                 print(f"{row['norm']} seed {row['seed']} {row['runtime']}: {100 * row['accuracy']:.2f} %, "
                       f"{row['latency_ms_batch1']:.3f} ms/image, {row['images_per_s_batch256']:,.0f} images/s")
-            print(f"wrote {os.path.join(args.output_dir, 'summary.json')} and deploy.png")
+            print(f"wrote {rundir.summary_path(args.output_dir)} and deploy.png")
     except (DeployError, runtimes.ModelError, data_lib.DataError, OSError) as error:
         if args.debug:
             raise

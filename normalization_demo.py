@@ -1,4 +1,4 @@
-"""Batch, Group and Layer normalization worked by hand on a tiny tensor, checked against Keras.
+"""Batch, Group, Layer and Instance normalization worked by hand on a tiny tensor, checked against Keras.
 
     python normalization_demo.py > demo.md
     python normalization_demo.py --figure docs/normalization_axes.png   # what each norm averages over
@@ -68,7 +68,8 @@ def group_norm(x, groups):
             mean, var = block.mean(), block.var()
             out[i, :, :, g * size : (g + 1) * size] = (block - mean) / np.sqrt(var + EPSILON)
             channels = ",".join(f"c{k}" for k in range(g * size, (g + 1) * size))
-            label = f"image {i}" if groups == 1 else f"image {i}, group {g} ({channels})"
+            label = (f"image {i}" if groups == 1 else f"image {i}, channel {channels}" if size == 1
+                     else f"image {i}, group {g} ({channels})")
             steps.append(f"| {label} | {_fmt(block)} | {mean:.4f} | {var:.4f} |")
     return out, steps
 
@@ -90,6 +91,8 @@ def main():
          "statistics per image and group of 2 channels, over 4 pixels x 2 channels = 8 values each"),
         ("Layer normalization", "ln", group_norm(exact, 1),
          "statistics per image, over all 4 pixels x 4 channels = 16 values each"),
+        ("Instance normalization", "in", group_norm(exact, x.shape[-1]),
+         "statistics per image and channel, over its 4 pixels = 4 values each"),
     ]
     print("## Input x: 2 images, 2x2 pixels, 4 channels (seed 7)\n")
     print(_matrix(x, decimals=1))
@@ -107,11 +110,12 @@ def main():
         if not difference < TOLERANCE:
             failures.append(f"{title}: max difference {difference:.2e} >= {TOLERANCE:g}")
     print("\n## Normalized outputs (c0, c1, c2, c3 of each pixel)\n")
-    print("| image | pixel | BN | GN (2 groups) | LN |\n|---|---|---|---|---|")
+    print("| image | pixel | BN | GN (2 groups) | LN | IN |\n|---|---|---|---|---|---|")
     for n in range(x.shape[0]):
         for h in range(x.shape[1]):
             for w in range(x.shape[2]):
-                cells = " | ".join(", ".join(f"{v:.4f}" for v in out[n, h, w]) for out in outputs)
+                # round(v, 4) + 0.0: an exact zero prints 0.0000 whichever side of zero the CPU's rounding put it
+                cells = " | ".join(", ".join(f"{round(v, 4) + 0.0:.4f}" for v in out[n, h, w]) for out in outputs)
                 print(f"| {n} | ({h},{w}) | {cells} |")
     print(f"\nMax |NumPy - Keras|: {', '.join(verdicts)}")
     if failures:

@@ -4,12 +4,13 @@ Every function takes data and returns a matplotlib Figure; nothing is shown or s
 here (train.py and the notebook decide that).
 """
 
-import math
 
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
+import results
+import runtimes
 import variants
 
 COLORS = variants.COLORS
@@ -163,7 +164,8 @@ def plot_batch_size(runs, labels, epochs, lr_rule):
 
 
 def plot_normalization_axes(batch, channels, height, width, groups, shown_images=6):
-    """What each normalization averages over, as in the Group Normalization paper's Figure 2.
+    """What each normalization averages over, as in the Group Normalization paper's Figure 2 (its order: BN, LN,
+    IN, GN).
 
     One cube per method over (N, C, H x W); the shaded cells are the values one mean and
     variance is computed from. The cube shows `shown_images` of the `batch` images and every
@@ -182,12 +184,14 @@ def plot_normalization_axes(batch, channels, height, width, groups, shown_images
                                             f"= {batch * height * width:,} values"),
         ("Layer Norm", lambda n, c: n == shown - 1, f"per image, over C x H x W = {channels} x {height * width:,} "
                                             f"= {channels * height * width:,} values"),
+        ("Instance Norm", lambda n, c: n == shown - 1 and c == 0,
+         f"per image and channel, over H x W = {height * width:,} values"),
         (f"Group Norm ({groups} groups)", lambda n, c: n == shown - 1 and c < per_group,
          f"per image and group, over {per_group} x {height * width:,} = {per_group * height * width:,} values"),
     )
-    fig = plt.figure(figsize=(12, 4.6), dpi=110)
+    fig = plt.figure(figsize=(16, 4.8), dpi=110)
     for index, (name, selected, scope) in enumerate(methods):
-        ax = fig.add_subplot(1, 3, index + 1, projection="3d")
+        ax = fig.add_subplot(1, len(methods), index + 1, projection="3d")
         filled = np.ones((shown, channels, spatial_cells), dtype=bool)
         colors = np.empty(filled.shape, dtype=object)
         for n in range(shown):
@@ -202,20 +206,21 @@ def plot_normalization_axes(batch, channels, height, width, groups, shown_images
         ax.set_zticks([])
         ax.set_box_aspect((shown, channels, spatial_cells * 1.5))
         ax.view_init(elev=22, azim=-58)
-        ax.set_title(f"{name}\n{scope}", fontsize=9)
+        ax.set_title(f"{name}\n{scope}", fontsize=8.5)
     fig.suptitle(f"Which values one mean and variance are taken over (shaded), for this network's first "
                  f"normalization layer: batch {batch}, {height} x {width} x {channels}", fontsize=10)
     fig.subplots_adjust(left=0.0, right=0.97, bottom=0.02, top=0.8, wspace=0.05)
     return fig
 
 
-def plot_learning_rate(runs, labels, epochs):
+def plot_learning_rate(runs, labels, epochs, warmup_fraction):
     """Final test error against the peak learning rate (both log scales), one panel per optimizer.
 
     Args:
         runs: sweep.py's learning-rate rows: "norm", "optimizer", "lr", "seed", "final_accuracy", "diverged".
         labels: {norm: legend label}.
         epochs: epochs every point trained for (for the title).
+        warmup_fraction: of the steps spent warming the learning rate up (for the title).
 
     A diverged run (loss NaN) predicts one class for every image: it is drawn at chance (90 % error)
     with an x, and counts as chance in the mean.
@@ -227,7 +232,7 @@ def plot_learning_rate(runs, labels, epochs):
         mine = [run for run in runs if run["optimizer"] == optimizer]
         for norm in dict.fromkeys(run["norm"] for run in mine):
             rates = sorted({run["lr"] for run in mine if run["norm"] == norm})
-            errors = [[90.0 if run["diverged"] else 100.0 * (1 - run["final_accuracy"])
+            errors = [[100.0 * (1 - results.accuracy(run))
                        for run in mine if run["norm"] == norm and run["lr"] == rate] for rate in rates]
             seeds = max(len(e) for e in errors)
             label = labels.get(norm, norm) + (f", mean of {seeds} seeds" if seeds > 1 else "")
@@ -238,7 +243,8 @@ def plot_learning_rate(runs, labels, epochs):
                                 color=line.get_color(), alpha=0.15, linewidth=0)
             diverged = [run["lr"] for run in mine if run["norm"] == norm and run["diverged"]]
             if diverged:
-                ax.plot(diverged, [90.0] * len(diverged), "x", markersize=10, color=line.get_color())
+                ax.plot(diverged, [100.0 * (1 - results.CHANCE)] * len(diverged), "x", markersize=10,
+                        color=line.get_color())
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("peak learning rate (log scale)")
@@ -251,7 +257,7 @@ def plot_learning_rate(runs, labels, epochs):
     several = any(len({r["seed"] for r in runs if r["norm"] == n and r["lr"] == runs[0]["lr"]}) > 1
                   for n in {r["norm"] for r in runs})
     fig.suptitle(f"Which peak learning rates train, after {epochs} epoch{'s' if epochs != 1 else ''} "
-                 f"(warm-up 20 %, cosine to 0)"
+                 f"(warm-up {100 * warmup_fraction:g} %, cosine to 0)"
                  + ("\nline: mean over seeds; shaded: lowest to highest seed" if several else "")
                  + ("; x: loss became NaN" if any(run["diverged"] for run in runs) else ""),
                  fontsize=10)
@@ -294,9 +300,9 @@ def plot_l1(runs):
         ax.grid(alpha=0.3)
 
     per_epoch(zero, lambda r, e: 100 * r["near_zero_all"][e], "Conv weights with |w| < 0.001", "% of all conv weights")
-    per_epoch(body, lambda r, e: math.sqrt(sum(v ** 2 for k, v in r["kernel_norms"][e].items() if k != "head_conv")),
+    per_epoch(body, lambda r, e: results.body_kernel_norm(r["kernel_norms"][e]),
               "L2 norm of the normalized conv kernels (blocks 1-5)", "L2 norm")
-    per_epoch(head, lambda r, e: r["kernel_norms"][e]["head_conv"], "L2 norm of the head's kernel (no norm after it)",
+    per_epoch(head, lambda r, e: results.head_kernel_norm(r["kernel_norms"][e]), "L2 norm of the head's kernel (no norm after it)",
               "L2 norm")
     zero.legend(fontsize=8)
     fig.suptitle("What L1 does beside batch normalization (line: mean over seeds; shaded: lowest to highest)",
@@ -394,8 +400,8 @@ def plot_predictions(shown, labels):
     return fig
 
 
-DEPLOY_RUNTIMES = (("keras", "Keras (tf.function)", "#7f7f7f"), ("litert-f32", "LiteRT float32", "#1f77b4"),
-                   ("litert-int8", "LiteRT int8", "#d62728"))
+RUNTIME_COLORS = {"keras": "#7f7f7f", "litert-f32": "#1f77b4", "litert-int8": "#d62728"}
+DEPLOY_RUNTIMES = tuple((name, runtimes.LABELS[name], RUNTIME_COLORS[name]) for name in runtimes.NAMES)
 
 
 def plot_deploy(summary, labels):

@@ -240,10 +240,10 @@ def parse_args(argv=None):
                         help="folder with <norm>/seed-1/<model> or <norm>/<model> (default: %(default)s)")
     parser.add_argument("--runtime", choices=(runtimes.AUTO, *runtimes.NAMES, *runtimes.ALIASES),
                         default=runtimes.AUTO,
-                        help="keras (model.keras), litert-f32 (model.tflite) or litert-int8 (model_int8.tflite), "
-                             "the LiteRT files deploy.py writes; auto: litert-f32 where every model has its "
-                             "model.tflite (no TensorFlow needed), else keras; savedmodel and litert: earlier "
-                             "names of keras and litert-f32 (default: %(default)s)")
+                        help=", ".join(f"{name} ({rundir.FILES[runtimes.FILE_KINDS[name]]})" for name in runtimes.NAMES)
+                        + "; the LiteRT files deploy.py writes; auto: litert-f32 where every model has its file (no "
+                          "TensorFlow needed), else keras; savedmodel and litert: earlier names of keras and "
+                          "litert-f32 (default: %(default)s)")
     parser.add_argument("--json", action="store_true", help="one JSON object per image and line")
     parser.add_argument("--show", metavar="FILE", help="write a PNG figure of the images and probabilities")
     parser.add_argument("--debug", action="store_true", help="show TensorFlow's C++ log lines")

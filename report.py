@@ -9,34 +9,34 @@ never typed by hand and cannot drift from results/.
 """
 
 import argparse
-import csv
 import glob
-import json
 import math
 import os
 import re
 import statistics
 import sys
+from dataclasses import dataclass
 
 import quiet_tf
 
 quiet_tf.start()  # TensorFlow's C++ start-up lines only with --debug
 
 import model  # noqa: E402
+import results  # noqa: E402
+import rundir  # noqa: E402
+import runtimes  # noqa: E402
+import variants as variants_lib  # noqa: E402 (summaries call their entries "variants")
 
-ROOT = os.path.dirname(os.path.abspath(__file__))
-RESULTS = os.path.join(ROOT, "results")
+ROOT, RESULTS = results.ROOT, results.RESULTS
 # Published PyTorch solutions of the assignment at epoch 20, as quoted in issue 4: (name, params, accuracy %).
 PUBLISHED = (("typical", "9,900", {"bn": 99.41, "gn": 99.46, "ln": 99.44}),
              ("best", "8,880", {"bn": 99.47, "gn": 99.54, "ln": 99.48}))
 
 
 def _load(name):
+    """A JSON file below results/ (benchmark.py's, bn_test_time.json), or None."""
     path = os.path.join(RESULTS, name)
-    if not os.path.exists(path):
-        return None
-    with open(path) as handle:
-        return json.load(handle)
+    return rundir.read_json(path) if os.path.exists(path) else None
 
 
 def _pct(value):
@@ -60,9 +60,11 @@ def findings(summary):
         )
     first = next(iter(summary["variants"].values()))
     machine = summary["machine"]
-    total = sum(run["train_seconds"] for norm, entry in summary["variants"].items() if norm in model.NORMS
+    total = sum(run["train_seconds"] for norm, entry in summary["variants"].items() if norm in variants_lib.NORMS
                 for run in entry["runs"])
-    control = sum(run["train_seconds"] for run in summary["variants"].get("none", {}).get("runs", []))
+    extras = [(variants_lib.NORM_LABELS[norm] if norm != variants_lib.CONTROL else "the control",
+               sum(run["train_seconds"] for run in summary["variants"][norm]["runs"]))
+              for norm in variants_lib.ALL_NORMS if norm not in variants_lib.NORMS and norm in summary["variants"]]
     lines.append("")
     lines.append(
         f"{first['config']['epochs']} epochs, seeds {', '.join(str(r['seed']) for r in first['runs'])}, "
@@ -70,7 +72,7 @@ def findings(summary):
         f"{machine['processor']} ({machine['cpu_count']} cores{', GPU ' + ', '.join(machine['gpus']) if machine['gpus'] else ', no GPU'}), "
         f"TensorFlow {summary['versions']['tensorflow']}, Keras {summary['versions']['keras']}; "
         f"{total / 60:.1f} minutes of training for the three models"
-        + (f", {control / 60:.1f} for the control." if control else ".")
+        + "".join(f", {seconds / 60:.1f} for {label}" for label, seconds in extras) + "."
     )
     return "\n".join(lines)
 
@@ -105,12 +107,12 @@ def timing(runs):
     lines = ["| run | machine | model | median s/epoch | epochs > 1.5x median | training minutes (all seeds) "
              "| minutes per seed at the median |", "|---|---|---|---|---|---|---|"]
     for label, folder in runs.items():
-        summary = _load(os.path.join(folder, "summary.json"))
+        summary = results.load(folder)
         for norm, entry in summary["variants"].items():
             seconds = []
             for run in entry["runs"]:
-                with open(os.path.join(RESULTS, folder, norm, f"seed-{run['seed']}", "history.csv")) as handle:
-                    seconds += [float(row["epoch_seconds"]) for row in csv.DictReader(handle)]
+                run_dir = rundir.run_dir_for(os.path.join(RESULTS, folder), norm, run["seed"])
+                seconds += [row["epoch_seconds"] for row in rundir.read_history(rundir.file(run_dir, "history"))]
             median = statistics.median(seconds)
             slow = sum(s > 1.5 * median for s in seconds)
             lines.append(f"| {label} | {summary['machine']['processor']} | {model.NORM_LABELS[norm]} "
@@ -137,7 +139,7 @@ def validation(summaries):
                          f"| {accuracy} | {best} | {entry['final_ce_mean']:.4f} "
                          f"| {entry['mean_epoch_seconds_mean']:.1f} |")
         means = [entry["final_accuracy_mean"] for entry in summary["variants"].values()]
-        if len(means) == len(model.NORMS):  # a run of one model alone (a control) has no mean to compare
+        if len(means) == len(variants_lib.NORMS):  # a run of one model alone (a control) has no mean to compare
             lines.append(f"| {recipe} | **mean of the three** | | **{_pct(sum(means) / len(means))} %** | | | |")
     return "\n".join(lines)
 
@@ -240,7 +242,7 @@ def _batch_cells(runs, norm, size, key, scale, decimals):
 def batch_size(summary):
     """The batch-size study: per batch size, each model's final test accuracy and cross-entropy over seeds."""
     runs, settings = summary["runs"], summary["settings"]
-    norms = [norm for norm in model.NORMS if any(run["norm"] == norm for run in runs)]
+    norms = results.present(runs)
     sizes = sorted({run["batch_size"] for run in runs})
     labels = [model.NORM_LABELS[norm] for norm in norms]
     lines = ["| batch | peak lr | steps / epoch | " + " | ".join(f"{label} acc. %" for label in labels) + " | "
@@ -267,7 +269,7 @@ def batch_size_headline(summary):
                           if summary["settings"]["base_batch_size"] in sizes[1:] else sizes[-1:])
     parts = []
     for size in picks:
-        means = {norm: sum(values) / len(values) for norm in model.NORMS
+        means = {norm: sum(values) / len(values) for norm in results.present(runs)
                  if (values := _seed_values(runs, norm, size, "final_accuracy", 100))}
         cells = [f"{model.NORM_LABELS[norm]} {mean:.2f} %" for norm, mean in means.items()]
         parts.append(f"batch {size}: " + ", ".join(cells))
@@ -304,13 +306,12 @@ def demo():
     return buffer.getvalue().rstrip("\n")
 
 
-def _mean(values):
-    return sum(values) / len(values)
+_mean = results.mean
 
 
 def _three(summary):
-    """The summary with only the assignment's three models (results/ also holds the control)."""
-    return {**summary, "variants": {n: e for n, e in summary["variants"].items() if n in model.NORMS}}
+    """The summary with only the assignment's three models (results/ also holds IN and the control)."""
+    return {**summary, "variants": {n: e for n, e in summary["variants"].items() if n in variants_lib.NORMS}}
 
 
 def control(summary):
@@ -318,6 +319,7 @@ def control(summary):
     variants = summary["variants"]
     none = variants["none"]
     three = {n: variants[n]["final_accuracy_mean"] for n in model.NORMS if n in variants}
+    config = none["config"]
     low, high = min(three.values()), max(three.values())
     mine = none["final_accuracy_mean"]
     if mine < low:
@@ -329,11 +331,18 @@ def control(summary):
             f"(test cross-entropy {none['final_ce_mean']:.4f}), against {_pct(low)}–{_pct(high)} % "
             f"({min(variants[n]['final_ce_mean'] for n in three):.4f}–"
             f"{max(variants[n]['final_ce_mean'] for n in three):.4f}) for the three normalized models: "
-            f"{gap} with this recipe (Adam, peak learning rate 0.01), seeds {', '.join(str(r['seed']) for r in none['runs'])}.")
+            f"{gap} with this recipe ({_optimizer(config)}, peak learning rate {config['lr']:g}), "
+            f"seeds {', '.join(str(r['seed']) for r in none['runs'])}.")
 
 
-SHIFT_MODES = (("bn", "moving_averages"), ("bn", "batch_statistics_1000"), ("bn", "batch_statistics_128"),
-               ("bn", "batch_statistics_8"), ("gn", "inference"), ("ln", "inference"), ("none", "inference"))
+def _optimizer(config):
+    return {"adam": "Adam", "sgd": "SGD + Nesterov"}[config["optimizer"]]
+
+
+# The columns of the shift table: every model as Keras predicts at test time, BN also with test-batch statistics.
+SHIFT_MODES = tuple((norm, mode) for norm in variants_lib.ALL_NORMS for mode in (
+    results.inference_mode(norm),
+    *(results.batch_statistics_mode(b) for b in ((1000, 128, 8) if norm in variants_lib.BATCH_DEPENDENT else ()))))
 
 
 def _shift_label(norm, mode):
@@ -343,8 +352,7 @@ def _shift_label(norm, mode):
     return f"{label}, moving avg." if mode == "moving_averages" else label
 
 
-def _shift_values(runs, norm, mode, name):
-    return [100 * r["accuracy"] for r in runs if (r["norm"], r["mode"], r["shift"]) == (norm, mode, name)]
+_shift_values = results.shift_values
 
 
 def shift_table(summary):
@@ -373,7 +381,7 @@ def shift_verdict(summary):
     def acc(norm, mode, name):
         return _mean(_shift_values(runs, norm, mode, name))
 
-    inference = {"bn": "moving_averages", "gn": "inference", "ln": "inference", "none": "inference"}
+    inference = {norm: results.inference_mode(norm) for norm in results.present(runs)}
     shifted = [n for n in summary["shifts"] if n != "clean"]
     average = {norm: _mean([acc(norm, mode, n) for n in shifted]) for norm, mode in inference.items()}
     batch = _mean([acc("bn", "batch_statistics_1000", n) for n in shifted])
@@ -400,21 +408,18 @@ def shift_verdict(summary):
             f"({_mean([acc('bn', 'batch_statistics_8', n) for n in shifted]):.1f} % with test batches of 8).")
 
 
-def _lr_runs(summary, optimizer, norm, lr):
-    return [r for r in summary["runs"] if (r["optimizer"], r["norm"], r["lr"]) == (optimizer, norm, lr)]
+_lr_runs = results.lr_runs
+TRAINS = results.TRAINS
 
 
 def _lr_accuracy(run):
-    return 0.0 if run["diverged"] else 100 * run["final_accuracy"]
-
-
-TRAINS = 98.0  # "trains" in the learning-rate verdict: at least this test accuracy (%) after the sweep's epochs
+    return 100 * results.accuracy(run)
 
 
 def learning_rate_table(summary):
     runs = summary["runs"]
     optimizers = list(dict.fromkeys(r["optimizer"] for r in runs))
-    norms = [n for n in model.ALL_NORMS if any(r["norm"] == n for r in runs)]
+    norms = results.present(runs)
     rates = sorted({r["lr"] for r in runs})
     lines = ["| optimizer | peak lr | " + " | ".join(model.NORM_LABELS[n] for n in norms) + " |",
              "|---|---|" + "---|" * len(norms)]
@@ -432,9 +437,10 @@ def learning_rate_table(summary):
                 cells.append(cell + (f", {diverged} of {len(mine)} diverged" if diverged else ""))
             lines.append(f"| {optimizer} | {lr:g} | " + " | ".join(cells) + " |")
     settings = summary["settings"]
-    lines += ["", f"Test accuracy in % after {settings['epochs']} epochs at batch 128 (warm-up 20 %, cosine to 0), "
+    lines += ["", f"Test accuracy in % after {settings['epochs']} epochs at batch {settings['batch_size']} (warm-up "
+              f"{100 * settings['warmup_fraction']:g} %, cosine to 0), "
               f"mean of seeds {', '.join(map(str, settings['seeds']))} (lowest–highest); a diverged run (loss NaN) "
-              f"counts as 0 %. {summary['machine']['processor']}, "
+              f"counts as chance ({100 * results.CHANCE:g} %). {summary['machine']['processor']}, "
               f"{sum(r.get('train_seconds', 0) for r in runs) / 60:.0f} minutes of training in all."]
     return "\n".join(lines)
 
@@ -459,7 +465,7 @@ def learning_rate_verdict(summary):
     parts = []
     for optimizer in dict.fromkeys(r["optimizer"] for r in runs):
         cells = []
-        for norm in model.ALL_NORMS:
+        for norm in results.present(runs):
             span = _trains_range(summary, optimizer, norm)
             if span is None:
                 cells.append(f"{model.NORM_LABELS[norm]} at no rate")
@@ -484,8 +490,8 @@ def l1_table(summary):
         mine = [r for r in runs if r["l1"] == factor]
         accuracy = [100 * r["final_accuracy"] for r in mine]
         zero = [100 * r["near_zero_all"][-1] for r in mine]
-        body = [math.sqrt(sum(v ** 2 for k, v in r["kernel_norms"][-1].items() if k != "head_conv")) for r in mine]
-        head = [r["kernel_norms"][-1]["head_conv"] for r in mine]
+        body = [results.body_kernel_norm(r["kernel_norms"][-1]) for r in mine]
+        head = [results.head_kernel_norm(r["kernel_norms"][-1]) for r in mine]
         lines.append(f"| {factor:g} | {_mean(accuracy):.2f} ({min(accuracy):.2f}–{max(accuracy):.2f}) "
                      f"| {_mean([r['final_ce'] for r in mine]):.4f} | {_mean(zero):.1f} % "
                      f"| {_mean(body):.2f} | {_mean(head):.2f} |")
@@ -506,9 +512,8 @@ def l1_verdict(summary):
     spread = {f: max(100 * r["final_accuracy"] for r in runs if r["l1"] == f)
               - min(100 * r["final_accuracy"] for r in runs if r["l1"] == f) for f in factors}
     zero = {f: stat(f, lambda r: 100 * r["near_zero_all"][-1]) for f in factors}
-    head = {f: stat(f, lambda r: r["kernel_norms"][-1]["head_conv"]) for f in factors}
-    body = {f: stat(f, lambda r: math.sqrt(sum(v ** 2 for k, v in r["kernel_norms"][-1].items() if k != "head_conv")))
-            for f in factors}
+    head = {f: stat(f, lambda r: results.head_kernel_norm(r["kernel_norms"][-1])) for f in factors}
+    body = {f: stat(f, lambda r: results.body_kernel_norm(r["kernel_norms"][-1])) for f in factors}
     low, high = factors[0], factors[-1]
     return ("Test accuracy by λ: " + ", ".join(f"{f:g}: {accuracy[f]:.2f} % (seed range {spread[f]:.2f})"
                                                 for f in factors) + ". "
@@ -520,28 +525,28 @@ def l1_verdict(summary):
 def buys_headline(summary, shifted, rates):
     """One line for the top of the README: the control, fainter ink, and the learning rates that train."""
     variants = summary["variants"]
-    three = [variants[n]["final_accuracy_mean"] for n in model.NORMS]
+    three = [variants[n]["final_accuracy_mean"] for n in variants_lib.NORMS]
 
     def faint(norm, mode):
         return _mean(_shift_values(shifted["runs"], norm, mode, "contrast 0.25"))
 
-    spans = {n: _trains_range(rates, "adam", n) for n in ("none", "bn", "gn", "ln")}
-    return (f"after 20 epochs the control reaches {_pct(variants['none']['final_accuracy_mean'])} % "
-            f"(the three {_pct(min(three))}–{_pct(max(three))} %); on fainter ink (contrast ×0.25) BN + L1 "
-            f"{faint('bn', 'moving_averages'):.1f} %, GN {faint('gn', 'inference'):.1f} %, LN "
-            f"{faint('ln', 'inference'):.1f} %, the control {faint('none', 'inference'):.1f} %; with Adam, the peak "
-            f"learning rates that reach {TRAINS:g} % in 2 epochs: "
+    spans = {n: _trains_range(rates, "adam", n) for n in (variants_lib.CONTROL, *variants_lib.NORMS)}
+    epochs = variants["none"]["config"]["epochs"]
+    faint_ink = ", ".join(f"{model.NORM_LABELS[n]} {faint(n, results.inference_mode(n)):.1f} %"
+                          for n in variants_lib.NORMS)
+    return (f"after {epochs} epochs the control reaches {_pct(variants['none']['final_accuracy_mean'])} % "
+            f"(the three {_pct(min(three))}–{_pct(max(three))} %); on fainter ink (contrast ×0.25) {faint_ink}, "
+            f"the control {faint('none', 'inference'):.1f} %; with Adam, the peak "
+            f"learning rates that reach {TRAINS:g} % in {rates['settings']['epochs']} epochs: "
             + ", ".join(f"{model.NORM_LABELS[n]} " + (f"{span[0]:g}–{span[1]:g}" if span else "none")
                         for n, span in spans.items()))
 
 
-DEPLOY_RUNTIMES = (("keras", "Keras (tf.function)"), ("litert-f32", "LiteRT float32"), ("litert-int8", "LiteRT int8"))
+_deploy_rows = results.deploy_rows
 
 
-def _deploy_rows(summary, norm, runtime):
-    """The deploy study's rows of one model and runtime, by seed."""
-    return sorted((row for row in summary["runs"] if row["norm"] == norm and row["runtime"] == runtime),
-                  key=lambda row: row["seed"])
+def _and(names):
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def _deploy_values(summary, norm, runtime, key):
@@ -558,12 +563,13 @@ def _spread(values, scale=1.0, decimals=2, thousands=False):
 
 def deploy_table(summary):
     """Per model and runtime: accuracy, latency, throughput and its fraction of one core's ceiling, file size."""
-    norms = [n for n in model.ALL_NORMS if any(r["norm"] == n for r in summary["runs"])]
+    norms = results.present(summary["runs"])
     lines = ["| model | runtime | test accuracy (%) | ms per image, batch 1 | images/s, batch 256 | of one core's "
              "ceiling | file | int8 against float32 (seed 1): lost / gained |",
              "|---|---|---|---|---|---|---|---|"]
     for norm in norms:
-        for runtime, name in DEPLOY_RUNTIMES:
+        for runtime in runtimes.NAMES:
+            name = runtimes.LABELS[runtime]
             rows = _deploy_rows(summary, norm, runtime)
             first = rows[0]
             flips = first.get("int8_vs_float")
@@ -626,12 +632,13 @@ def deploy_verdict(summary):
     def mean(norm, runtime, key):
         return _mean(_deploy_values(summary, norm, runtime, key))
 
-    latency = {n: mean(n, "litert-f32", "latency_ms_batch1") for n in model.ALL_NORMS}
+    norms = results.present(summary["runs"])
+    latency = {n: mean(n, "litert-f32", "latency_ms_batch1") for n in norms}
     litert = ("litert-f32", "litert-int8")
-    rate = {(n, r): mean(n, r, "images_per_s_batch256") for n in model.ALL_NORMS for r in litert}
-    share = {(n, r): mean(n, r, "fraction_of_ceiling") for n in model.ALL_NORMS for r in litert}
-    keras = {n: mean(n, "keras", "latency_ms_batch1") for n in model.ALL_NORMS}
-    drift = [abs(a - b) for n in model.ALL_NORMS
+    rate = {(n, r): mean(n, r, "images_per_s_batch256") for n in norms for r in litert}
+    share = {(n, r): mean(n, r, "fraction_of_ceiling") for n in norms for r in litert}
+    keras = {n: mean(n, "keras", "latency_ms_batch1") for n in norms}
+    drift = [abs(a - b) for n in norms
              for a, b in zip(*(_deploy_values(summary, n, r, "accuracy") for r in ("litert-int8", "litert-f32")))]
     statistics_error = {n: max((r["rmse_steps"] or 0) for r in rows if "_norm" in r["tensor"])
                         for n, rows in summary.get("int8_layers", {}).items() if n in ("gn", "ln")}
@@ -643,9 +650,10 @@ def deploy_verdict(summary):
         return _spread(_deploy_values(summary, norm, "litert-f32", "latency_ms_batch1"), decimals=3)
 
     # Which models int8 speeds up at batch 256 is read off the numbers, not assumed.
-    faster = {n for n in model.ALL_NORMS if rate[n, "litert-int8"] > rate[n, "litert-f32"]}
+    faster = {n for n in norms if rate[n, "litert-int8"] > rate[n, "litert-f32"]}
     if faster == {"bn", "none"}:
-        effect = "int8 speeds up the plain conv graphs and slows down GN and LN"
+        effect = ("int8 speeds up the plain conv graphs and slows down "
+                  + _and([model.NORM_LABELS[n] for n in norms if n not in faster]))
     else:
         effect = (f"int8 is faster than float32 for {', '.join(model.NORM_LABELS[n] for n in sorted(faster)) or 'none'}"
                   f" and slower for the others")
@@ -658,8 +666,8 @@ def deploy_verdict(summary):
             f"({100 * share['bn', 'litert-f32']:.0f} and {100 * share['bn', 'litert-int8']:.0f} % of one core's "
             f"ceiling), GN {rate['gn', 'litert-f32']:,.0f} and {rate['gn', 'litert-int8']:,.0f}, LN "
             f"{rate['ln', 'litert-f32']:,.0f} and {rate['ln', 'litert-int8']:,.0f}: {effect}. ")
-    int8_latency = {n: mean(n, "litert-int8", "latency_ms_batch1") for n in model.ALL_NORMS}
-    slower = [n for n in model.ALL_NORMS if int8_latency[n] > latency[n]]
+    int8_latency = {n: mean(n, "litert-int8", "latency_ms_batch1") for n in norms}
+    slower = [n for n in norms if int8_latency[n] > latency[n]]
     if slower:
         text += (f"One image at a time, int8 is slower than float32 for "
                  f"{'every model' if len(slower) == len(latency) else ', '.join(model.NORM_LABELS[n] for n in slower)}"
@@ -680,64 +688,87 @@ EARLIER = (("course-network", "course network", "course_network"),
            ("block2-pool", "pool after block 2", "block2_pool"))
 
 
-def blocks():
-    """{block name: rendered Markdown}: the code-derived blocks, then every results file that exists."""
-    rendered = {"architecture": model.markdown_table(model.build_model("gn")), "demo": demo()}
-    summary = _load("summary.json")
-    # Studies of earlier default networks, kept for comparison, each with its own findings block.
-    earlier = {}  # label -> (folder, summary)
-    for folder, label, name in EARLIER:
-        found = _load(os.path.join(folder, "summary.json"))
-        if found:
-            earlier[label] = (folder, found)
-            rendered[name] = findings(found)
-    if summary:
-        rendered["findings"] = findings(summary)
-        if "none" in summary["variants"]:
-            rendered["control"] = control(summary)
-        summary = _three(summary)
-        rendered["comparison"] = comparison(summary, {label: found for label, (_, found) in earlier.items()})
-        rendered["headline"] = headline(summary)
-        rendered["timing"] = timing({"this network": ".",
-                                     **{f"{label} (earlier)": folder for label, (folder, _) in earlier.items()}})
-    recipes = sorted(os.listdir(os.path.join(RESULTS, "validation"))) if os.path.isdir(
-        os.path.join(RESULTS, "validation")) else []
-    summaries = {recipe: _load(os.path.join("validation", recipe, "summary.json")) for recipe in recipes}
-    summaries = {recipe: summary for recipe, summary in summaries.items() if summary}
-    if summaries:
-        rendered["validation"] = validation(summaries)
-    # One block per benchmark.py run of the search: benchmark-candidates<-suffix>.json renders
-    # as candidate_speed<_suffix>.
-    for recipe_file in recipes:
-        match = re.fullmatch(r"benchmark-candidates((?:-[\w]+)*)\.json", recipe_file)
-        searched = _load(os.path.join("validation", recipe_file)) if match else None
+def _earlier():
+    """{label: (folder, summary)} of the studies of earlier default networks that are in results/."""
+    found = {label: (folder, results.load(folder)) for folder, label, _ in EARLIER}
+    return {label: entry for label, entry in found.items() if entry[1]}
+
+
+@dataclass(frozen=True)
+class Block:
+    """A marked block of README.md or docs/*.md: its name, the results it is rendered from (a study of
+    results.STUDY_FOLDERS, another folder's summary, or a JSON file under results/), and its renderer, called with
+    them in that order. A block whose inputs are missing (or hold no runs yet) is not rendered."""
+
+    name: str
+    inputs: tuple
+    render: object
+    when: object = None  # another condition on the inputs
+
+
+def _input(name):
+    found = _load(name) if name.endswith(".json") else results.load(name)
+    if found is None or not (found.get("runs") or found.get("variants") or found.get("models")):
+        return None
+    return found
+
+
+BLOCKS = (
+    Block("architecture", (), lambda: model.markdown_table(model.build_model("gn"))),
+    Block("demo", (), lambda: demo()),
+    *(Block(name, (folder,), findings) for folder, _, name in EARLIER),
+    Block("findings", ("study",), findings),
+    Block("control", ("study",), lambda s: control(s), lambda s: variants_lib.CONTROL in s["variants"]),
+    Block("comparison", ("study",),
+          lambda s: comparison(_three(s), {label: found for label, (_, found) in _earlier().items()})),
+    Block("headline", ("study",), lambda s: headline(_three(s))),
+    Block("timing", ("study",), lambda s: timing(
+        {"this network": ".", **{f"{label} (earlier)": folder for label, (folder, _) in _earlier().items()}})),
+    Block("benchmark", ("benchmark.json",), lambda b: benchmark(b)),
+    Block("batch_size", ("batch_size",), lambda s: batch_size(s)),
+    Block("batch_size_headline", ("batch_size",), lambda s: batch_size_headline(s)),
+    Block("shift", ("shift",), lambda s: shift_table(s)),
+    Block("shift_verdict", ("shift",), lambda s: shift_verdict(s)),
+    Block("learning_rate", ("learning_rate",), lambda s: learning_rate_table(s)),
+    Block("learning_rate_verdict", ("learning_rate",), lambda s: learning_rate_verdict(s)),
+    Block("l1", ("l1",), lambda s: l1_table(s)),
+    Block("l1_verdict", ("l1",), lambda s: l1_verdict(s)),
+    Block("buys_headline", ("study", "shift", "learning_rate"), lambda *inputs: buys_headline(*inputs),
+          lambda s, *_: variants_lib.CONTROL in s["variants"]),
+    Block("deploy_table", ("deploy",), lambda s: deploy_table(s)),
+    Block("deploy_ops", ("deploy",), lambda s: deploy_ops(s)),
+    Block("int8_layers", ("deploy",), lambda s: int8_layers(s)),
+    Block("deploy_verdict", ("deploy",), lambda s: deploy_verdict(s)),
+    Block("bn_test_time", (os.path.join("batch_size", "bn_test_time.json"),), lambda t: bn_test_time(t)),
+)
+
+
+def validation_blocks():
+    """The recipe search's blocks: one table of every recipe's validation run, and one per benchmark.py run of
+    the search (benchmark-candidates<-suffix>.json renders as candidate_speed<_suffix>)."""
+    folder = os.path.join(RESULTS, "validation")
+    names = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+    summaries = {name: results.load(os.path.join("validation", name)) for name in names}
+    rendered = {}
+    if any(summaries.values()):
+        rendered["validation"] = validation({name: found for name, found in summaries.items() if found})
+    for name in names:
+        match = re.fullmatch(r"benchmark-candidates((?:-[\w]+)*)\.json", name)
+        searched = _load(os.path.join("validation", name)) if match else None
         if searched:
             rendered["candidate_speed" + match[1].replace("-", "_")] = "\n".join(
                 [benchmark_setting(searched), "", *candidates(searched)])
-    bench = _load("benchmark.json")
-    if bench:
-        rendered["benchmark"] = benchmark(bench)
-    sweep = _load(os.path.join("batch_size", "summary.json"))
-    if sweep and sweep["runs"]:
-        rendered["batch_size"] = batch_size(sweep)
-        rendered["batch_size_headline"] = batch_size_headline(sweep)
-    for folder, table, verdict in (("shift", shift_table, shift_verdict),
-                                   ("learning_rate", learning_rate_table, learning_rate_verdict),
-                                   ("l1", l1_table, l1_verdict)):
-        found = _load(os.path.join(folder, "summary.json"))
-        if found and found["runs"]:
-            rendered[folder] = table(found)
-            rendered[f"{folder}_verdict"] = verdict(found)
-    shifted, rates = _load(os.path.join("shift", "summary.json")), _load(os.path.join("learning_rate", "summary.json"))
-    if summary and "none" in (_load("summary.json") or {}).get("variants", {}) and shifted and rates:
-        rendered["buys_headline"] = buys_headline(_load("summary.json"), shifted, rates)
-    deployed = _load(os.path.join("deploy", "summary.json"))
-    if deployed and deployed["runs"]:
-        rendered.update(deploy_table=deploy_table(deployed), deploy_ops=deploy_ops(deployed),
-                        int8_layers=int8_layers(deployed), deploy_verdict=deploy_verdict(deployed))
-    test_time = _load(os.path.join("batch_size", "bn_test_time.json"))
-    if test_time and test_time["models"]:
-        rendered["bn_test_time"] = bn_test_time(test_time)
+    return rendered
+
+
+def blocks():
+    """{block name: rendered Markdown}: every block of BLOCKS whose inputs exist, and the recipe search's."""
+    rendered = {}
+    for block in BLOCKS:
+        inputs = [_input(name) for name in block.inputs]
+        if all(found is not None for found in inputs) and (block.when is None or block.when(*inputs)):
+            rendered[block.name] = block.render(*inputs)
+    rendered.update(validation_blocks())
     return rendered
 
 

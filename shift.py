@@ -23,14 +23,13 @@ import numpy as np
 
 import quiet_tf
 import machine
+import results
 import rundir
 import variants
 
 # TensorFlow, Keras and the data pipeline are imported where they are needed, after quiet_tf.start(): the drawing
 # page (draw.py) applies this module's pixel shifts and starts without TensorFlow.
 
-MOVING = "moving_averages"
-INFERENCE = "inference"  # GN, LN and the control: no batch dependence, one mode
 DEFAULT_TEST_BATCHES = (8, 128, 1000)
 
 
@@ -183,12 +182,9 @@ def accuracy(logits, labels):
 
 
 def model_path(models_dir, norm, seed):
-    """<models>/<norm>/seed-<k>/model.keras, or <models>/<norm>/model.keras (a run of one seed), or None."""
-    for path in (os.path.join(models_dir, norm, f"seed-{seed}", "model.keras"),
-                 os.path.join(models_dir, norm, "model.keras")):
-        if os.path.exists(path):
-            return path
-    return None
+    """The model.keras of `norm`'s run of `seed` under `models_dir` (or of its run of one seed), or None."""
+    run_dir = rundir.find_run(models_dir, norm, seed, "model")
+    return rundir.file(run_dir, "model") if run_dir else None
 
 
 def evaluate(models_dir, images, labels, norms, seeds, test_batches, shifts=tuple(SHIFTS)):
@@ -201,16 +197,17 @@ def evaluate(models_dir, images, labels, norms, seeds, test_batches, shifts=tupl
             if path is None:
                 continue
             network = rundir.load_trained_model(os.path.dirname(path))
-            mode = MOVING if norm == "bn" else INFERENCE
+            mode = results.inference_mode(norm)  # moving averages for BN; the others: no batch dependence
             for name, x in shifted.items():  # moving averages first: batch statistics move them
                 logits = network.predict(x, batch_size=1000, verbose=0)
                 rows.append({"norm": norm, "seed": seed, "mode": mode, "shift": name,
                              "accuracy": accuracy(logits, labels)})
-            if norm == "bn":
+            if norm in variants.BATCH_DEPENDENT:
                 forward = batch_statistics_forward(network)
                 for batch in test_batches:
                     for name, x in shifted.items():
-                        rows.append({"norm": norm, "seed": seed, "mode": f"batch_statistics_{batch}", "shift": name,
+                        rows.append({"norm": norm, "seed": seed, "mode": results.batch_statistics_mode(batch),
+                                     "shift": name,
                                      "accuracy": accuracy(predict_with_batch_statistics(network, x, batch, forward),
                                                              labels)})
             clean = [r["accuracy"] for r in rows if r["norm"] == norm and r["seed"] == seed and r["shift"] == "clean"]
@@ -266,11 +263,11 @@ def main(argv=None):
     summary = {"test_images": len(images), "data": data_lib.source_name(args.data, args.data_dir),
                "models": os.path.relpath(args.models), "shifts": {name: SHIFTS[name].__doc__.strip() for name in SHIFTS},
                "runs": rows, **machine.environment()}
-    rundir.write_json(os.path.join(args.output_dir, "summary.json"), summary)
+    rundir.write_json(rundir.summary_path(args.output_dir), summary)
     examples = {name: apply_shift(name, images[:1])[0, :, :, 0] for name in SHIFTS}
     rundir.save_figure(plots.plot_shift(rows, variants.NORM_LABELS, examples),
                        os.path.join(args.output_dir, "shift.png"))
-    print(f"wrote {os.path.join(args.output_dir, 'summary.json')} and shift.png")
+    print(f"wrote {rundir.summary_path(args.output_dir)} and shift.png")
     return 0
 
 

@@ -216,11 +216,16 @@ def settings(args, source):
     out = {"study": args.study, "epochs": args.epochs, "seeds": args.seeds, "norms": list(args.norms),
            "grid": {flag: list(values) for flag, values in args.axes}, "other_flags": args.train_flags,
            "data": source, "train_limit": first.train_limit, "test_limit": first.test_limit,
-           "evaluated_on": "validation" if first.validation_size else "test"}
+           "evaluated_on": "validation" if first.validation_size else "test",
+           # The recipe's settings that no axis varies (report.py's sentences take them from here).
+           **{name: getattr(first, name) for name in ("optimizer", "lr", "batch_size", "warmup_fraction")
+              if name.replace("_", "-") not in dict(args.axes)
+              and not (name == "lr" and lr_follows_batch(args))}}
     if lr_follows_batch(args):
         out.update(batch_sizes=sorted(int(v) for v in dict(args.axes)["batch-size"]),
                    lr_rule=f"peak lr = {args.base_lr:g} * (batch / {args.base_batch_size}) ** "
-                           f"{LR_SCALINGS[args.lr_scaling]:g} ({args.lr_scaling} scaling); warm-up 20 %, cosine to 0",
+                           f"{LR_SCALINGS[args.lr_scaling]:g} ({args.lr_scaling} scaling); "
+                           f"warm-up {100 * first.warmup_fraction:g} %, cosine to 0",
                    base_lr=args.base_lr, base_batch_size=args.base_batch_size, lr_scaling=args.lr_scaling)
     return out
 
@@ -240,7 +245,7 @@ def study_figure(args, runs, settings):
     if args.study == "batch-size" and "lr_rule" in settings:
         return plots.plot_batch_size(runs, model_lib.NORM_LABELS, args.epochs, settings["lr_rule"])
     if args.study == "learning-rate":
-        return plots.plot_learning_rate(runs, model_lib.NORM_LABELS, args.epochs)
+        return plots.plot_learning_rate(runs, model_lib.NORM_LABELS, args.epochs, settings["warmup_fraction"])
     if args.study == "l1" and any("kernel_norms" in run for run in runs):
         return plots.plot_l1(runs)
     return None
