@@ -6,6 +6,9 @@ Tests marked `slow` (long training, subprocesses, the notebook) are left out of 
 """
 
 import os
+import signal
+import subprocess
+import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -49,3 +52,15 @@ def test_set():
     """The real MNIST test set from data/mnist: (uint8 images (10000, 28, 28, 1), labels)."""
     _, (images, labels) = data.load_idx_dir(os.path.join(ROOT, "data", "mnist"))
     return images, labels
+
+
+def kill_when(command, ready, settle=0.0, timeout=240):
+    """Starts `command` in the project folder, waits until `ready()` is true (or `timeout` seconds), then `settle`
+    seconds more, and kills it with SIGKILL, as a crash or a closed laptop would."""
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + timeout
+    while time.time() < deadline and not ready():
+        time.sleep(0.05)
+    time.sleep(settle)
+    process.send_signal(signal.SIGKILL)
+    process.wait()

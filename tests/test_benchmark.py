@@ -10,6 +10,7 @@ import model
 from conftest import ROOT  # noqa: E402
 
 
+@pytest.mark.slow
 def test_benchmark_reports_rates_and_ceiling(mnist_dir, tmp_path, capsys):
     output = tmp_path / "bench.json"
     assert benchmark.main(["--data-dir", mnist_dir, "--norm", "ln", "--images", "128", "--batch-size", "64",

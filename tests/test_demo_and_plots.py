@@ -1,4 +1,5 @@
 import subprocess
+import pytest
 import sys
 
 import matplotlib
@@ -12,12 +13,15 @@ import plots  # noqa: E402
 from conftest import synthetic_digits  # noqa: E402
 
 
-def test_demo_prints_all_three_and_agrees_with_keras():
+@pytest.mark.slow
+def test_demo_prints_all_four_and_agrees_with_keras():
     result = subprocess.run([sys.executable, "normalization_demo.py"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
-    for title in ("## Batch normalization", "## Group normalization (2 groups)", "## Layer normalization"):
+    for title in ("## Batch normalization", "## Group normalization (2 groups)", "## Layer normalization",
+                  "## Instance normalization"):
         assert title in result.stdout
-    assert result.stdout.count("(OK)") == 3 and "MISMATCH" not in result.stdout
+    assert result.stdout.count("(OK)") == 4 and "MISMATCH" not in result.stdout
+    assert "| image 1, channel c3 | -2.6, 0.5, -1.1, -1.0 | -1.0500 | 1.2025 |" in result.stdout  # IN: 4 values
 
 
 def test_demo_reference_is_what_it_claims():
@@ -91,7 +95,8 @@ def test_misclassified_grid_is_5_by_2_with_labels():
 def test_normalization_axes_figure_states_the_real_sizes():
     figure = plots.plot_normalization_axes(128, 8, 26, 26, groups=4)
     titles = [ax.get_title() for ax in figure.axes]
-    assert len(titles) == 3
+    assert len(titles) == 4  # the GN paper's order: BN, LN, IN, GN
     assert "128 x 676 = 86,528 values" in titles[0]  # BN: every image, one channel
     assert "8 x 676 = 5,408 values" in titles[1]  # LN: one image, every channel
-    assert "Group Norm (4 groups)" in titles[2] and "2 x 676 = 1,352 values" in titles[2]
+    assert "Instance Norm" in titles[2] and "over H x W = 676 values" in titles[2]  # IN: one image, one channel
+    assert "Group Norm (4 groups)" in titles[3] and "2 x 676 = 1,352 values" in titles[3]

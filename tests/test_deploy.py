@@ -117,6 +117,7 @@ def tiny_run(mnist_dir, tmp_path_factory):
     return output
 
 
+@pytest.mark.slow
 def test_export_writes_both_files_that_answer_like_the_keras_model(tiny_run, mnist_dir):
     _, (images, _) = data.load_idx_dir(mnist_dir)
     for norm in ("bn", "gn"):
@@ -132,6 +133,7 @@ def test_export_writes_both_files_that_answer_like_the_keras_model(tiny_run, mni
         assert (NORM_OPS & set(ops)) == (set() if norm == "bn" else NORM_OPS)
 
 
+@pytest.mark.slow
 def test_study_writes_every_runtime_of_every_run(tiny_run, tmp_path):
     assert deploy.main(["study", "--runs", str(tiny_run), "--output-dir", str(tmp_path), "--latency-calls", "3"]) == 0
     summary = json.loads((tmp_path / "summary.json").read_text())
@@ -143,6 +145,7 @@ def test_study_writes_every_runtime_of_every_run(tiny_run, tmp_path):
     assert (tmp_path / "deploy.png").read_bytes().startswith(b"\x89PNG")
 
 
+@pytest.mark.slow
 def test_bad_input_gets_one_line_and_a_non_zero_exit(tiny_run, tmp_path):
     unfinished = tmp_path / "unfinished"
     (unfinished / "gn").mkdir(parents=True)
@@ -151,7 +154,7 @@ def test_bad_input_gets_one_line_and_a_non_zero_exit(tiny_run, tmp_path):
     (damaged / "bn").mkdir(parents=True)
     for name in ("result.json", "config.json", "model.keras"):
         (damaged / "bn" / name).write_bytes((tiny_run / "bn" / name).read_bytes())
-    (damaged / "bn" / deploy.FLOAT_FILE).write_bytes((tiny_run / "bn" / deploy.FLOAT_FILE).read_bytes()[:3000])
+    (damaged / "bn" / rundir.FILES["litert-f32"]).write_bytes((tiny_run / "bn" / rundir.FILES["litert-f32"]).read_bytes()[:3000])
     digit = tmp_path / "digit.png"
     predict.Image.fromarray(np.kron(np.eye(4, dtype=np.uint8) * 255, np.ones((7, 7), np.uint8))).save(digit)
     cases = [

@@ -330,3 +330,26 @@ def test_scaling_a_normalized_kernel_changes_nothing_in_training_mode(norm):
         assert change > 0.5  # without a norm the tenfold kernel passes on through ReLU and the rest
     else:
         assert change < 1e-3, change
+
+
+@pytest.fixture(scope="module")
+def trained_models():
+    import rundir
+    from conftest import RESULTS
+
+    return {norm: rundir.load_trained_model(os.path.join(RESULTS, norm, "seed-1")) for norm in ("bn", "gn", "ln", "in")}
+
+
+@pytest.mark.parametrize("a, b", [(0.25, 0.0), (0.5, 40.0), (1.0, 128.0), (3.0, -200.0)])
+def test_instance_norm_is_blind_to_contrast_and_brightness(trained_models, test_set, a, b):
+    # The first conv has no bias and valid padding: a*x + b (a > 0) scales its output by a and adds a constant per
+    # channel, and IN's per-(image, channel) statistics take both away. BN's moving averages, GN's and LN's
+    # statistics over several channels do not.
+    images = test_set[0][:300].astype("float32")
+    changes = {}
+    for norm, network in trained_models.items():
+        before = model.predict_probabilities(network, images)
+        after = model.predict_probabilities(network, a * images + b)  # no clipping: outside 0-255 on purpose
+        changes[norm] = float(np.abs(after - before).max())
+    assert changes["in"] < 1e-3, changes
+    assert min(changes[norm] for norm in ("bn", "gn", "ln")) > 1e-2, changes

@@ -10,6 +10,7 @@ from conftest import write_mnist_dir
 from conftest import ROOT  # noqa: E402
 
 
+@pytest.mark.slow
 def test_notebook_smoke_run(tmp_path):
     papermill = pytest.importorskip("papermill")
     mnist = write_mnist_dir(tmp_path)

@@ -169,6 +169,7 @@ def photo(digit, rng, size=(900, 1200), digit_height=None):
     return Image.fromarray(np.clip(pixels * tint, 0, 255).astype(np.uint8))
 
 
+@pytest.mark.slow
 def test_phone_photos_of_test_digits_are_read_right(tmp_path, test_set, models):
     images, labels = test_set
     rng = np.random.default_rng(26)
@@ -182,6 +183,7 @@ def test_phone_photos_of_test_digits_are_read_right(tmp_path, test_set, models):
     assert right / total >= 0.95, f"{right} of {total}"
 
 
+@pytest.mark.slow
 def test_a_twelve_megapixel_photo_is_read_at_reduced_size_and_right(tmp_path, test_set, models):
     images, labels = test_set
     path = str(tmp_path / "page.jpg")

@@ -103,12 +103,18 @@ def test_learning_rate_verdict_names_the_range_that_trains_and_counts_divergence
                 "final_accuracy": None if diverged else accuracy, "train_seconds": 1.0}
     runs = [run("bn", 0.001, 0.99), run("bn", 0.003, 0.5), run("bn", 0.01, 0.985), run("bn", 0.1, 0.99),
             run("bn", 1.0, 0.97),
-            run("none", 0.01, 0.981), run("none", 0.1, 0.5), run("none", 1.0, None, diverged=True)]
-    summary = {"runs": runs, "settings": {"epochs": 2, "seeds": [1]}, "machine": {"processor": "cpu"}}
+            run("none", 0.01, 0.981), run("none", 0.1, 0.5), run("none", 1.0, None, diverged=True),
+            run("gn", 0.01, 0.97)]
+    summary = {"runs": runs, "settings": {"epochs": 2, "seeds": [1], "batch_size": 128, "warmup_fraction": 0.2},
+               "machine": {"processor": "cpu"}}
     verdict = report.learning_rate_verdict(summary)
     assert "BN + L1 0.01–0.1 (1.0 decades)" in verdict and "no norm 0.01–0.01 (0.0 decades)" in verdict
     assert "GN at no rate" in verdict and "Runs whose loss became NaN: no norm (sgd)." in verdict
-    assert "| sgd | 1 | 97.00 (97.00–97.00) | 0.00 (0.00–0.00), 1 of 1 diverged |" in report.learning_rate_table(summary)
+    assert "LN" not in verdict  # no runs: not a model that trains "at no rate"
+    # A diverged run counts as chance in the table, as in the figure (plots.plot_learning_rate).
+    table = report.learning_rate_table(summary)
+    assert "| sgd | 1 | 97.00 (97.00–97.00) | – | 10.00 (10.00–10.00), 1 of 1 diverged |" in table
+    assert "at batch 128 (warm-up 20 %, cosine to 0)" in table and "counts as chance (10 %)" in table
 
 
 def test_l1_table_reads_the_last_epochs_kernel_statistics():

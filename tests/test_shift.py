@@ -109,12 +109,13 @@ def tiny_models(tmp_path_factory, digits):
     return folder
 
 
+@pytest.mark.slow
 def test_evaluate_covers_every_model_mode_and_shift(tiny_models, digits):
     images, labels = digits
     rows = shift.evaluate(str(tiny_models), images, labels, model.ALL_NORMS, [1, 2], [8, 32])
     modes = {(r["norm"], r["mode"]) for r in rows}
     assert modes == {("bn", "moving_averages"), ("bn", "batch_statistics_8"), ("bn", "batch_statistics_32"),
-                     ("gn", "inference"), ("ln", "inference"), ("none", "inference")}
+                     ("gn", "inference"), ("ln", "inference"), ("in", "inference"), ("none", "inference")}
     assert len(rows) == len(modes) * len(shift.SHIFTS)  # seed 2 has no model: skipped, not an error
     for row in rows:
         assert 0 <= row["accuracy"] <= 1 and row["seed"] == 1
@@ -126,6 +127,7 @@ def test_evaluate_covers_every_model_mode_and_shift(tiny_models, digits):
     assert got == pytest.approx(expected)
 
 
+@pytest.mark.slow
 def test_cli_writes_summary_and_figure_and_refuses_a_missing_models_folder(tiny_models, tmp_path, capsys):
     from conftest import write_mnist_dir
 

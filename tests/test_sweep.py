@@ -3,10 +3,8 @@
 import json
 import math
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import keras
 import numpy as np
@@ -79,6 +77,7 @@ def swept(mnist_dir, tmp_path_factory):
     return output
 
 
+@pytest.mark.slow
 def test_sweep_writes_every_point_summary_figure_and_bn_table(swept):
     summary = json.loads((swept / "summary.json").read_text())
     points = {(run["norm"], run["batch_size"], run["seed"]) for run in summary["runs"]}
@@ -99,6 +98,7 @@ def test_sweep_writes_every_point_summary_figure_and_bn_table(swept):
     assert table["models"][0]["moving_averages"] == pytest.approx(bn["final_accuracy"], abs=1e-6)
 
 
+@pytest.mark.slow
 def test_rerun_skips_finished_points(swept, mnist_dir, capsys):
     histories = {path: path.read_text() for path in swept.glob("*/bs-*/seed-1/history.csv")}
     assert sweep.main(sweep_args(mnist_dir, swept)) == 0
@@ -109,21 +109,17 @@ def test_rerun_skips_finished_points(swept, mnist_dir, capsys):
     assert {path: path.read_text() for path in histories} == histories
 
 
+@pytest.mark.slow
 def test_killed_sweep_resumes_where_it_stopped(mnist_dir, tmp_path):
-    from conftest import write_mnist_dir
+    from conftest import kill_when, write_mnist_dir
 
     os.makedirs(tmp_path / "mnist")
     mnist = write_mnist_dir(tmp_path / "mnist", train_count=2000, test_count=64)
     command = [sys.executable, "sweep.py", "batch-size", "--data-dir", mnist, "--output-dir", str(tmp_path / "out"),
                "--norm", "gn", "--epochs", "3", "--seeds", "1", "--vary", "batch-size", "16", "32", "--verbose", "0"]
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     first = tmp_path / "out" / "gn" / "bs-16" / "seed-1"
     second = tmp_path / "out" / "gn" / "bs-32" / "seed-1"
-    deadline = time.time() + 240
-    while time.time() < deadline and not (second / "history.csv").exists():
-        time.sleep(0.05)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    kill_when(command, (second / "history.csv").exists)
     assert (first / "result.json").exists() and not (second / "result.json").exists()
     finished = (first / "history.csv").read_text()
     interrupted = (second / "history.csv").read_text()
@@ -186,6 +182,7 @@ def test_defaults_rerun_the_committed_study():
         assert point.config.record("bundled:data/mnist") == stored, point.run_dir
 
 
+@pytest.mark.slow
 def test_a_diverged_point_is_recorded_not_a_crash_and_not_retrained(mnist_dir, tmp_path, capsys):
     argv = ["learning-rate", "--vary", "lr", "1e30", "--vary", "optimizer", "sgd", "--norm", "none", "--seeds", "1",
             "--epochs", "1", "--data-dir", mnist_dir, "--output-dir", str(tmp_path), "--verbose", "0"]
@@ -202,6 +199,7 @@ def test_a_diverged_point_is_recorded_not_a_crash_and_not_retrained(mnist_dir, t
     assert (tmp_path / "none" / "optimizer-sgd" / "lr-1e30" / "seed-1" / "result.json").stat().st_mtime_ns == finished
 
 
+@pytest.mark.slow
 def test_l1_points_carry_per_epoch_kernel_statistics(mnist_dir, tmp_path):
     argv = ["l1", "--vary", "l1", "0", "0.01", "--seeds", "1", "--epochs", "2", "--data-dir", mnist_dir,
             "--output-dir", str(tmp_path), "--verbose", "0", "--batch-size", "32"]
@@ -220,6 +218,7 @@ def test_l1_points_carry_per_epoch_kernel_statistics(mnist_dir, tmp_path):
     assert (tmp_path / "l1.png").read_bytes().startswith(b"\x89PNG")
 
 
+@pytest.mark.slow
 def test_rerun_without_the_models_keeps_the_bn_test_time_table(swept, mnist_dir, capsys):
     before = (swept / "bn_test_time.json").read_text()
     model_file = swept / "bn" / "bs-8" / "seed-1" / "model.keras"

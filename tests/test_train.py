@@ -42,6 +42,7 @@ def read_rows(path):
         return list(csv.DictReader(handle))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("norm", model.NORMS)
 def test_smoke_run_writes_history_models_and_export(smoke_run, norm):
     rows = read_rows(smoke_run / norm / "history.csv")
@@ -59,6 +60,7 @@ def test_smoke_run_writes_history_models_and_export(smoke_run, norm):
     assert not [name for name in os.listdir(smoke_run / norm) if name.startswith(".tmp-")]
 
 
+@pytest.mark.slow
 def test_smoke_run_summary_and_figures(smoke_run):
     summary = json.loads((smoke_run / "summary.json").read_text())
     assert set(summary["variants"]) == set(model.NORMS)
@@ -81,6 +83,7 @@ def test_learns_the_synthetic_digits(smoke_run):
     assert min(accuracies.values()) > 0.5, accuracies  # chance is 0.1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("norm", ["bn", "gn"])
 def test_saved_model_serves_probabilities_equal_to_keras(smoke_run, mnist_dir, norm):
     (_, _), (images, _) = data.load_idx_dir(mnist_dir)
@@ -94,6 +97,7 @@ def test_saved_model_serves_probabilities_equal_to_keras(smoke_run, mnist_dir, n
     np.testing.assert_allclose(served, expected, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_finished_runs_are_skipped_unless_forced(smoke_run, mnist_dir, capsys):
     before = (smoke_run / "ln" / "history.csv").read_text()
     assert train.main(smoke_args(mnist_dir, smoke_run, "--norm", "ln")) == 0
@@ -129,6 +133,7 @@ def test_cli_rejects_bad_values_with_exit_2(flags, message, tmp_path, capsys):
     assert message in err and err.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_ema_run_evaluates_and_exports_the_averaged_weights(mnist_dir, tmp_path):
     flags = ["--norm", "gn", "--ema", "0.9"]
     assert train.main(smoke_args(mnist_dir, tmp_path, *flags)) == 0
@@ -150,6 +155,7 @@ def test_ema_run_evaluates_and_exports_the_averaged_weights(mnist_dir, tmp_path)
     assert any(not np.allclose(a, b) for a, b in zip(raw, trained.get_weights()))
 
 
+@pytest.mark.slow
 def test_architecture_and_augmentation_flags_reach_the_run(mnist_dir, tmp_path):
     flags = ["--norm", "bn", "--epochs", "1", "--architecture", "8p,12,16", "--zoom", "0.1", "--shear", "0.05"]
     assert train.main(smoke_args(mnist_dir, tmp_path, *flags)) == 0
@@ -170,6 +176,7 @@ def test_checking_the_flags_writes_nothing(tmp_path):
     assert not (tmp_path / "new").exists() and os.listdir(tmp_path) == []
 
 
+@pytest.mark.slow
 def test_unwritable_output_dir_ends_with_one_line_and_exit_1(mnist_dir, tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
@@ -178,6 +185,7 @@ def test_unwritable_output_dir_ends_with_one_line_and_exit_1(mnist_dir, tmp_path
     assert len(errors) == 1 and errors[0].startswith("error:") and str(blocker) in errors[0], errors
 
 
+@pytest.mark.slow
 def test_bad_data_folder_exits_1_with_one_line(tmp_path):
     result = subprocess.run(
         [sys.executable, "train.py", "--data-dir", str(tmp_path / "missing"), "--output-dir", str(tmp_path / "o")],
@@ -189,6 +197,7 @@ def test_bad_data_folder_exits_1_with_one_line(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_default_source_is_the_bundled_mnist(tmp_path):
     # The command a new user runs first, offline: no data flag at all.
     result = subprocess.run(
@@ -215,6 +224,7 @@ sys.exit(train.main(sys.argv[1:]))
 """
 
 
+@pytest.mark.slow
 def test_tfds_without_network_fails_within_a_minute_with_one_line(tmp_path):
     pytest.importorskip("tensorflow_datasets")
     started = time.monotonic()
@@ -238,6 +248,7 @@ def test_limits_larger_than_the_data_are_clamped_with_notice(mnist_dir, tmp_path
     assert "--train-limit 100000 is larger than the 384 available" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_divergence_stops_that_variant_keeps_others_and_exits_1(mnist_dir, tmp_path, capsys):
     # First a good gn run, then a bn run with an absurd learning rate.
     assert train.main(smoke_args(mnist_dir, tmp_path, "--norm", "gn", "--epochs", "1")) == 0
@@ -249,6 +260,7 @@ def test_divergence_stops_that_variant_keeps_others_and_exits_1(mnist_dir, tmp_p
     assert list(json.loads((tmp_path / "summary.json").read_text())["variants"]) == ["gn"]
 
 
+@pytest.mark.slow
 def test_several_seeds_get_their_own_folders_and_mean_std(mnist_dir, tmp_path):
     assert train.main(smoke_args(mnist_dir, tmp_path, "--norm", "ln", "--epochs", "1", "--seeds", "1", "2")) == 0
     entry = json.loads((tmp_path / "summary.json").read_text())["variants"]["ln"]
@@ -259,6 +271,7 @@ def test_several_seeds_get_their_own_folders_and_mean_std(mnist_dir, tmp_path):
     assert entry["final_accuracy_std"] == pytest.approx(np.std(accuracies, ddof=1), abs=1e-6)
 
 
+@pytest.mark.slow
 def test_deterministic_runs_repeat_exactly(mnist_dir, tmp_path):
     def run(folder, *extra):
         code = subprocess.run(
@@ -282,9 +295,10 @@ def test_deterministic_runs_repeat_exactly(mnist_dir, tmp_path):
 
 
 # With --ema the optimizer also carries the moving average of the weights, which must survive the kill too.
+@pytest.mark.slow
 @pytest.mark.parametrize("extra", [[], ["--ema", "0.9"]], ids=["plain", "ema"])
 def test_resume_after_sigkill_mid_epoch_equals_uninterrupted_run(tmp_path, extra):
-    from conftest import write_mnist_dir
+    from conftest import kill_when, write_mnist_dir
 
     os.makedirs(tmp_path / "mnist_big")
     mnist = write_mnist_dir(tmp_path / "mnist_big", train_count=3000, test_count=200)
@@ -294,14 +308,9 @@ def test_resume_after_sigkill_mid_epoch_equals_uninterrupted_run(tmp_path, extra
                 "--epochs", "4", "--batch-size", "32", "--verbose", "0", "--deterministic", *extra]
 
     output = tmp_path / "killed"
-    process = subprocess.Popen(command(output), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     history = output / "bn" / "history.csv"
-    deadline = time.time() + 240
-    while time.time() < deadline and not (history.exists() and len(read_rows(history)) >= 2):
-        time.sleep(0.05)
-    time.sleep(0.5)  # into the middle of epoch 3
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    # 0.5 s after epoch 2's row: into the middle of epoch 3
+    kill_when(command(output), lambda: history.exists() and len(read_rows(history)) >= 2, settle=0.5)
     before = read_rows(history)
     done_before = len(before)
     assert 2 <= done_before < 4, "the kill should land before the run finished"
@@ -337,6 +346,7 @@ def test_resume_after_sigkill_mid_epoch_equals_uninterrupted_run(tmp_path, extra
         np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_mixed_precision_builds_and_trains(mnist_dir, tmp_path):
     try:
         assert train.main(smoke_args(mnist_dir, tmp_path, "--norm", "gn", "--epochs", "1", "--mixed-precision")) == 0
@@ -360,6 +370,7 @@ sys.exit(train.main(sys.argv[1:]))
 """
 
 
+@pytest.mark.slow
 def test_mirrored_strategy_on_two_logical_cpus(mnist_dir, tmp_path):
     result = subprocess.run(
         [sys.executable, "-c", MIRRORED, *smoke_args(mnist_dir, tmp_path, "--norm", "bn", "--strategy", "mirrored", "--epochs", "4",
@@ -399,6 +410,7 @@ def test_tensorboard_logs_hold_every_epochs_scalars(smoke_run, norm):
         assert val_logs[tag] == pytest.approx({k: float(r[column]) for k, r in enumerate(rows)}, rel=1e-5), tag
 
 
+@pytest.mark.slow
 def test_a_run_started_afresh_starts_its_tensorboard_curves_afresh(mnist_dir, tmp_path):
     assert train.main(smoke_args(mnist_dir, tmp_path, "--norm", "gn", "--epochs", "1")) == 0
     assert train.main(smoke_args(mnist_dir, tmp_path, "--norm", "gn", "--epochs", "2")) == 0  # settings changed
@@ -409,6 +421,7 @@ def test_a_run_started_afresh_starts_its_tensorboard_curves_afresh(mnist_dir, tm
                                                                 rel=1e-5)
 
 
+@pytest.mark.slow
 def test_kernels_json_records_each_epochs_conv_kernels(smoke_run):
     epochs = json.loads((smoke_run / "bn" / "kernels.json").read_text())
     assert [e["epoch"] for e in epochs] == [1, 2]
@@ -420,6 +433,7 @@ def test_kernels_json_records_each_epochs_conv_kernels(smoke_run):
             assert epochs[-1]["near_zero"][layer.name] == pytest.approx(float(np.mean(np.abs(kernel) < 1e-3)))
 
 
+@pytest.mark.slow
 def test_the_control_trains_by_name_but_is_not_part_of_all(mnist_dir, tmp_path, monkeypatch):
     assert [config.norm for config in train.parse_args(["--output-dir", str(tmp_path)])[1]] == list(model.NORMS)
     assert train.main(smoke_args(mnist_dir, tmp_path, "--norm", "none", "--epochs", "1")) == 0
@@ -450,6 +464,7 @@ print("first line of our own")
 
 @pytest.mark.parametrize("debug, level", [(False, None), (False, "1"), (False, "2"), (False, "3"), (True, None),
                                           (False, "0")])
+@pytest.mark.slow
 def test_commands_start_without_tensorflows_cpp_log_lines(debug, level):
     # The caller's warning filters (PYTHONWARNINGS=ignore) must not hide the warning this test expects to see.
     env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "PYTHONWARNINGS")}
