@@ -78,8 +78,10 @@ class Answerer:
         settings = {name: _number(request, name, default, *LIMITS[name]) for name, default in SLIDERS.items()}
         try:
             field = self.predict.mnist_like(self.predict.decode(io.BytesIO(png), "the drawing"), "the drawing")
-        except self.predict.ImageError:
+        except self.predict.NoInk:  # nothing drawn yet: no answer, and no error either
             return {"field": None, "models": None, "settings": settings}
+        except self.predict.ImageError as error:  # too large, damaged: the reason goes back to the page
+            raise ValueError(str(error)) from None
         if settings != SLIDERS:  # else the field as predict.py has it (the shift also rounds to integers)
             field = shift.adjusted(field[None, :, :, None], **settings)[0, :, :, 0]
         probabilities = self.predict.predict(self.models, field)

@@ -37,7 +37,11 @@ _OPEN_LOCK = threading.Lock()  # Pillow's own pixel limit is a module setting: l
 
 
 class ImageError(ValueError):
-    """An image that cannot be made into an MNIST digit, or models that cannot be loaded (the message says)."""
+    """An image that cannot be made into an MNIST digit (the message says why)."""
+
+
+class NoInk(ImageError):
+    """A readable image with nothing drawn or written on it."""
 
 
 def _open(handle, name):
@@ -168,7 +172,7 @@ def ink(grey, name="image"):
     _, contrast, raised = max(candidates, key=lambda candidate: candidate[0])
     noise = 1.4826 * float(np.median(np.abs(raised)))  # the paper's spread (ink is a minority of pixels)
     if contrast < max(16.0, 8.0 * noise):  # nothing stands out of the paper by more than ~6 % of the range
-        raise ImageError(f"{name}: no ink found (the image is blank)")
+        raise NoInk(f"{name}: no ink found (the image is blank)")
     floor = 3.0 * noise
     return np.clip((raised - floor) / (contrast - floor), 0.0, 1.0)
 

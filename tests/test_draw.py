@@ -6,6 +6,8 @@ DRAW_SCREENSHOT=FILE also saves a screenshot of the page with a drawn digit (res
 """
 
 import base64
+import struct
+import zlib
 import concurrent.futures
 import io
 import json
@@ -101,6 +103,23 @@ def test_concurrent_clients_each_get_the_answer_to_their_own_drawing(server, tes
         assert status == 200, answer
         for norm, values in alone[k % len(payloads)][1]["models"].items():
             np.testing.assert_allclose(answer["models"][norm], values, atol=1e-6, err_msg=f"request {k}, {norm}")
+
+
+def _chunk(kind, payload):
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+
+def test_an_image_the_server_cannot_read_gets_its_reason_not_a_blank_answer(server):
+    # A PNG whose header says 20000 x 20000 (a few hundred bytes: its pixels never come)
+    header = struct.pack(">IIBBBBB", 20000, 20000, 8, 0, 0, 0, 0)
+    png = b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+    status, answer = _post(server, {"image": "data:image/png;base64," + base64.b64encode(png).decode()})
+    assert status == 400 and "20000 x 20000 pixels (400 megapixels)" in answer["error"], answer
+    noise = np.random.default_rng(0).integers(0, 256, (280, 280), dtype=np.uint8)
+    whole = base64.b64decode(_data_url(noise).split(",")[1])
+    damaged = "data:image/png;base64," + base64.b64encode(whole[: len(whole) // 2]).decode()
+    status, answer = _post(server, {"image": damaged})
+    assert status == 400 and "the drawing" in answer["error"] and "damaged" in answer["error"], answer
 
 
 def test_server_refuses_bad_requests_with_a_reason(server):
