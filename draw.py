@@ -65,6 +65,7 @@ class Answerer:
         import variants
 
         return {"ready": True, "models": {norm: variants.NORM_LABELS[norm] for norm in self.models},
+                "colours": {norm: variants.COLORS[norm] for norm in self.models},
                 "runtime": next(iter(self.models.values())).runtime}
 
     def answer(self, request):

@@ -262,14 +262,14 @@ def batch_size(summary):
 
 
 def batch_size_headline(summary):
-    """One line: each model's mean accuracy at the smallest and at the reference batch size."""
+    """One line: each of the three's mean accuracy at the smallest and at the reference batch size."""
     runs = summary["runs"]
     sizes = sorted({run["batch_size"] for run in runs})
     picks = [sizes[0]] + ([summary["settings"]["base_batch_size"]]
                           if summary["settings"]["base_batch_size"] in sizes[1:] else sizes[-1:])
     parts = []
     for size in picks:
-        means = {norm: sum(values) / len(values) for norm in results.present(runs)
+        means = {norm: sum(values) / len(values) for norm in results.present(runs, variants_lib.NORMS)
                  if (values := _seed_values(runs, norm, size, "final_accuracy", 100))}
         cells = [f"{model.NORM_LABELS[norm]} {mean:.2f} %" for norm, mean in means.items()]
         parts.append(f"batch {size}: " + ", ".join(cells))

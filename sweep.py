@@ -62,7 +62,7 @@ STUDIES = {
     "learning-rate": Study((("optimizer", ("adam", "sgd")),
                             ("lr", ("0.001", "0.003", "0.01", "0.03", "0.1", "0.3", "1"))),
                            variants.ALL_NORMS, (1, 2), 2,
-                           "the three models and the control over peak learning rates, Adam and SGD"),
+                           "every model, the control too, over peak learning rates, Adam and SGD"),
     "l1": Study((("l1", ("0", "1e-5", "1e-4", "1e-3")),), ("bn",), (1, 2, 3), 20,
                 "BN at several L1 factors, with per-epoch kernel norms"),
     "grid": Study((), variants.NORMS, (1,), 2, "any grid given with --vary"),

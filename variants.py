@@ -14,6 +14,7 @@ ALL_NORMS = (*NORMS, INSTANCE, CONTROL)
 # Every variant with a normalization layer (the batch-size study's models).
 NORMALIZED = (*NORMS, INSTANCE)
 NORM_LABELS = {"bn": "BN + L1", "gn": "GN", "ln": "LN", "in": "IN", "none": "no norm"}
-COLORS = {"bn": "tab:blue", "gn": "tab:orange", "ln": "tab:green", "in": "tab:purple", "none": "black"}
+# Matplotlib's tab10 blue, orange, green and purple, and black: the figures' and the drawing page's colours.
+COLORS = {"bn": "#1f77b4", "gn": "#ff7f0e", "ln": "#2ca02c", "in": "#9467bd", "none": "#000000"}
 # Whose prediction depends on the other images of its batch unless it uses moving averages.
 BATCH_DEPENDENT = ("bn",)
