@@ -6,14 +6,16 @@
 
 `load(run_dir, name)` returns a function raw 0-255 pixels (N, 28, 28, 1) -> (N, 10) float32 probabilities;
 `load_models(results_dir, name)` one per variant (seed 1). Every one of them may be called from several threads
-at once (the drawing page's server does): a LiteRT interpreter holds its input and output in itself, so each
-thread gets its own interpreter of the same file; TensorFlow's functions are safe to share.
+at once (the drawing page's server does, a thread per request): a LiteRT interpreter holds its input and output in
+itself, so each call takes an interpreter of its own from a pool of idle ones (a new one only when all are busy);
+TensorFlow's functions are safe to share.
 
 Only `keras` imports TensorFlow: predict.py and draw.py answer with the LiteRT files without it.
 """
 
 import collections
 import os
+import queue
 import threading
 
 import numpy as np
@@ -53,8 +55,8 @@ class LiteRTModel:
     """A .tflite file as a function: raw 0-255 pixels (N, 28, 28, 1) -> (N, 10) float probabilities.
 
     Runs with the LiteRT interpreter (`ai-edge-litert`, no TensorFlow). Quantized inputs and outputs are converted
-    with the file's own scale and zero point. Each calling thread has its own interpreter, resized only when its
-    batch size changes, as a server keeping one batch size would.
+    with the file's own scale and zero point. Concurrent calls each use an interpreter of their own, taken from a
+    pool of idle ones; an interpreter is resized only when the batch size changes, as a server keeping one would.
     """
 
     def __init__(self, path, threads=1):
@@ -71,31 +73,27 @@ class LiteRTModel:
             raise self._damaged(path, error) from error
         self.operators = schema.BuiltinOperator
         self.path, self.threads = path, threads
-        self._local = threading.local()
-        interpreter = self.interpreter  # the first one now: a file LiteRT refuses fails here, not at a call
-        self.input, = interpreter.get_input_details()
-        self.output, = interpreter.get_output_details()
+        self._idle = queue.SimpleQueue()  # [interpreter, its batch size] not in use
+        first = self._new()  # now: a file LiteRT refuses fails here, not at a call
+        self.input, = first[0].get_input_details()
+        self.output, = first[0].get_output_details()
+        self._idle.put(first)
 
     @staticmethod
     def _damaged(path, error):
         message = str(error).splitlines()[0] if str(error) else type(error).__name__
         return ModelError(f"{path}: not a LiteRT model, or a damaged one ({message})")
 
-    @property
-    def interpreter(self):
-        """This thread's interpreter."""
-        if getattr(self._local, "interpreter", None) is None:
-            from ai_edge_litert.interpreter import Interpreter
+    def _new(self):
+        from ai_edge_litert.interpreter import Interpreter
 
-            try:
-                with _CREATING, quiet_tf.cpp_lines_filtered():
-                    interpreter = Interpreter(model_content=self.content, num_threads=self.threads)
-                    interpreter.allocate_tensors()
-            except Exception as error:  # RuntimeError, ValueError
-                raise self._damaged(self.path, error) from error
-            self._local.interpreter = interpreter
-            self._local.batch = int(interpreter.get_input_details()[0]["shape"][0])
-        return self._local.interpreter
+        try:
+            with _CREATING, quiet_tf.cpp_lines_filtered():
+                interpreter = Interpreter(model_content=self.content, num_threads=self.threads)
+                interpreter.allocate_tensors()
+        except Exception as error:  # RuntimeError, ValueError
+            raise self._damaged(self.path, error) from error
+        return [interpreter, int(interpreter.get_input_details()[0]["shape"][0])]
 
     def ops(self):
         """{op name: count} of the converted graph as the file holds it (before any delegate takes ops over)."""
@@ -104,12 +102,21 @@ class LiteRTModel:
         return dict(collections.Counter(names[codes[op.opcodeIndex]] for op in self.graph.subgraphs[0].operators))
 
     def __call__(self, pixels):
-        pixels = np.asarray(pixels, dtype="float32")
-        interpreter = self.interpreter
-        if len(pixels) != self._local.batch:
+        try:
+            entry = self._idle.get_nowait()
+        except queue.Empty:  # every interpreter is busy in another thread
+            entry = self._new()
+        try:
+            return self._run(entry, np.asarray(pixels, dtype="float32"))
+        finally:
+            self._idle.put(entry)
+
+    def _run(self, entry, pixels):
+        interpreter = entry[0]
+        if len(pixels) != entry[1]:
             interpreter.resize_tensor_input(self.input["index"], [len(pixels), 28, 28, 1])
             interpreter.allocate_tensors()
-            self._local.batch = len(pixels)
+            entry[1] = len(pixels)
         scale, zero = self.input["quantization"]
         if self.input["dtype"] != np.float32:
             info = np.iinfo(self.input["dtype"])
