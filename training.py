@@ -386,7 +386,7 @@ def _fit(config, splits, run_dir, record, strategy, export):
         compile_model(model, config, steps_per_epoch)
     train_batches = data_lib.TrainingBatches(*train, global_batch, seed=seed, augment=config.augmentation())
     eval_ds = data_lib.make_dataset(*evaluation, 1000)
-    history_cb = EpochHistory(os.path.join(run_dir, "history.csv"), os.path.join(run_dir, "kernels.json"))
+    history_cb = EpochHistory(rundir.file(run_dir, "history"), rundir.file(run_dir, "kernels"))
     backup_dir = rundir.file(run_dir, "backup")
     tensorboard = rundir.tensorboard_dir(config.output_dir, run_dir)
     if not os.path.isdir(backup_dir):  # training starts at epoch 1 (new, forced or changed): so do its curves
