@@ -256,17 +256,21 @@ def main(argv=None):
     images, labels = images[: args.test_limit], labels[: args.test_limit]
     rows = evaluate(args.models, images, labels, args.norm, args.seeds, sorted(set(args.test_batches)))
     if not rows:
-        print(f"error: no model.keras under {args.models!r} for {', '.join(args.norm)} and seeds "
+        print(f"error: no {rundir.FILES['model']} under {args.models!r} for {', '.join(args.norm)} and seeds "
               f"{', '.join(map(str, args.seeds))}", file=sys.stderr)
         return 1
-    os.makedirs(args.output_dir, exist_ok=True)
     summary = {"test_images": len(images), "data": data_lib.source_name(args.data, args.data_dir),
                "models": os.path.relpath(args.models), "shifts": {name: SHIFTS[name].__doc__.strip() for name in SHIFTS},
                "runs": rows, **machine.environment()}
-    rundir.write_json(rundir.summary_path(args.output_dir), summary)
     examples = {name: apply_shift(name, images[:1])[0, :, :, 0] for name in SHIFTS}
-    rundir.save_figure(plots.plot_shift(rows, variants.NORM_LABELS, examples),
-                       os.path.join(args.output_dir, "shift.png"))
+    try:  # a full disk or a folder that cannot be written: one line, as every command ends
+        os.makedirs(args.output_dir, exist_ok=True)
+        rundir.write_json(rundir.summary_path(args.output_dir), summary)
+        rundir.save_figure(plots.plot_shift(rows, variants.NORM_LABELS, examples),
+                           os.path.join(args.output_dir, "shift.png"))
+    except OSError as error:
+        print(f"error: cannot write in {args.output_dir}: {error.strerror or error}", file=sys.stderr)
+        return 1
     print(f"wrote {rundir.summary_path(args.output_dir)} and shift.png")
     return 0
 

@@ -145,6 +145,12 @@ def test_cli_writes_summary_and_figure_and_refuses_a_missing_models_folder(tiny_
     assert info.value.code == 2 and "is not a folder" in capsys.readouterr().err
     assert shift.main(["--models", str(tmp_path), "--data-dir", mnist, "--output-dir", str(tmp_path / "x")]) == 1
     assert "no model.keras under" in capsys.readouterr().err
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    assert shift.main(["--models", str(tiny_models), "--seeds", "1", "--data-dir", mnist, "--output-dir",
+                       str(blocker / "shift"), "--test-batches", "8", "--norm", "gn"]) == 1
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert errors == [f"error: cannot write in {blocker / 'shift'}: Not a directory"], errors
 
 
 def test_committed_study_covers_everything_and_recomputes_from_the_committed_models():
