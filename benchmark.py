@@ -66,10 +66,11 @@ def time_variant(norm, images, labels, args, train_args):
     result = {"trainable_params": model_lib.trainable_params(net), "multiply_adds": model_lib.multiply_adds(net)}
     for name, augment in (("train_img_per_s", train_args.augmentation()), ("train_no_augment_img_per_s", False)):
         dataset = data_lib.TrainingBatches(images, labels, train_args.batch_size, seed=0, augment=augment).dataset
-        result[name] = machine.median_rate(lambda dataset=dataset: net.fit(dataset, epochs=1, verbose=0), len(images),
-                                   args.repeats)
+        result[name] = machine.median_rate(lambda dataset=dataset: net.fit(dataset, epochs=1, verbose=0),
+                                           len(images), args.repeats)
     evaluation = data_lib.make_dataset(images, labels, 1000)
-    result["inference_img_per_s"] = machine.median_rate(lambda: net.predict(evaluation, verbose=0), len(images), args.repeats)
+    result["inference_img_per_s"] = machine.median_rate(lambda: net.predict(evaluation, verbose=0), len(images),
+                                                        args.repeats)
     # Training costs about 3 forward passes (forward, and backward for inputs and weights), 2 FLOP per MAC.
     result["train_gflops"] = result["train_no_augment_img_per_s"] * 6 * result["multiply_adds"] / 1e9
     return result

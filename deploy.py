@@ -51,7 +51,6 @@ import rundir  # noqa: E402
 import machine  # noqa: E402
 import runtimes  # noqa: E402
 
-LITERT = ("litert-f32", "litert-int8")  # the runtimes export writes files for
 CALIBRATION_IMAGES = 1000  # the first training images: what the int8 ranges are measured on
 THROUGHPUT_BATCH = 256
 
@@ -176,7 +175,7 @@ def export_run(run_dir, calibration):
     """Writes model.tflite and model_int8.tflite beside the run's model.keras; returns their paths."""
     network = rundir.load_trained_model(run_dir)
     paths = []
-    for runtime, images in zip(LITERT, (None, calibration)):
+    for runtime, images in zip(runtimes.LITERT, (None, calibration)):
         flatbuffer = convert(network, images)
         path = runtimes.path(run_dir, runtime)
         rundir.write_bytes(path, flatbuffer)
@@ -228,7 +227,7 @@ def study(runs_dir, output_dir, seeds, latency_calls=1000, throughput_calls=60, 
     """Accuracy, graph, size, latency and throughput of every finished run and runtime; writes summary.json."""
     started = time.perf_counter()
     found = finished_runs(runs_dir, seeds=seeds)
-    missing = [runtimes.path(run_dir, runtime) for _, _, run_dir in found for runtime in LITERT
+    missing = [runtimes.path(run_dir, runtime) for _, _, run_dir in found for runtime in runtimes.LITERT
                if not os.path.exists(runtimes.path(run_dir, runtime))]
     if missing:
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""

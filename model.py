@@ -128,18 +128,18 @@ class ChannelStatsGroupNormalization(keras.layers.GroupNormalization):
             return super().call(inputs)
         x = keras.ops.cast(inputs, "float32")
         channels = x.shape[-1]
-        group_of = np.arange(channels) // (channels // self.groups)
-        # (C, C) matrix averaging each channel's group: a tiny matmul instead of
-        # reshapes (TF on CPU hit a slow path for some group shapes with reshapes).
-        averaging = (group_of[:, None] == group_of[None, :]) / (channels // self.groups)
-        averaging = keras.ops.convert_to_tensor(averaging.astype("float32"))
-
-        def group_mean(per_channel):  # (N, C) -> (N, C): mean over each channel's group
-            return keras.ops.matmul(per_channel, averaging)
-
         if self.groups == channels:  # instance norm: each channel is its own group, nothing to average
             def group_mean(per_channel):
                 return per_channel
+        else:
+            group_of = np.arange(channels) // (channels // self.groups)
+            # (C, C) matrix averaging each channel's group: a tiny matmul instead of
+            # reshapes (TF on CPU hit a slow path for some group shapes with reshapes).
+            averaging = (group_of[:, None] == group_of[None, :]) / (channels // self.groups)
+            averaging = keras.ops.convert_to_tensor(averaging.astype("float32"))
+
+            def group_mean(per_channel):  # (N, C) -> (N, C): mean over each channel's group
+                return keras.ops.matmul(per_channel, averaging)
 
         mean = group_mean(keras.ops.mean(x, axis=(1, 2)))
         mean_square = group_mean(keras.ops.mean(keras.ops.square(x), axis=(1, 2)))

@@ -4,7 +4,6 @@ Every function takes data and returns a matplotlib Figure; nothing is shown or s
 here (train.py and the notebook decide that).
 """
 
-
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
@@ -302,8 +301,8 @@ def plot_l1(runs):
     per_epoch(zero, lambda r, e: 100 * r["near_zero_all"][e], "Conv weights with |w| < 0.001", "% of all conv weights")
     per_epoch(body, lambda r, e: results.body_kernel_norm(r["kernel_norms"][e]),
               "L2 norm of the normalized conv kernels (blocks 1-5)", "L2 norm")
-    per_epoch(head, lambda r, e: results.head_kernel_norm(r["kernel_norms"][e]), "L2 norm of the head's kernel (no norm after it)",
-              "L2 norm")
+    per_epoch(head, lambda r, e: results.head_kernel_norm(r["kernel_norms"][e]),
+              "L2 norm of the head's kernel (no norm after it)", "L2 norm")
     zero.legend(fontsize=8)
     fig.suptitle("What L1 does beside batch normalization (line: mean over seeds; shaded: lowest to highest)",
                  fontsize=10)

@@ -638,8 +638,7 @@ def deploy_verdict(summary):
     rate = {(n, r): mean(n, r, "images_per_s_batch256") for n in norms for r in litert}
     share = {(n, r): mean(n, r, "fraction_of_ceiling") for n in norms for r in litert}
     keras = {n: mean(n, "keras", "latency_ms_batch1") for n in norms}
-    drift = [abs(a - b) for n in norms if n != variants_lib.INSTANCE
-             for a, b in zip(*(_deploy_values(summary, n, r, "accuracy") for r in ("litert-int8", "litert-f32")))]
+    drift = [abs(points) for n in norms if n != variants_lib.INSTANCE for points in results.int8_loss(summary, n)]
     statistics_error = {n: max((r["rmse_steps"] or 0) for r in rows if "_norm" in r["tensor"])
                         for n, rows in summary.get("int8_layers", {}).items() if n in ("gn", "ln")}
     conv_error = max((r["rmse_steps"] or 0) for r in summary.get("int8_layers", {}).get("bn", [{"rmse_steps": 0}]))
@@ -676,7 +675,7 @@ def deploy_verdict(summary):
     text += ("BN's converted graph holds the control's ops and no normalization at all "
              if bn_ops == none_ops else "BN's converted graph differs from the control's ")
     text += ("(its statistics folded into the conv), while GN's and LN's hold MEAN, SQUARE, SUB, RSQRT and MUL per "
-             f"norm. int8 moves test accuracy by at most {100 * max(drift):.2f} points against float32 for any of these "
+             f"norm. int8 moves test accuracy by at most {max(drift):.2f} points against float32 for any of these "
              "models and seeds (IN: section 10).")
     if statistics_error:
         text += (f" Its largest error sits in GN's and LN's statistics ({max(statistics_error.values()):.1f} "
@@ -731,19 +730,16 @@ def instance_norm(summary, shifted, rates, sizes, deployed):
             + ", ".join(f"{label[n]} " + (f"{s[0]:g}–{s[1]:g}" if s else "none") for n, s in spans.items()) + ").")
 
     def latency(norm, runtime):
-        return _mean([r["latency_ms_batch1"] for r in results.deploy_rows(deployed, norm, runtime)])
+        return _mean(_deploy_values(deployed, norm, runtime, "latency_ms_batch1"))
 
-    def int8_loss(norm):  # points of test accuracy int8 loses against float32, per seed
-        return [100 * (f["accuracy"] - q["accuracy"]) for f, q in zip(
-            results.deploy_rows(deployed, norm, "litert-f32"), results.deploy_rows(deployed, norm, "litert-int8"))]
-
-    others = [abs(v) for n in results.present(deployed["runs"]) if n != inst for v in int8_loss(n)]
+    loss = results.int8_loss(deployed, inst)
+    others = [abs(v) for n in results.present(deployed["runs"]) if n != inst for v in results.int8_loss(deployed, n)]
     worst = max(deployed.get("int8_layers", {}).get(inst, []), key=lambda r: r["rmse_steps"] or 0, default=None)
     cost = (f"At inference it measures every image again, like GN and LN: LiteRT float32 answers one image in "
             f"{latency(inst, 'litert-f32'):.3f} ms, against {latency('bn', 'litert-f32'):.3f} ms for BN + L1 "
             f"(folded into its conv), {latency('gn', 'litert-f32'):.3f} ms for GN and "
             f"{latency('ln', 'litert-f32'):.3f} ms for LN; in int8 {latency(inst, 'litert-int8'):.3f} ms. "
-            f"int8 costs it {min(int8_loss(inst)):.2f}–{max(int8_loss(inst)):.2f} points of test accuracy (the "
+            f"int8 costs it {min(loss):.2f}–{max(loss):.2f} points of test accuracy (the "
             f"others move by at most {max(others):.2f})"
             + (f"; its largest int8 error is {worst['rmse_steps']:.0f} quantization steps, in {worst['tensor']}"
                if worst else "") + ".")

@@ -77,6 +77,12 @@ def deploy_rows(summary, norm, runtime):
                   key=lambda row: row["seed"])
 
 
+def int8_loss(summary, norm):
+    """Per seed, the points of test accuracy `norm`'s int8 file loses against its float32 file (deploy study)."""
+    return [100 * (f["accuracy"] - q["accuracy"])
+            for f, q in zip(deploy_rows(summary, norm, "litert-f32"), deploy_rows(summary, norm, "litert-int8"))]
+
+
 def present(runs, norms=variants.ALL_NORMS):
     """The variants (in their order) that have rows in `runs`."""
     return [norm for norm in norms if any(run["norm"] == norm for run in runs)]

@@ -144,8 +144,7 @@ def find_run(results_dir, norm, seed=1, kind="result"):
     """The folder of `norm`'s run of `seed` under `results_dir` holding a file of `kind` (`<norm>/seed-<k>/`, or
     `<norm>/` for a run of one seed), or None."""
     for folder in (run_dir_for(results_dir, norm, seed), run_dir_for(results_dir, norm, seed, False)):
-        path = file(folder, kind)
-        if os.path.isfile(os.path.join(path, "saved_model.pb") if kind == "saved_model" else path):
+        if os.path.isfile(file(folder, kind)):
             return folder
     return None
 
@@ -177,11 +176,11 @@ def load_trained_model(run_dir):
     return network
 
 
-def collect_results(output_dir, norms=variants.ALL_NORMS):
+def collect_results(output_dir):
     """{norm: [result dicts sorted by seed, each with its "run_dir"]} for every finished run directly under
     `output_dir` (<norm>/ or <norm>/seed-<k>/; every variant, the control too)."""
     found = {}
-    for norm in norms:
+    for norm in variants.ALL_NORMS:
         base = os.path.join(output_dir, norm)
         folders = [base]
         if os.path.isdir(base):

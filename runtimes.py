@@ -25,6 +25,7 @@ import rundir
 import variants
 
 NAMES = ("keras", "litert-f32", "litert-int8")
+LITERT = ("litert-f32", "litert-int8")  # the ones deploy.py export writes a file for
 LABELS = {"keras": "Keras (tf.function)", "litert-f32": "LiteRT float32", "litert-int8": "LiteRT int8"}
 # Earlier names, still accepted by predict.py's and draw.py's --runtime.
 ALIASES = {"savedmodel": "keras", "litert": "litert-f32"}

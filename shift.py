@@ -21,8 +21,8 @@ import zlib
 
 import numpy as np
 
-import quiet_tf
 import machine
+import quiet_tf
 import results
 import rundir
 import variants
@@ -181,22 +181,16 @@ def accuracy(logits, labels):
     return float(np.mean(np.argmax(logits, axis=1) == labels))
 
 
-def model_path(models_dir, norm, seed):
-    """The model.keras of `norm`'s run of `seed` under `models_dir` (or of its run of one seed), or None."""
-    run_dir = rundir.find_run(models_dir, norm, seed, "model")
-    return rundir.file(run_dir, "model") if run_dir else None
-
-
 def evaluate(models_dir, images, labels, norms, seeds, test_batches, shifts=tuple(SHIFTS)):
     """Rows {"norm", "seed", "mode", "shift", "accuracy"} for every model found."""
     shifted = {name: apply_shift(name, images) for name in shifts}
     rows = []
     for norm in norms:
         for seed in seeds:
-            path = model_path(models_dir, norm, seed)
-            if path is None:
+            run_dir = rundir.find_run(models_dir, norm, seed, "model")  # <norm>/seed-<k>/, or <norm>/ (one seed)
+            if run_dir is None:
                 continue
-            network = rundir.load_trained_model(os.path.dirname(path))
+            network = rundir.load_trained_model(run_dir)
             mode = results.inference_mode(norm)  # moving averages for BN; the others: no batch dependence
             for name, x in shifted.items():  # moving averages first: batch statistics move them
                 logits = network.predict(x, batch_size=1000, verbose=0)
@@ -211,7 +205,7 @@ def evaluate(models_dir, images, labels, norms, seeds, test_batches, shifts=tupl
                                      "accuracy": accuracy(predict_with_batch_statistics(network, x, batch, forward),
                                                              labels)})
             clean = [r["accuracy"] for r in rows if r["norm"] == norm and r["seed"] == seed and r["shift"] == "clean"]
-            print(f"{norm} seed {seed} ({path}): clean {100 * clean[0]:.2f}%, "
+            print(f"{norm} seed {seed} ({rundir.file(run_dir, 'model')}): clean {100 * clean[0]:.2f}%, "
                   + ", ".join(f"{r['shift']} {100 * r['accuracy']:.1f}%" for r in rows
                               if r["norm"] == norm and r["seed"] == seed and r["mode"] == mode
                               and r["shift"] != "clean"), flush=True)

@@ -33,45 +33,45 @@ import training  # noqa: E402
 import variants  # noqa: E402
 
 ALL = "all"
-DEFAULTS = training.TrainConfig()
+DEFAULTS = training.TrainConfig()  # every flag's default is the configuration's
 
 
 def build_parser():
     parser = rundir.Parser(prog="train.py", description=__doc__.split("\n")[0])
     parser.add_argument("--norm", default=ALL, choices=(*variants.ALL_NORMS, ALL),
                         help="variant(s) to train; all: bn, gn and ln (none, the control, only by name)")
-    parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--batch-size", type=int, default=128, help="per replica")
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--epochs", type=int, default=DEFAULTS.epochs)
+    parser.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size, help="per replica")
+    parser.add_argument("--seed", type=int, default=DEFAULTS.seed)
     parser.add_argument("--seeds", type=int, nargs="+", help="several seeds; runs go to <norm>/seed-<k>/")
-    parser.add_argument("--data", choices=data_lib.SOURCES, default="bundled",
+    parser.add_argument("--data", choices=data_lib.SOURCES, default=DEFAULTS.data,
                         help="bundled: the checksum-guarded IDX files in data/mnist/ (offline); "
                              "tfds: tensorflow-datasets (its cache, or a download)")
     parser.add_argument("--data-dir", help="folder with the 4 MNIST IDX files (.gz or not); replaces --data")
-    parser.add_argument("--output-dir", default="outputs")
+    parser.add_argument("--output-dir", default=DEFAULTS.output_dir)
     parser.add_argument("--train-limit", type=int, help="use only the first N training images")
     parser.add_argument("--test-limit", type=int, help="use only the first N test images")
-    parser.add_argument("--validation-size", type=int, default=0,
+    parser.add_argument("--validation-size", type=int, default=DEFAULTS.validation_size,
                         help="hold out the last N training images and evaluate on them instead of the test set "
                              "(for choosing the recipe; the test set is then never touched)")
     parser.add_argument("--l1", type=float, default=DEFAULTS.l1, help="L1 factor on conv kernels (bn only)")
     parser.add_argument("--groups", type=int, default=DEFAULTS.groups, help="groups for gn")
-    parser.add_argument("--dropout", type=float, default=0.0)
+    parser.add_argument("--dropout", type=float, default=DEFAULTS.dropout)
     parser.add_argument("--optimizer", choices=training.OPTIMIZERS, default=DEFAULTS.optimizer)
-    parser.add_argument("--lr", type=float, default=0.01, help="peak learning rate")
-    parser.add_argument("--warmup-fraction", type=float, default=0.2,
+    parser.add_argument("--lr", type=float, default=DEFAULTS.lr, help="peak learning rate")
+    parser.add_argument("--warmup-fraction", type=float, default=DEFAULTS.warmup_fraction,
                         help="fraction of all steps spent warming the learning rate up (then cosine to zero)")
-    parser.add_argument("--ema", type=float, default=0.0, metavar="MOMENTUM",
+    parser.add_argument("--ema", type=float, default=DEFAULTS.ema, metavar="MOMENTUM",
                         help="evaluate and export an exponential moving average of the weights with this "
                              "momentum, e.g. 0.999 (Keras' use_ema); 0: off")
     parser.add_argument("--architecture", default=DEFAULTS.architecture,
                         help="conv blocks as <filters>[k<kernel>][p],... (p: 2x2 max-pool after it); "
                              "default: %(default)s")
     parser.add_argument("--no-augment", dest="augment", action="store_false")
-    parser.add_argument("--rotation", type=float, default=7.0, help="augmentation: max rotation, degrees")
-    parser.add_argument("--shift", type=float, default=2.0, help="augmentation: max shift, pixels")
-    parser.add_argument("--zoom", type=float, default=0.0, help="augmentation: scale by 1 +- up to this")
-    parser.add_argument("--shear", type=float, default=0.0, help="augmentation: shear factor up to this")
+    parser.add_argument("--rotation", type=float, default=DEFAULTS.rotation, help="augmentation: max rotation, degrees")
+    parser.add_argument("--shift", type=float, default=DEFAULTS.shift, help="augmentation: max shift, pixels")
+    parser.add_argument("--zoom", type=float, default=DEFAULTS.zoom, help="augmentation: scale by 1 +- up to this")
+    parser.add_argument("--shear", type=float, default=DEFAULTS.shear, help="augmentation: shear factor up to this")
     parser.add_argument("--force", action="store_true", help="retrain runs that already finished")
     parser.add_argument("--deterministic", action="store_true", help="enable TF op determinism")
     parser.add_argument("--mixed-precision", action="store_true",
@@ -79,8 +79,8 @@ def build_parser():
     parser.add_argument("--xla", action="store_true", help="compile train/eval steps with XLA")
     parser.add_argument("--strategy", choices=training.STRATEGIES, default=DEFAULTS.strategy,
                         help="mirrored: tf.distribute.MirroredStrategy over the visible GPUs")
-    parser.add_argument("--steps-per-execution", type=int, default=1)
-    parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1, help="Keras fit verbosity")
+    parser.add_argument("--steps-per-execution", type=int, default=DEFAULTS.steps_per_execution)
+    parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=DEFAULTS.verbose, help="Keras fit verbosity")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and TensorFlow's C++ log lines")
     return parser
 

@@ -443,18 +443,21 @@ def _fit(config, splits, run_dir, record, strategy, export):
     return result
 
 
+def _stale(run_dir, record):
+    """Whether `run_dir` holds a config.json of other settings than `record`."""
+    config_path = rundir.file(run_dir, "config")
+    return os.path.exists(config_path) and rundir.read_json(config_path) != record
+
+
 def finished(config, run_dir, data_source):
     """Whether `run_dir` holds a finished run of `config` that train_run would reuse."""
-    config_path = rundir.file(run_dir, "config")
-    stale = os.path.exists(config_path) and rundir.read_json(config_path) != config.record(data_source)
-    return not config.force and not stale and rundir.is_finished(run_dir)
+    return not config.force and not _stale(run_dir, config.record(data_source)) and rundir.is_finished(run_dir)
 
 
 def prepare_run_dir(run_dir, record, force):
     """Returns True if `run_dir` already holds a finished run of `record` (a config.json, to be reused)."""
-    config_path = rundir.file(run_dir, "config")
     if os.path.exists(run_dir):
-        stale = os.path.exists(config_path) and rundir.read_json(config_path) != record
+        stale = _stale(run_dir, record)
         if force or stale:
             if stale and not force:
                 print(f"{run_dir}: settings changed since the last run; starting it afresh.")
@@ -466,7 +469,7 @@ def prepare_run_dir(run_dir, record, force):
         if name.startswith((".tmp-", ".old-")):
             path = os.path.join(run_dir, name)
             shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
-    rundir.write_json(config_path, record)
+    rundir.write_json(rundir.file(run_dir, "config"), record)
     return False
 
 

@@ -50,7 +50,7 @@ def _ops(norm, runtime):
     return runtimes.load(os.path.join(RESULTS, norm, "seed-1"), runtime).ops()
 
 
-@pytest.mark.parametrize("runtime", deploy.LITERT)
+@pytest.mark.parametrize("runtime", runtimes.LITERT)
 def test_converted_bn_graph_holds_no_normalization_and_gn_ln_in_graphs_hold_their_statistics(runtime):
     bn, control = _ops("bn", runtime), _ops("none", runtime)
     assert set(bn) == set(control)  # BN folded into its conv: the control's plain graph
@@ -88,7 +88,7 @@ def test_every_study_row_has_the_issues_fields_and_a_machine():
     assert summary["machine"]["processor"] and summary["ceiling"]["images_per_s"] > 0
 
 
-@pytest.mark.parametrize("runtime", deploy.LITERT)
+@pytest.mark.parametrize("runtime", runtimes.LITERT)
 def test_predict_on_the_litert_files_gives_the_keras_models_digits(runtime, test_set):
     images = test_set[0][:30]
     fields = [predict.mnist_like(image[:, :, 0]) for image in images]
