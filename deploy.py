@@ -106,8 +106,8 @@ def finished_runs(runs_dir, norms=model_lib.ALL_NORMS, seeds=None):
                  rundir.file(result["run_dir"], "model"))]
     if not found:
         model_file, result_file = rundir.FILES["model"], rundir.FILES["result"]
-        raise DeployError(f"--runs {runs_dir!r}: no finished run with a {model_file} (expected <norm>/seed-<k>/ "
-                          f"or <norm>/ holding {result_file} and {model_file}; train.py writes them)")
+        raise DeployError(f"--runs {runs_dir!r}: no finished run with a {model_file} (expected {rundir.layout()} "
+                          f"holding {result_file} and {model_file}; train.py writes them)")
     return found
 
 

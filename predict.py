@@ -241,7 +241,7 @@ def parse_args(argv=None):
     parser = rundir.Parser(prog="predict.py", description=__doc__.split("\n")[0])
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="PNG, JPEG, BMP or GIF files")
     parser.add_argument("--models", default="results",
-                        help="folder with <norm>/seed-1/<model> or <norm>/<model> (default: %(default)s)")
+                        help=f"folder with {rundir.layout('<model>', seed=1)} (default: %(default)s)")
     parser.add_argument("--runtime", choices=(runtimes.AUTO, *runtimes.NAMES, *runtimes.ALIASES),
                         default=runtimes.AUTO,
                         help=", ".join(f"{name} ({rundir.FILES[runtimes.FILE_KINDS[name]]})" for name in runtimes.NAMES)

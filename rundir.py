@@ -140,6 +140,12 @@ def tensorboard_dir(output_dir, run_dir):
     return os.path.join(output_dir, "tensorboard", os.path.relpath(run_dir, output_dir))
 
 
+def layout(name="", seed="<k>"):
+    """Where a file `name` of a run lies below a results folder, for help texts and messages:
+    "<norm>/seed-<k>/NAME or <norm>/NAME" (several seeds, or one)."""
+    return f"<norm>/{SEED_PREFIX}{seed}/{name} or <norm>/{name}"
+
+
 def find_run(results_dir, norm, seed=1, kind="result"):
     """The folder of `norm`'s run of `seed` under `results_dir` holding a file of `kind` (`<norm>/seed-<k>/`, or
     `<norm>/` for a run of one seed), or None."""

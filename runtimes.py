@@ -184,6 +184,6 @@ def load_models(results_dir, name=AUTO):
         file_name = rundir.FILES[FILE_KINDS[name]]
         hint = ("train.py writes them" if name == "keras"
                 else f"`python deploy.py export --runs {results_dir}` writes them")
-        raise ModelError(f"--models {results_dir!r}: no {file_name} found (expected <norm>/seed-1/{file_name} or "
-                         f"<norm>/{file_name} for {', '.join(variants.ALL_NORMS)}; {hint})")
+        raise ModelError(f"--models {results_dir!r}: no {file_name} found (expected {rundir.layout(file_name, seed=1)} "
+                         f"for {', '.join(variants.ALL_NORMS)}; {hint})")
     return {norm: load(folder, name) for norm, folder in found.items()}

@@ -216,7 +216,7 @@ def parse_args(argv=None):
     import data as data_lib
 
     parser = rundir.Parser(prog="shift.py", description=__doc__.split("\n")[0])
-    parser.add_argument("--models", default="results", help="folder with <norm>/seed-<k>/model.keras")
+    parser.add_argument("--models", default="results", help=f"folder with {rundir.layout(rundir.FILES['model'])}")
     parser.add_argument("--output-dir", default=os.path.join("results", "shift"))
     parser.add_argument("--norm", nargs="+", choices=variants.ALL_NORMS, default=list(variants.ALL_NORMS))
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
