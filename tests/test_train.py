@@ -181,8 +181,9 @@ def test_unwritable_output_dir_ends_with_one_line_and_exit_1(mnist_dir, tmp_path
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     assert train.main(smoke_args(mnist_dir, blocker / "out", "--norm", "gn", "--epochs", "1")) == 1
-    errors = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
-    assert len(errors) == 1 and errors[0].startswith("error:") and str(blocker) in errors[0], errors
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and str(blocker) in errors[0] and "Traceback" not in err, err
 
 
 @pytest.mark.slow
@@ -513,8 +514,11 @@ def test_a_full_disk_ends_with_one_line_and_exit_1_and_the_rerun_resumes(mnist_d
     full = subprocess.run(command(tmp_path / "out"), cwd=ROOT, capture_output=True, text=True, timeout=300,
                           preexec_fn=_file_size_limit(300_000))
     assert full.returncode == 1, full.stderr[-2000:]
-    lines = [line for line in full.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: no space left to write in ") and str(tmp_path) in lines[0]
+    # Whatever else the caller's log level or PYTHONWARNINGS lets through: one error line and no traceback (HDF5's
+    # failed writes printed theirs as "Exception ignored ... Traceback").
+    errors = [line for line in full.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith("error: no space left to write in ") and str(tmp_path) in errors[0]
+    assert "Traceback" not in full.stderr, full.stderr[-2000:]
     assert not (tmp_path / "out" / "gn" / "result.json").exists()
     assert [int(row["epoch"]) for row in read_rows(tmp_path / "out" / "gn" / "history.csv")] == [1]
     # Space freed: the same command finishes, with the history of a run that never lacked space.
