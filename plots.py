@@ -399,6 +399,45 @@ def plot_predictions(shown, labels):
     return fig
 
 
+def plot_numbers(shown, labels):
+    """Each image with the boxes of the digits found in it, each model's number, and the 28 x 28 fields the models
+    saw with each model's digit and probability under them.
+
+    Args:
+        shown: [(name, greyscale image (H, W), file pixels per its pixel, [predict.Digit], {norm: (n, 10)}), ...].
+        labels: {norm: legend label}.
+    """
+    fig = plt.figure(figsize=(9, 5.2 * len(shown)), dpi=110)
+    grid = fig.add_gridspec(2 * len(shown), 1, height_ratios=[3, 1.3] * len(shown))
+    for row, (name, grey, scale, digits, probabilities) in enumerate(shown):
+        top = fig.add_subplot(grid[2 * row])
+        top.imshow(grey, cmap="gray", vmin=0, vmax=255)
+        for k, digit in enumerate(digits):
+            left, upper, right, lower = (value / scale for value in digit.box)
+            top.add_patch(plt.Rectangle((left, upper), right - left, lower - upper, fill=False, color="#d62728",
+                                        linewidth=1.5))
+            top.text(left, upper - 4, str(k + 1), color="#d62728", fontsize=8, va="bottom")
+        top.set_xticks([])
+        top.set_yticks([])
+        answers = " · ".join(f"{labels.get(norm, norm)} {''.join(str(int(d)) for d in np.argmax(values, axis=1))}"
+                             for norm, values in probabilities.items())
+        top.set_title(f"{name if len(name) <= 40 else name[:39] + '…'}\n{answers}", fontsize=9)
+        bottom = fig.add_subplot(grid[2 * row + 1])
+        strip = np.concatenate([np.pad(digit.field, ((0, 0), (2, 2))) for digit in digits], axis=1)
+        bottom.imshow(strip, cmap="gray", vmin=0, vmax=255, extent=(0, strip.shape[1], 28, 0))
+        for k in range(len(digits)):
+            for m, (norm, values) in enumerate(probabilities.items()):
+                guess = int(np.argmax(values[k]))
+                bottom.text(32 * k + 16, 33 + 7 * m, f"{guess} {100 * values[k, guess]:.0f}%", ha="center",
+                            va="top", fontsize=7, color=COLORS.get(norm))
+        bottom.set_xlim(0, strip.shape[1])
+        bottom.set_ylim(33 + 7 * len(probabilities), 0)
+        bottom.axis("off")
+        bottom.set_title("what the models saw (28 x 28), and each model's digit", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 RUNTIME_COLORS = {"keras": "#7f7f7f", "litert-f32": "#1f77b4", "litert-int8": "#d62728"}
 DEPLOY_RUNTIMES = tuple((name, runtimes.LABELS[name], RUNTIME_COLORS[name]) for name in runtimes.NAMES)
 

@@ -10,9 +10,10 @@ import zlib
 import numpy as np
 import pytest
 import tensorflow as tf
-from PIL import Image, ImageFilter
+from PIL import Image, ImageDraw, ImageFont
 
 import model
+import photos
 import predict
 import runtimes
 
@@ -145,30 +146,6 @@ def test_mnist_like_centres_by_mass_and_fits_twenty_pixels():
     assert field.max() == pytest.approx(255.0, abs=1)  # white ink on black
 
 
-def photo(digit, rng, size=(900, 1200), digit_height=None):
-    """A phone photo of `digit` (28 x 28, white on black) written dark on paper: light falling off across the
-    page, a soft shadow, warm light, blur, noise; the digit off-centre (a PIL RGB image, to be saved as JPEG)."""
-    height, width = size
-    rows, cols = np.mgrid[0:height, 0:width].astype("float32")
-    angle = rng.uniform(0, 2 * np.pi)
-    ramp = np.cos(angle) * (cols / width - 0.5) + np.sin(angle) * (rows / height - 0.5)
-    light = 1.0 - rng.uniform(0.35, 0.55) * (ramp + 0.7) / 1.4
-    centre_row, centre_col, radius = rng.uniform(0, height), rng.uniform(0, width), rng.uniform(0.25, 0.5) * width
-    distance = np.hypot(rows - centre_row, cols - centre_col)
-    shadow = 1.0 - rng.uniform(0.25, 0.4) / (1.0 + np.exp(-(radius - distance) / (0.05 * width)))
-    page = rng.uniform(190, 235) * light * shadow
-    side = digit_height or int(rng.uniform(0.25, 0.45) * height)
-    ink = np.asarray(Image.fromarray(digit).resize((side, side), Image.BILINEAR), dtype="float32") / 255.0
-    top = int(rng.uniform(0.05 * height, 0.95 * height - side))
-    left = int(rng.uniform(0.05 * width, 0.95 * width - side))
-    page[top:top + side, left:left + side] *= 1.0 - rng.uniform(0.7, 0.9) * ink
-    image = Image.fromarray(np.clip(page, 0, 255).astype(np.uint8)).convert("RGB")
-    image = image.filter(ImageFilter.GaussianBlur(rng.uniform(0.8, 2.0) * max(size) / 1200))
-    pixels = np.asarray(image, dtype="float32") + rng.normal(0, rng.uniform(3, 8), (height, width, 1))
-    tint = np.array([1.0, rng.uniform(0.95, 1.0), rng.uniform(0.85, 0.95)], dtype="float32")
-    return Image.fromarray(np.clip(pixels * tint, 0, 255).astype(np.uint8))
-
-
 @pytest.mark.slow
 def test_phone_photos_of_test_digits_are_read_right(tmp_path, test_set, models):
     images, labels = test_set
@@ -176,7 +153,7 @@ def test_phone_photos_of_test_digits_are_read_right(tmp_path, test_set, models):
     right, total = 0, 0
     for i in range(COUNT):
         path = str(tmp_path / f"photo{i}.jpg")
-        photo(images[i, :, :, 0], rng).save(path, quality=85)
+        photos.photo(images[i : i + 1, :, :, 0], rng).save(path, quality=85)
         probabilities = predict.predict(models, predict.mnist_like(predict.read_image(path), path))
         right += sum(int(np.argmax(values) == labels[i]) for values in probabilities.values())
         total += len(probabilities)
@@ -187,7 +164,8 @@ def test_phone_photos_of_test_digits_are_read_right(tmp_path, test_set, models):
 def test_a_twelve_megapixel_photo_is_read_at_reduced_size_and_right(tmp_path, test_set, models):
     images, labels = test_set
     path = str(tmp_path / "page.jpg")
-    photo(images[3, :, :, 0], np.random.default_rng(3), size=(3000, 4000), digit_height=900).save(path, quality=90)
+    photos.photo(images[3:4, :, :, 0], np.random.default_rng(3), size=(3000, 4000), digit_height=900).save(
+        path, quality=90)
     grey = predict.read_image(path)
     assert max(grey.shape) <= 2 * predict.WORK_SIDE  # decoded at a DCT scale, not as 12 million pixels
     answers = {int(np.argmax(v)) for v in predict.predict(models, predict.mnist_like(grey, path)).values()}
@@ -261,7 +239,7 @@ def test_huge_and_truncated_files_are_refused_with_their_reason(tmp_path, test_s
 def test_the_litert_files_answer_a_photo_without_tensorflow(tmp_path, test_set):
     images, labels = test_set
     path = tmp_path / "photo.jpg"
-    photo(images[5, :, :, 0], np.random.default_rng(5)).save(path, quality=85)
+    photos.photo(images[5:6, :, :, 0], np.random.default_rng(5)).save(path, quality=85)
     result = subprocess.run([sys.executable, "-X", "importtime", "predict.py", str(path), "--json"], cwd=ROOT,
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
@@ -281,3 +259,139 @@ def test_auto_takes_the_keras_models_where_a_tflite_file_is_missing(tmp_path):
     models = runtimes.load_models(str(tmp_path))  # gn has no model.tflite: both from their Keras models
     assert set(models) == {"bn", "gn"} and not any(isinstance(m, runtimes.LiteRTModel) for m in models.values())
     assert all(isinstance(m, runtimes.LiteRTModel) for m in runtimes.load_models(str(tmp_path), "litert").values())
+
+
+FORMS = {  # how each form is written: (number of digits, paper, on a table, a drawing app's export)
+    "number on plain paper": ((2, 6), "plain", False, False),
+    "number on ruled paper": ((2, 6), "ruled", False, False),
+    "number on squared paper": ((2, 6), "squared", False, False),
+    "number on a sheet on a table": ((2, 6), "plain", True, False),
+    "number from a drawing app": ((2, 6), "plain", False, True),
+    "one digit on ruled paper": ((1, 2), "ruled", False, False),
+}
+
+
+def write_number(folder, name, digits, rng, paper="plain", table=False, drawn=False):
+    path = folder / (name + (".png" if drawn else ".jpg"))
+    if drawn:
+        photos.canvas(digits, rng).save(path)
+    else:
+        photos.photo(digits, rng, paper=paper, table=table).save(path, quality=85)
+    return str(path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("form", FORMS)
+def test_numbers_in_every_form_are_read_digit_by_digit(tmp_path, test_set, models, form):
+    images, labels = test_set
+    sizes, paper, table, drawn = FORMS[form]
+    rng = np.random.default_rng(sorted(FORMS).index(form))
+    start = 1000 * (1 + sorted(FORMS).index(form))  # other test digits for each form
+    digits_right = digits_total = numbers_right = numbers_total = 0
+    for i in range(10):
+        count = int(rng.integers(*sizes))
+        chosen = np.arange(start, start + count)
+        start += count
+        truth = "".join(str(label) for label in labels[chosen])
+        path = write_number(tmp_path, f"n{i}", images[chosen, :, :, 0], rng, paper, table, drawn)
+        try:
+            _, _, digits, probabilities = predict.answer(models, path)
+            found = {norm: predict.number(values) for norm, values in probabilities.items()}
+        except predict.ImageError:
+            found = {norm: "" for norm in models}
+        for number in found.values():
+            numbers_right += number == truth
+            numbers_total += 1
+            digits_right += sum(a == b for a, b in zip(number, truth)) if len(number) == len(truth) else 0
+            digits_total += len(truth)
+    assert digits_right / digits_total >= 0.95 and numbers_right / numbers_total >= 0.85, (
+        f"{form}: {digits_right} of {digits_total} digits, {numbers_right} of {numbers_total} numbers")
+
+
+def test_a_number_gets_each_models_number_boxes_and_probabilities(tmp_path, test_set):
+    images, labels = test_set
+    digits = images[[0, 1, 2, 3], :, :, 0]  # 7, 2, 1, 0
+    path = write_number(tmp_path, "drawn", digits, np.random.default_rng(1), drawn=True)
+    speckled = np.array(Image.open(path))
+    speckled[3:6, 3:6, 3] = 255  # a speck in a corner
+    speckled[-12:-8, 20:-20, 3] = 255  # a line under the number
+    Image.fromarray(speckled).save(path)
+    figure = tmp_path / "number.png"
+    result = subprocess.run([sys.executable, "predict.py", path, "--json", "--show", str(figure)], cwd=ROOT,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    line = json.loads(result.stdout)
+    models = runtimes.load_models(RESULTS)
+    # Each model's number: its own answers on the four test digits, left to right (the speck and the line ignored).
+    for norm, run in models.items():
+        assert line["number"][norm] == "".join(str(d) for d in np.argmax(run(digits[..., None].astype("float32")),
+                                                                          axis=1))
+    boxes = [digit["box"] for digit in line["digits"]]
+    width, height = Image.open(path).size
+    assert len(boxes) == 4 and all(0 <= l < r <= width and 0 <= t < b <= height for l, t, r, b in boxes)
+    assert all(before[2] <= after[0] for before, after in zip(boxes, boxes[1:]))  # left to right, apart
+    for digit in line["digits"]:
+        assert set(digit["models"]) == set(model.ALL_NORMS)
+        assert all(sum(p) == pytest.approx(1, abs=1e-4) for p in digit["models"].values())
+    assert "models" not in line  # only an image of one digit keeps the single-digit "models" of old
+    assert figure.read_bytes().startswith(b"\x89PNG")
+    result = subprocess.run([sys.executable, "predict.py", path], cwd=ROOT, capture_output=True, text=True,
+                            timeout=300)
+    assert f"BN + L1 {line['number']['bn']} (least sure: digit " in result.stdout
+
+
+def test_a_page_of_text_or_a_page_without_digits_is_refused_with_one_line(tmp_path, test_set):
+    page = Image.new("L", (1200, 900), 235)
+    draw = ImageDraw.Draw(page)
+    try:
+        font = ImageFont.load_default(size=36)
+    except TypeError:  # Pillow before 10.1 has only its small bitmap font
+        font = ImageFont.load_default()
+    for row in range(8):
+        draw.text((60, 60 + 100 * row), "Normalization keeps 1 2 3 in line", fill=30, font=font)
+    text = _save(tmp_path / "text.png", np.asarray(page))
+    ruled = np.full((600, 800), 230, np.uint8)
+    ruled[::30] = 150  # ruled paper, nothing written on it
+    ruled[:, 80:82] = 120
+    empty = _save(tmp_path / "ruled.png", ruled)
+    good = write_number(tmp_path, "good", test_set[0][[0, 1], :, :, 0], np.random.default_rng(2), drawn=True)
+    result = subprocess.run([sys.executable, "predict.py", text, empty, good], cwd=ROOT, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 1
+    errors = result.stderr.splitlines()
+    assert len(errors) == 2 and "Traceback" not in result.stderr
+    assert errors[0].startswith(f"error: {text}: ") and ": 8 lines of writing: more than one number holds" in errors[0]
+    assert errors[1].startswith(f"error: {empty}: no ")
+    assert result.stdout.startswith(f"{good}: BN + L1 ")
+
+
+def test_rules_are_taken_away_and_strokes_along_them_stay():
+    strength = np.zeros((300, 400), np.float32)
+    strength[10::20, :] = 0.3  # a ruled page's lines, one pixel thick
+    strength[:, 40] = 0.35  # its margin line
+    strength[60:200, 200:208] = 1.0  # a digit's upright stroke
+    strength[90:96, 120:200] = 1.0  # a bar lying along the rule at row 90 and crossing others
+    cleaned = predict.without_rules(strength)
+    stroke = np.zeros_like(strength, bool)
+    stroke[60:200, 200:208] = stroke[90:96, 120:200] = True
+    assert cleaned[~stroke].max() < 0.05  # the rules are gone
+    assert cleaned[stroke].min() > 0.5  # the strokes keep their ink where they cross or lie on a rule
+    tight = np.zeros((120, 100), np.float32)
+    tight[5:15, 2:98] = 1.0  # a 7's bar across a tightly cropped drawing: thick for its length, not a rule
+    tight[15:115, 60:70] = 1.0
+    assert predict.without_rules(tight) is tight
+
+
+def test_the_sheet_is_found_on_a_darker_table_and_a_shadow_is_not_a_table(test_set):
+    digits = test_set[0][[0, 1], :, :, 0]
+    for seed in range(4):
+        on_table = np.asarray(photos.photo(digits, np.random.default_rng(seed), table=True).convert("L"), np.float32)
+        cleared = predict.on_the_sheet(on_table)
+        assert cleared is not on_table
+        corners = [cleared[:20, :20], cleared[:20, -20:], cleared[-20:, :20], cleared[-20:, -20:]]
+        # the table's corners (the sheet fills about 65 % of the frame) now hold paper, far brighter than table
+        assert sum(float(corner.mean()) > 1.3 * float(on_table[corner_index].mean())
+                   for corner, corner_index in zip(corners, [np.s_[:20, :20], np.s_[:20, -20:], np.s_[-20:, :20],
+                                                             np.s_[-20:, -20:]])) >= 2
+        page = np.asarray(photos.photo(digits, np.random.default_rng(seed)).convert("L"), np.float32)
+        assert predict.on_the_sheet(page) is page  # its shadow and falling light are soft: no table
