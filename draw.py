@@ -1,13 +1,14 @@
-"""A page to draw a digit on, answered by every model as you draw: python draw.py, then open the address.
+"""A page to draw a digit or a number on, answered by every model as you draw: python draw.py, then open it.
 
     python draw.py                              # http://127.0.0.1:8000/, the committed models (results/)
     python draw.py --port 8080 --models outputs
     python draw.py --runtime keras              # the Keras models (TensorFlow) instead of the LiteRT files
 
 The page draws with mouse, pen or finger (pointer events) on a canvas and sends it, as a PNG, to this server,
-which reads it exactly as predict.py reads a file (`predict.decode`, `predict.mnist_like`), applies the
+which reads it exactly as predict.py reads a file (`predict.decode`, `predict.read_number`), applies the
 sliders' shifts with the input-shift study's own transforms (`shift.adjusted`: fainter ink, grey paper,
-noise) and returns the 28 x 28 digit the models see and each model's ten probabilities. Nothing comes from
+noise) and returns each model's number and, for each digit, the 28 x 28 field the models see and each model's ten
+probabilities. Nothing comes from
 the internet: the page is one local file, draw.html, with its script and style inside.
 
 The server listens at once and the models load behind it (the page says so until they are in): the LiteRT files
@@ -69,7 +70,8 @@ class Answerer:
                 "runtime": next(iter(self.models.values())).runtime}
 
     def answer(self, request):
-        """{"field": 28 x 28 pixels the models saw, "models": {norm: 10 probabilities}} for a drawn canvas."""
+        """{"number": {norm: the number}, "digits": [{"box", "field": 28 x 28 pixels the models saw,
+        "models": {norm: 10 probabilities}}, ...] left to right} for a drawn canvas (one digit or several)."""
         import shift
 
         self.ready.wait()
@@ -78,16 +80,21 @@ class Answerer:
         png = _png_bytes(request.get("image", ""))
         settings = {name: _number(request, name, default, *LIMITS[name]) for name, default in SLIDERS.items()}
         try:
-            field = self.predict.mnist_like(self.predict.decode(io.BytesIO(png), "the drawing"), "the drawing")
-        except self.predict.NoInk:  # nothing drawn yet: no answer, and no error either
-            return {"field": None, "models": None, "settings": settings}
-        except self.predict.ImageError as error:  # too large, damaged: the reason goes back to the page
+            digits = self.predict.read_number(self.predict.decode(io.BytesIO(png), "the drawing"), "the drawing")
+        except self.predict.NoInk:  # nothing (digit-like) drawn yet: no answer, and no error either
+            return {"number": None, "digits": [], "settings": settings}
+        except self.predict.ImageError as error:  # too large, damaged, two lines: the reason goes back to the page
             raise ValueError(str(error)) from None
-        if settings != SLIDERS:  # else the field as predict.py has it (the shift also rounds to integers)
-            field = shift.adjusted(field[None, :, :, None], **settings)[0, :, :, 0]
-        probabilities = self.predict.predict(self.models, field)
-        return {"field": np.clip(np.rint(field), 0, 255).astype(int).tolist(), "settings": settings,
-                "models": {norm: [round(float(p), 6) for p in values] for norm, values in probabilities.items()}}
+        fields = np.stack([digit.field for digit in digits])
+        if settings != SLIDERS:  # else the fields as predict.py has them (the shift also rounds to integers)
+            fields = shift.adjusted(fields[..., None], **settings)[..., 0]
+        probabilities = self.predict.predict(self.models, fields)
+        return {"settings": settings,
+                "number": {norm: self.predict.number(values) for norm, values in probabilities.items()},
+                "digits": [{"box": list(digit.box), "field": np.clip(np.rint(field), 0, 255).astype(int).tolist(),
+                            "models": {norm: [round(float(p), 6) for p in values[k]]
+                                       for norm, values in probabilities.items()}}
+                           for k, (digit, field) in enumerate(zip(digits, fields))]}
 
 
 def _png_bytes(data_url):

@@ -81,7 +81,7 @@ def decode(handle, name="image", scaled=False):
         image = ImageOps.exif_transpose(image)
     except (OSError, SyntaxError, ValueError, EOFError) as error:
         raise ImageError(f"{name}: truncated or damaged {image.format or 'image'} file ({error})") from error
-    factor = -(-max(image.size) // WORK_SIDE)  # the longer side at most WORK_SIDE
+    factor = round(max(image.size) / WORK_SIDE)  # the longer side within about 0.7-1.5 x WORK_SIDE
     if factor > 1:
         image = image.reduce(factor)
     if image.mode.startswith("I"):  # 16- or 32-bit integer greyscale (16-bit scans)
@@ -158,9 +158,11 @@ def on_the_sheet(grey):
     On a copy about 256 pixels across, ink removed by a median filter: the two brightness classes (Otsu) give
     the step between paper and table; the sheet is the brightest wide region that no sharp edge crosses (one
     where the log brightness changes by a tenth of that step per pixel or more, wherever the light falls; a
-    shadow's or the light's edge is soft and stays inside), its holes filled. It is taken for a sheet only if it covers 20-95 % of the frame and
-    the rest is darker than 70 % of its paper; the image is returned unchanged otherwise. Outside the sheet, less a margin, each pixel takes the paper of the
-    nearest point on the sheet.
+    shadow's or the light's edge is soft and stays inside), its holes filled. It is taken for a sheet only if it
+    covers 50-95 % of the frame (more than half: white ink on black is no sheet on a table), the rest covers a
+    quarter of the frame's edge or more (a digit's stroke reaching the edge is no table) and is darker than 70 %
+    of its paper; the image is returned unchanged otherwise.
+    Outside the sheet, less a pixel, each pixel takes the paper of the nearest point on the sheet.
     """
     height, width = grey.shape
     step = max(1, max(height, width) // 256)
@@ -186,7 +188,9 @@ def on_the_sheet(grey):
         return grey
     sheet = labels == 1 + max(wide, key=lambda k: levels[k])
     sheet = ndimage.binary_fill_holes(sheet)
-    if not 0.2 <= sheet.mean() <= 0.95 or float(np.median(smooth[~sheet])) > 0.7 * float(np.median(smooth[sheet])):
+    border = np.concatenate([sheet[0], sheet[-1], sheet[:, 0], sheet[:, -1]])
+    if (not 0.5 <= sheet.mean() <= 0.95 or border.mean() > 0.75  # a table lies around the sheet, at the frame
+            or float(np.median(smooth[~sheet])) > 0.7 * float(np.median(smooth[sheet]))):
         return grey
     # The sheet less the edge's blur (already a pixel or two off the flat region); the nearest paper fills the rest.
     inside = ndimage.distance_transform_edt(sheet) > 1
@@ -207,6 +211,13 @@ def ink(grey, name="image"):
     Raises:
         NoInk: no ink stands out (one brightness throughout, or noise only).
     """
+    raised, contrast, noise = _raised(grey, name)
+    floor = 3.0 * noise
+    return np.clip((raised - floor) / (contrast - floor), 0.0, 1.0)
+
+
+def _raised(grey, name):
+    """(how far each pixel stands out of its paper on the ink's side, the ink's contrast, the paper's noise)."""
     grey = np.asarray(grey, dtype="float32")
     # A photo's noise is averaged over 3 x 3 pixels (a stroke is wider than that once the photo is this large).
     grey = ndimage.uniform_filter(grey, 3, mode="nearest") if min(grey.shape) >= 64 else grey
@@ -225,12 +236,12 @@ def ink(grey, name="image"):
     noise = 1.4826 * float(np.median(np.abs(raised)))  # the paper's spread (ink is a minority of pixels)
     if contrast < max(16.0, 8.0 * noise):  # nothing stands out of the paper by more than ~6 % of the range
         raise NoInk(f"{name}: no ink found (the image is blank)")
-    floor = 3.0 * noise
-    return np.clip((raised - floor) / (contrast - floor), 0.0, 1.0)
+    return raised, contrast, noise
 
 
-def without_rules(strength):
-    """The ink map (H, W) less the printed lines of ruled or squared paper and its margin line.
+def without_rules(strength, faint=None):
+    """The ink map (H, W) less the printed lines of ruled or squared paper and its margin line. `faint`: the same
+    map without the noise floor taken away (where faint rules are still whole), to find the rules in.
 
     A grey opening with a line a sixth of the image long keeps only straight horizontal (then vertical) runs of
     ink; runs in one line, across gaps shorter than that (where a shadow or the noise broke a faint rule), that
@@ -238,15 +249,17 @@ def without_rules(strength):
     digit's stroke is never that thin for its length). They are subtracted at their strongest within 15 pixels along
     them and a pixel either side (the lens blurs them, the noise varies along them) but never by more than half
     again their usual strength, so a stroke that crosses a rule, or runs along one, keeps its own ink there,
-    less the rule's.
+    less the rule's; what was under 0.5 and is left under 0.3 where a rule was is taken away too, and then
+    whatever is no thicker than the rules (a grey opening as wide as their median thickness, 3 pixels at least).
     """
-    cleaned = strength
+    cleaned, thickness = strength, []
     for axis in (1, 0):
         extent = strength.shape[axis]
         length = max(3, extent // 6)
         along = (1, length) if axis == 1 else (length, 1)
         lines = ndimage.grey_opening(strength, size=along, mode="nearest")
-        runs = lines > 0.25 * INK_THRESHOLD  # a faint rule is still a rule
+        whole = lines if faint is None else ndimage.grey_opening(faint, size=along, mode="nearest")
+        runs = whole > 0.25 * INK_THRESHOLD  # a faint rule is still a rule
         labels, count = ndimage.label(ndimage.maximum_filter1d(runs.view(np.uint8), length, axis=axis))
         if not count:
             continue
@@ -254,17 +267,23 @@ def without_rules(strength):
         spans = [box[axis].stop - box[axis].start - (length - 1) for box in ndimage.find_objects(labels)]
         rules = [k + 1 for k in range(count) if spans[k] >= 0.5 * extent and areas[k] * 25 <= spans[k] ** 2]
         if rules:
+            thickness += [areas[k - 1] / spans[k - 1] for k in rules]
             # Each rule at most half again its usual strength (its lower quartile: a stroke along it is stronger),
             # so that where a stroke runs along a rule, the stroke stays.
             typical = np.zeros(count + 1, dtype="float32")
             typical[rules] = ndimage.labeled_comprehension(lines, np.where(runs, labels, 0), rules,
                                                            lambda values: np.percentile(values, 25), "float32", 0.0)
             found = np.where(runs, np.minimum(lines, 1.5 * typical[labels]), 0.0)
-            cleaned = cleaned - ndimage.grey_dilation(found, size=(3, 15) if axis == 1 else (15, 3))
+            spread = ndimage.grey_dilation(found, size=(3, 15) if axis == 1 else (15, 3))
+            cleaned = cleaned - spread
+            # Where a rule was, what was weak (under 0.5) and stays weak (under 0.3) is the rule's remainder; a
+            # stroke across it was strong.
+            cleaned = np.where((spread > 0) & (cleaned < 0.3) & (strength < 0.5), 0.0, cleaned)
     if cleaned is strength:
         return strength
-    # What is left of the rules is thinner than 3 pixels; a photo's strokes (on paper with rules) are wider.
-    return ndimage.grey_opening(np.clip(cleaned, 0.0, 1.0), size=(3, 3), mode="nearest")
+    # What is left of the rules is no thicker than the rules; a photo's strokes (on paper with rules) are thicker.
+    size = max(3, int(np.ceil(np.median(thickness))) | 1)
+    return ndimage.grey_opening(np.clip(cleaned, 0.0, 1.0), size=(size, size), mode="nearest")
 
 
 def ink_box(mask):
@@ -331,17 +350,17 @@ class NotANumber(ImageError):
 
 def _marks(strength, name):
     """The digit-like marks of an ink map, left to right: [(top, bottom, left, right, labels), ...] with the
-    component labels (of `labels`) each mark is made of, and the labels array.
+    component labels each mark is made of, and the labels array.
 
     Connected components of the ink (above INK_THRESHOLD, joined across gaps of up to 6 pixels, holding ink of
-    0.3 or more somewhere);
-    specks under 1 % of the largest piece's pixels dropped; pieces stacked above each other (a 5's flag, a 4
-    written in two strokes) joined into one mark. Then what no digit is: a line along the whole image or one
-    reaching from edge to edge, a dash three times wider than high (several: words, a page of text), a speck under 30 % of the tallest mark or
-    with under 4 % of the most ink.
+    0.3 or more somewhere); specks under 1 % of the largest piece's pixels dropped; pieces stacked above each
+    other (a 5's flag, a 4 written in two strokes) joined into one mark. Then what no digit is: a line thin as a
+    rule reaching from edge to edge or along half the image from an edge, a dash three times wider than high
+    (several: words, a page of text), a speck under 30 % of the tallest mark or with under 4 % of the most ink.
+    The number is the line of marks with the most ink; smaller marks off it are specks.
 
     Raises:
-        NoInk: nothing digit-like; NotANumber: marks in several lines, or more than MAX_DIGITS.
+        NoInk: nothing digit-like; NotANumber: digit-sized marks in several lines, or more than MAX_DIGITS.
     """
     height, width = strength.shape
     mask = strength > INK_THRESHOLD
@@ -371,11 +390,12 @@ def _marks(strength, name):
             marks.append(piece)
 
     def line(mark):
-        top, bottom, left, right, _ = mark
+        top, bottom, left, right, own = mark
         tall, wide = bottom - top + 1, right - left + 1
         edges = (top == 0, bottom == height - 1, left == 0, right == width - 1)
-        if (edges[0] and edges[1]) or (edges[2] and edges[3]) or (any(edges) and (tall > 0.5 * height
-                                                                                  or wide > 0.5 * width)):
+        thin = sum(areas[k - 1] for k in own) * 25 <= max(tall, wide) ** 2  # as a paper's rule (a digit is thicker)
+        if thin and ((edges[0] and edges[1]) or (edges[2] and edges[3])
+                     or (any(edges) and (tall > 0.5 * height or wide > 0.5 * width))):
             return "edge"
         return "writing" if wide > 3 * tall else None
 
@@ -423,7 +443,10 @@ def read_number(grey, name="image", scale=1.0):
     Raises:
         NoInk: nothing digit-like; NotANumber: more than one number could hold.
     """
-    strength = without_rules(ink(on_the_sheet(np.asarray(grey, dtype="float32")), name))
+    raised, contrast, noise = _raised(on_the_sheet(np.asarray(grey, dtype="float32")), name)
+    floor = 3.0 * noise
+    strength = np.clip((raised - floor) / (contrast - floor), 0.0, 1.0)  # as `ink`
+    strength = without_rules(strength, np.clip(raised / contrast, 0.0, 1.0))
     marks, labels = _marks(strength, name)
     digits = []
     for top, bottom, left, right, own in marks:

@@ -2,7 +2,7 @@
 
 The browser tests are marked `browser` (`python -m pytest -m browser`); they are skipped where Debian's chromium
 and chromedriver are not installed, unless REQUIRE_BROWSER=1 (what .ci/run sets after installing them).
-DRAW_SCREENSHOT=FILE also saves a screenshot of the page with a drawn digit (results/draw/page.png).
+DRAW_SCREENSHOT=FILE also saves a screenshot of the page with a drawn number (results/draw/page.png).
 """
 
 import base64
@@ -32,7 +32,8 @@ import variants
 from conftest import ROOT  # noqa: E402
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 
-# Digits drawn as strokes on the 280 x 280 canvas: polylines of (x, y).
+WIDTH = 560  # the page's canvas: 560 x 280, room for a few digits
+# Digits drawn as strokes in a 280 x 280 box of the canvas: polylines of (x, y).
 STROKES = {
     "1": [[(150, 40), (145, 120), (140, 240)]],
     "7": [[(70, 50), (210, 50), (170, 130), (130, 240)]],
@@ -81,13 +82,16 @@ def test_server_answers_a_drawing_as_predict_reads_it_with_the_studys_shifts(ser
     digit[40:240, 130:150] = 0  # a "1", dark on white as the page draws
     status, answer = _post(server, {"image": _data_url(digit), "contrast": 0.25, "background": 64, "noise": 0})
     assert status == 200
-    field = predict.mnist_like(predict.decode(io.BytesIO(base64.b64decode(_data_url(digit).split(",")[1]))))
-    shifted = shift.adjusted(field[None, :, :, None], contrast=0.25, background=64)[0, :, :, 0]
-    assert np.array_equal(np.array(answer["field"]), shifted.astype(int))  # the study's shifts round to integers
+    found, = predict.read_number(predict.decode(io.BytesIO(base64.b64decode(_data_url(digit).split(",")[1]))))
+    shifted = shift.adjusted(found.field[None, :, :, None], contrast=0.25, background=64)[0, :, :, 0]
+    drawn, = answer["digits"]
+    assert np.array_equal(np.array(drawn["field"]), shifted.astype(int))  # the study's shifts round to integers
+    assert drawn["box"] == list(found.box)
     expected = predict.predict(runtimes.load_models(os.path.join(ROOT, "results")), shifted)
-    assert set(answer["models"]) == set(expected) == set(variants.ALL_NORMS)
+    assert set(drawn["models"]) == set(expected) == set(variants.ALL_NORMS)
     for norm, values in expected.items():
-        np.testing.assert_allclose(answer["models"][norm], values, atol=1e-6)
+        np.testing.assert_allclose(drawn["models"][norm], values, atol=1e-6)
+        assert answer["number"][norm] == str(int(np.argmax(values)))
 
 
 def test_concurrent_clients_each_get_the_answer_to_their_own_drawing(server, test_set):
@@ -96,13 +100,14 @@ def test_concurrent_clients_each_get_the_answer_to_their_own_drawing(server, tes
     digits = [np.kron(255 - image[:, :, 0], np.ones((10, 10), np.uint8)) for image in test_set[0][:64]]
     payloads = [{"image": _data_url(digit)} for digit in digits]
     alone = [_post(server, payload) for payload in payloads]
-    assert all(status == 200 and answer["models"] for status, answer in alone)
+    assert all(status == 200 and len(answer["digits"]) == 1 for status, answer in alone)
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         together = list(pool.map(lambda payload: _post(server, payload), payloads * 4))
     for k, (status, answer) in enumerate(together):
         assert status == 200, answer
-        for norm, values in alone[k % len(payloads)][1]["models"].items():
-            np.testing.assert_allclose(answer["models"][norm], values, atol=1e-6, err_msg=f"request {k}, {norm}")
+        for norm, values in alone[k % len(payloads)][1]["digits"][0]["models"].items():
+            np.testing.assert_allclose(answer["digits"][0]["models"][norm], values, atol=1e-6,
+                                       err_msg=f"request {k}, {norm}")
 
 
 def _chunk(kind, payload):
@@ -125,7 +130,7 @@ def test_an_image_the_server_cannot_read_gets_its_reason_not_a_blank_answer(serv
 def test_server_refuses_bad_requests_with_a_reason(server):
     blank = np.full((50, 50), 255, np.uint8)
     status, answer = _post(server, {"image": _data_url(blank)})
-    assert status == 200 and answer["models"] is None  # nothing drawn yet: no answer, no error
+    assert status == 200 and answer["number"] is None and answer["digits"] == []  # nothing drawn: no answer, no error
     for payload, message in (({"image": "data:image/jpeg;base64,AAAA"}, "expected a PNG data URL"),
                              ({"image": "data:image/png;base64,@@@"}, "not valid base64"),
                              ({"image": _data_url(blank), "contrast": 3}, "contrast: 3 is not a number from 0.05 to 1"),
@@ -161,7 +166,7 @@ def test_the_page_opens_at_once_and_answers_without_tensorflow(tmp_path):
             digit = np.full((280, 280), 255, np.uint8)
             digit[40:240, 130:150] = 0
             status, answer = _post(url.rstrip("/"), {"image": _data_url(digit)})
-            assert status == 200 and set(answer["models"]) == set(variants.ALL_NORMS)
+            assert status == 200 and set(answer["number"]) == set(variants.ALL_NORMS)
         finally:
             process.terminate()
             process.wait(30)
@@ -193,14 +198,15 @@ def browser():
     options.binary_location = CHROMIUM
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--window-size=1100,900"):
+                 "--window-size=1100,1100"):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)  # no driver is downloaded
     yield driver
     driver.quit()
 
 
-def _draw(driver, strokes, pointer="mouse"):
+def _draw(driver, strokes, pointer="mouse", left=140):
+    """Draws `strokes` (in a 280 x 280 box) with their box `left` pixels from the canvas's left edge."""
     from selenium.webdriver.common.actions.action_builder import ActionBuilder
     from selenium.webdriver.common.actions.interaction import POINTER_MOUSE, POINTER_TOUCH
     from selenium.webdriver.common.actions.pointer_input import PointerInput
@@ -210,16 +216,18 @@ def _draw(driver, strokes, pointer="mouse"):
     actions = ActionBuilder(driver, mouse=PointerInput(kind, pointer))
     for line in strokes:
         (x, y), rest = line[0], line[1:]
-        actions.pointer_action.move_to(pad, int(x - 140), int(y - 140)).pointer_down()
+        actions.pointer_action.move_to(pad, int(left + x - WIDTH / 2), int(y - 140)).pointer_down()
         for (x0, y0), (x1, y1) in zip(line, rest):
             for t in np.linspace(0, 1, 6)[1:]:  # several moves per segment, as a hand sends them
-                actions.pointer_action.move_to(pad, int(x0 + t * (x1 - x0) - 140), int(y0 + t * (y1 - y0) - 140))
+                actions.pointer_action.move_to(pad, int(left + x0 + t * (x1 - x0) - WIDTH / 2),
+                                               int(y0 + t * (y1 - y0) - 140))
         actions.pointer_action.pointer_up()
     actions.perform()
 
 
 def _answers(driver):
-    """The page's answers once it is idle: {norm: (digit, probabilities)} and the canvas as a PNG."""
+    """The page's answers once it is idle: {norm: (number, [probabilities of each digit])} and the canvas as a
+    PNG."""
     deadline = time.time() + 60
     while driver.execute_script("return document.body.dataset.idle") != "true" and time.time() < deadline:
         time.sleep(0.05)
@@ -260,19 +268,10 @@ def test_drawn_digits_get_the_answers_predict_gives_for_the_same_strokes(browser
         assert line["image"] == path and set(answers) == set(line["models"]) == set(variants.ALL_NORMS)
         for norm, expected in line["models"].items():
             digit, probabilities = answers[norm]
-            assert int(digit) == int(np.argmax(expected))
-            np.testing.assert_allclose(probabilities, expected, atol=2e-6)
+            assert digit == str(int(np.argmax(expected))) == line["number"][norm]
+            np.testing.assert_allclose(probabilities, [expected], atol=2e-6)
             right += int(digit) == int(label)
     assert right >= 0.8 * len(variants.ALL_NORMS) * len(STROKES), f"{right} answers equal the drawn digit"  # hand-drawn
-    shot = os.environ.get("DRAW_SCREENSHOT")
-    if shot:  # the README's picture: a drawn 4 on grey paper (the shift study's +128)
-        browser.find_element("id", "clear").click()
-        _draw(browser, STROKES["4"])
-        browser.execute_script("const s = document.getElementById('background'); s.value = 128;"
-                               "s.dispatchEvent(new Event('input'));")
-        _answers(browser)
-        os.makedirs(os.path.dirname(os.path.abspath(shot)), exist_ok=True)
-        browser.save_screenshot(shot)
 
 
 @pytest.mark.browser
@@ -283,13 +282,44 @@ def test_sliders_apply_the_shift_to_what_the_models_see(browser, server):
     browser.execute_script("const s = document.getElementById('background'); s.value = 128;"
                            "s.dispatchEvent(new Event('input'));")
     shifted, _ = _answers(browser)
-    field = predict.mnist_like(predict.decode(io.BytesIO(png)))
-    grey = shift.adjusted(field[None, :, :, None], background=128)[0, :, :, 0]
+    found, = predict.read_number(predict.decode(io.BytesIO(png)))
+    grey = shift.adjusted(found.field[None, :, :, None], background=128)[0, :, :, 0]
     expected = predict.predict(runtimes.load_models(os.path.join(ROOT, "results")), grey)
     for norm, values in expected.items():
-        np.testing.assert_allclose(shifted[norm][1], values, atol=2e-6)
+        np.testing.assert_allclose(shifted[norm][1], [values], atol=2e-6)
     assert shifted["bn"][1] != plain["bn"][1]
     assert browser.find_element("id", "background-value").text == "+128"
     browser.find_element("id", "reset").click()
     again, _ = _answers(browser)
     np.testing.assert_allclose(again["bn"][1], plain["bn"][1], atol=1e-9)
+
+
+@pytest.mark.browser
+def test_a_drawn_number_gets_each_models_number_as_predict_reads_the_canvas(browser, server, tmp_path):
+    _open(browser, server)
+    browser.find_element("id", "clear").click()
+    _draw(browser, STROKES["7"], left=-50)  # at 20-160 of the 560 pixels
+    _draw(browser, STROKES["4"], left=130)  # 200-350
+    _draw(browser, STROKES["0"], left=330)  # 400-540
+    answers, png = _answers(browser)
+    path = tmp_path / "number.png"
+    path.write_bytes(png)
+    result = subprocess.run([sys.executable, "predict.py", str(path), "--json"], cwd=ROOT, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    line = json.loads(result.stdout)
+    assert len(line["digits"]) == 3
+    for norm, (number, probabilities) in answers.items():
+        assert number == line["number"][norm] and len(number) == 3
+        np.testing.assert_allclose(probabilities, [digit["models"][norm] for digit in line["digits"]], atol=2e-6)
+    assert sum(number == "740" for number, _ in answers.values()) >= 0.8 * len(answers)  # hand-drawn
+    seen = browser.execute_script("return document.getElementById('seen').width")
+    assert seen == 3 * 28  # the three fields the models saw, side by side
+    shot = os.environ.get("DRAW_SCREENSHOT")
+    if shot:  # the README's picture: the drawn number on grey paper (the shift study's +128)
+        browser.execute_script("const s = document.getElementById('background'); s.value = 128;"
+                               "s.dispatchEvent(new Event('input'));")
+        grey, _ = _answers(browser)
+        os.makedirs(os.path.dirname(os.path.abspath(shot)), exist_ok=True)
+        browser.save_screenshot(shot)
+        print({norm: number for norm, (number, _) in grey.items()})
