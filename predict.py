@@ -239,9 +239,10 @@ def _raised(grey, name):
     return raised, contrast, noise
 
 
-def without_rules(strength, faint=None):
+def without_rules(strength, faint=None, noise=0.0):
     """The ink map (H, W) less the printed lines of ruled or squared paper and its margin line. `faint`: the same
-    map without the noise floor taken away (where faint rules are still whole), to find the rules in.
+    map without the noise floor taken away (where faint rules are still whole), to find the rules in, and `noise`:
+    the paper's noise on its scale (a rule stands out of it by twice as much all along).
 
     A grey opening with a line a sixth of the image long keeps only straight horizontal (then vertical) runs of
     ink; runs in one line, across gaps shorter than that (where a shadow or the noise broke a faint rule), that
@@ -250,7 +251,7 @@ def without_rules(strength, faint=None):
     them and a pixel either side (the lens blurs them, the noise varies along them) but never by more than half
     again their usual strength, so a stroke that crosses a rule, or runs along one, keeps its own ink there,
     less the rule's; what was under 0.5 and is left under 0.3 where a rule was is taken away too, and then
-    whatever is no thicker than the rules (a grey opening as wide as their median thickness, 3 pixels at least).
+    whatever is no thicker than the rules (a grey opening as wide as their median thickness, 3 to 7 pixels).
     """
     cleaned, thickness = strength, []
     for axis in (1, 0):
@@ -259,7 +260,7 @@ def without_rules(strength, faint=None):
         along = (1, length) if axis == 1 else (length, 1)
         lines = ndimage.grey_opening(strength, size=along, mode="nearest")
         whole = lines if faint is None else ndimage.grey_opening(faint, size=along, mode="nearest")
-        runs = whole > 0.25 * INK_THRESHOLD  # a faint rule is still a rule
+        runs = whole > max(0.25 * INK_THRESHOLD, 2.0 * noise)  # a faint rule is still a rule
         labels, count = ndimage.label(ndimage.maximum_filter1d(runs.view(np.uint8), length, axis=axis))
         if not count:
             continue
@@ -282,29 +283,8 @@ def without_rules(strength, faint=None):
     if cleaned is strength:
         return strength
     # What is left of the rules is no thicker than the rules; a photo's strokes (on paper with rules) are thicker.
-    size = max(3, int(np.ceil(np.median(thickness))) | 1)
+    size = min(7, max(3, int(np.ceil(np.median(thickness))) | 1))
     return ndimage.grey_opening(np.clip(cleaned, 0.0, 1.0), size=(size, size), mode="nearest")
-
-
-def ink_box(mask):
-    """(top, bottom, left, right) of the digit in a boolean ink mask: the box holding all but 1 % of the ink
-    at each side, grown for as long as the next row or column still holds ink. A speck of noise or a mark at
-    the page's edge, apart from the digit, stays out; the digit's own faint ends stay in."""
-    top, bottom, left, right = 0, mask.shape[0] - 1, 0, mask.shape[1] - 1
-    for _ in range(2):  # rows within the digit's columns, then columns within its rows
-        top, bottom = _bounds(mask[:, left : right + 1].sum(axis=1))
-        left, right = _bounds(mask[top : bottom + 1].sum(axis=0))
-    return top, bottom, left, right
-
-
-def _bounds(profile):
-    cumulative = np.cumsum(profile) / max(profile.sum(), 1)
-    low, high = int(np.searchsorted(cumulative, 0.01)), int(np.searchsorted(cumulative, 0.99))
-    while low > 0 and profile[low - 1] > 0:
-        low -= 1
-    while high < len(profile) - 1 and profile[high + 1] > 0:
-        high += 1
-    return low, high
 
 
 def field(digit):
@@ -323,20 +303,6 @@ def field(digit):
     placed = np.zeros((FIELD, FIELD), dtype="float32")
     placed[top : top + digit.shape[0], left : left + digit.shape[1]] = digit
     return placed * 255.0
-
-
-def mnist_like(grey, name="image"):
-    """A greyscale image (H, W) of one digit as an MNIST digit: (28, 28) float32 in 0-255, white ink on black.
-
-    All of the ink (`ink`) is the digit: cropped to where it exceeds INK_THRESHOLD (`ink_box`) and made a field
-    (`field`). For a photo that may hold a number, ruled paper or a table around the sheet: `read_number`.
-
-    Raises:
-        ImageError: the image has no ink.
-    """
-    strength = ink(grey, name)
-    top, bottom, left, right = ink_box(strength > INK_THRESHOLD)
-    return field(strength[top : bottom + 1, left : right + 1])
 
 
 class Digit(NamedTuple):
@@ -446,7 +412,7 @@ def read_number(grey, name="image", scale=1.0):
     raised, contrast, noise = _raised(on_the_sheet(np.asarray(grey, dtype="float32")), name)
     floor = 3.0 * noise
     strength = np.clip((raised - floor) / (contrast - floor), 0.0, 1.0)  # as `ink`
-    strength = without_rules(strength, np.clip(raised / contrast, 0.0, 1.0))
+    strength = without_rules(strength, np.clip(raised / contrast, 0.0, 1.0), noise / contrast)
     marks, labels = _marks(strength, name)
     digits = []
     for top, bottom, left, right, own in marks:

@@ -91,7 +91,7 @@ def test_every_study_row_has_the_issues_fields_and_a_machine():
 @pytest.mark.parametrize("runtime", runtimes.LITERT)
 def test_predict_on_the_litert_files_gives_the_keras_models_digits(runtime, test_set):
     images = test_set[0][:30]
-    fields = [predict.mnist_like(image[:, :, 0]) for image in images]
+    fields = [predict.read_number(image[:, :, 0])[0].field for image in images]
     reference, deployed = runtimes.load_models(RESULTS, "keras"), runtimes.load_models(RESULTS, runtime)
     assert set(deployed) == set(reference) == set(model.ALL_NORMS)
     same, total = 0, 0

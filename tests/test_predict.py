@@ -135,10 +135,12 @@ def test_models_folder_without_saved_models_and_bad_flags(tmp_path, capsys):
     assert info.value.code == 2
 
 
-def test_mnist_like_centres_by_mass_and_fits_twenty_pixels():
+def test_a_digit_is_centred_by_mass_in_twenty_pixels():
     canvas = np.full((90, 60), 255.0)
     canvas[10:70, 5:15] = 0.0  # a dark bar, 60 x 10, near the left edge of light paper
-    field = predict.mnist_like(canvas)
+    digit, = predict.read_number(canvas)
+    assert digit.box == (5, 10, 15, 70)  # left, top, right, bottom
+    field = digit.field
     rows, cols = np.nonzero(field > 25)
     assert rows.max() - rows.min() + 1 == 20 and 3 <= cols.max() - cols.min() + 1 <= 5  # 20 high, aspect kept
     total = field.sum()
@@ -174,7 +176,8 @@ def test_a_twelve_megapixel_photo_is_read_at_reduced_size_and_right(tmp_path, te
 
 
 def _field(path):
-    return predict.mnist_like(predict.read_image(str(path)), str(path))
+    digit, = predict.read_number(predict.read_image(str(path)), str(path))
+    return digit.field
 
 
 def test_exif_orientation_is_honoured(tmp_path, test_set):
