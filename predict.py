@@ -201,23 +201,17 @@ def on_the_sheet(grey):
 
 
 def ink(grey, name="image"):
-    """The ink of a greyscale image (H, W) as a map in 0-1 (1: the darkest ink against its own paper).
+    """The ink of a greyscale image (H, W): (its map in 0-1, 1 the darkest ink against its own paper; the same map
+    before the paper's noise floor is taken away; the paper's noise on that map's scale).
 
     Which side is ink is tried both ways (the ink lies further from the median brightness). The paper's own
     brightness is estimated locally (`paper_level`) and taken away, so light that falls off across a page or a
-    shadow is not taken for ink; what remains is kept where it stands out of the paper's noise, and scaled by
-    the ink's contrast.
+    shadow is not taken for ink; what remains is kept where it stands out of the paper's noise by three times
+    its spread, and scaled by the ink's contrast.
 
     Raises:
         NoInk: no ink stands out (one brightness throughout, or noise only).
     """
-    raised, contrast, noise = _raised(grey, name)
-    floor = 3.0 * noise
-    return np.clip((raised - floor) / (contrast - floor), 0.0, 1.0)
-
-
-def _raised(grey, name):
-    """(how far each pixel stands out of its paper on the ink's side, the ink's contrast, the paper's noise)."""
     grey = np.asarray(grey, dtype="float32")
     # A photo's noise is averaged over 3 x 3 pixels (a stroke is wider than that once the photo is this large).
     grey = ndimage.uniform_filter(grey, 3, mode="nearest") if min(grey.shape) >= 64 else grey
@@ -236,7 +230,9 @@ def _raised(grey, name):
     noise = 1.4826 * float(np.median(np.abs(raised)))  # the paper's spread (ink is a minority of pixels)
     if contrast < max(16.0, 8.0 * noise):  # nothing stands out of the paper by more than ~6 % of the range
         raise NoInk(f"{name}: no ink found (the image is blank)")
-    return raised, contrast, noise
+    floor = 3.0 * noise
+    return (np.clip((raised - floor) / (contrast - floor), 0.0, 1.0), np.clip(raised / contrast, 0.0, 1.0),
+            noise / contrast)
 
 
 def without_rules(strength, faint=None, noise=0.0):
@@ -409,10 +405,7 @@ def read_number(grey, name="image", scale=1.0):
     Raises:
         NoInk: nothing digit-like; NotANumber: more than one number could hold.
     """
-    raised, contrast, noise = _raised(on_the_sheet(np.asarray(grey, dtype="float32")), name)
-    floor = 3.0 * noise
-    strength = np.clip((raised - floor) / (contrast - floor), 0.0, 1.0)  # as `ink`
-    strength = without_rules(strength, np.clip(raised / contrast, 0.0, 1.0), noise / contrast)
+    strength = without_rules(*ink(on_the_sheet(np.asarray(grey, dtype="float32")), name))
     marks, labels = _marks(strength, name)
     digits = []
     for top, bottom, left, right, own in marks:
