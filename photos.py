@@ -39,20 +39,19 @@ def _scaled(ink, height):
 
 def layout(digits, rng, height):
     """The digits scaled to about `height` pixels and placed left to right with gaps of 15-60 % of the height and
-    a little up-and-down jitter: (ink (H, W) in 0-1, boxes [(top, bottom, left, right)] in that ink)."""
+    a little up-and-down jitter: their ink (H, W) in 0-1."""
     inks = [_scaled(_cropped(digit), max(4, round(height * rng.uniform(0.9, 1.05)))) for digit in digits]
     gaps = [round(rng.uniform(0.15, 0.6) * height) for _ in inks[1:]]
     width = sum(ink.shape[1] for ink in inks) + sum(gaps)
     jitter = round(0.12 * height)
     sheet = np.zeros((height + 2 * jitter + round(0.1 * height), width), dtype="float32")
-    boxes, left = [], 0
+    left = 0
     for i, ink in enumerate(inks):
         top = jitter + int(rng.integers(-jitter, jitter + 1))
         region = sheet[top : top + ink.shape[0], left : left + ink.shape[1]]
         np.maximum(region, ink, out=region)
-        boxes.append((top, top + ink.shape[0] - 1, left, left + ink.shape[1] - 1))
         left += ink.shape[1] + (gaps[i] if i < len(gaps) else 0)
-    return sheet, boxes
+    return sheet
 
 
 def _rules(height, width, paper, rng):
@@ -101,10 +100,10 @@ def photo(digits, rng, size=(900, 1200), paper="plain", table=False, digit_heigh
     page_height, page_width = page_size
     default = (0.25, 0.45) if len(digits) == 1 else (0.15, 0.35)
     written = digit_height or int(rng.uniform(*default) * page_height)
-    ink, _ = layout(digits, rng, written)
+    ink = layout(digits, rng, written)
     while ink.shape[1] > 0.85 * page_width:  # a long number: smaller, so that it fits the page
         written = int(written * 0.8 * page_width / ink.shape[1])
-        ink, _ = layout(digits, rng, written)
+        ink = layout(digits, rng, written)
     page = np.ones((page_height, page_width, 3), dtype="float32") * rng.uniform(205, 240)
     page *= _rules(page_height, page_width, paper, rng)
     top = int(rng.uniform(0.05 * page_height, 0.95 * page_height - ink.shape[0]))
@@ -146,7 +145,7 @@ def _table(height, width, rng):
 def canvas(digits, rng, height=120):
     """A drawing app's export of `digits`: black strokes on a transparent layer (an RGBA PIL image), the number
     `height` pixels high with a margin around it."""
-    ink, _ = layout(digits, rng, height)
+    ink = layout(digits, rng, height)
     margin = round(0.3 * height)
     alpha = np.pad(ink, margin)
     rgba = np.zeros((*alpha.shape, 4), np.uint8)
@@ -162,7 +161,7 @@ def time_predict(folder, repeats=5, seed=12):
 
     import data
 
-    _, (images, labels) = data.load_idx_dir(os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "mnist"))
+    _, (images, labels) = data.load_bundled()
     path = os.path.join(folder, "twelve_megapixels.jpg")
     photo(images[:4, :, :, 0], np.random.default_rng(seed), size=(3000, 4000)).save(path, quality=90)
     seconds, answers = [], None
@@ -201,7 +200,7 @@ def main(argv=None):
         rundir.write_json(args.output, timing)
         print(f"{timing['median_seconds']:.2f} s (median of {len(timing['seconds'])}) on {timing['machine']}")
         return 0
-    _, (images, labels) = data.load_idx_dir(os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "mnist"))
+    _, (images, labels) = data.load_bundled()
     bad = [index for index in args.digits if not 0 <= index < len(images)]
     if bad:
         parser.error(f"--digits {bad[0]}: test-set indices run from 0 to {len(images) - 1}")

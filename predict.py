@@ -351,26 +351,28 @@ def _marks(strength, name):
         else:
             marks.append(piece)
 
+    ink_of = {id(mark): sum(areas[k - 1] for k in mark[4]) for mark in marks}
+
     def line(mark):
-        top, bottom, left, right, own = mark
+        top, bottom, left, right, _ = mark
         tall, wide = bottom - top + 1, right - left + 1
         edges = (top == 0, bottom == height - 1, left == 0, right == width - 1)
-        thin = sum(areas[k - 1] for k in own) * 25 <= max(tall, wide) ** 2  # as a paper's rule (a digit is thicker)
+        thin = ink_of[id(mark)] * 25 <= max(tall, wide) ** 2  # as a paper's rule (a digit is thicker)
         if thin and ((edges[0] and edges[1]) or (edges[2] and edges[3])
                      or (any(edges) and (tall > 0.5 * height or wide > 0.5 * width))):
             return "edge"
         return "writing" if wide > 3 * tall else None
 
-    writing = [mark for mark in marks if line(mark) == "writing"]
+    kinds = {id(mark): line(mark) for mark in marks}
+    writing = [mark for mark in marks if kinds[id(mark)] == "writing"]
     if len(writing) > 1:  # letters joined into words, in lines: a page of text
         raise NotANumber(f"{name}: {len(writing)} lines of writing: more than one number holds (one line of at most "
                          f"{MAX_DIGITS} digits); crop the image to the number")
-    marks = [mark for mark in marks if not line(mark)]
+    marks = [mark for mark in marks if not kinds[id(mark)]]
     if not marks:
         raise NoInk(f"{name}: no digit found (only lines or specks)")
     tallest = max(mark[1] - mark[0] + 1 for mark in marks)
-    ink_of = {id(mark): sum(areas[k - 1] for k in mark[4]) for mark in marks}
-    most = max(ink_of.values())
+    most = max(ink_of[id(mark)] for mark in marks)
     marks = [mark for mark in marks
              if max(mark[1] - mark[0], mark[3] - mark[2]) + 1 >= 0.3 * tallest and ink_of[id(mark)] >= 0.04 * most]
     # Lines of marks: a new line where the marks' middles, top to bottom, jump by more than 60 % of a mark's
@@ -411,8 +413,8 @@ def read_number(grey, name="image", scale=1.0):
     for top, bottom, left, right, own in marks:
         crop = strength[top : bottom + 1, left : right + 1]
         region = labels[top : bottom + 1, left : right + 1]
-        others = (region > 0) & ~np.isin(region, own)
-        crop = np.where(ndimage.binary_dilation(others, iterations=2) & ~np.isin(region, own), 0.0, crop)
+        mine = np.isin(region, own)
+        crop = np.where(ndimage.binary_dilation((region > 0) & ~mine, iterations=2) & ~mine, 0.0, crop)
         box = tuple(int(round(value * scale)) for value in (left, top, right + 1, bottom + 1))
         digits.append(Digit(box, field(crop)))
     return digits
