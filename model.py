@@ -234,11 +234,38 @@ def norm_layer(norm, channels, name, groups=DEFAULT_GROUPS, synchronized=False):
     raise ValueError(f"Unknown norm {norm!r}; expected one of {', '.join(n for n in ALL_NORMS if n != CONTROL)}.")
 
 
+def layer_groups(spec, groups=DEFAULT_GROUPS, group_size=None):
+    """The number of groups GN uses after conv block `spec`: `groups`, or its channels / `group_size`.
+
+    Raises:
+        ValueError: a group size that does not divide the block's channels, naming the block.
+    """
+    if group_size is None:
+        return groups
+    if not isinstance(group_size, int) or group_size < 1 or spec.filters % group_size:
+        raise ValueError(f"group size {group_size!r} does not divide the {spec.filters} channels of layer "
+                         f"'{spec.name}'; use a positive divisor of every layer's channel count.")
+    return spec.filters // group_size
+
+
+def groups_per_layer(norm, architecture=ARCHITECTURE, groups=DEFAULT_GROUPS, group_size=None):
+    """Where a variant sits on the group axis: [groups of each normalized layer] (LN: all 1, IN: the channels)."""
+    specs = parse_architecture(architecture)
+    if norm == "ln":
+        return [1 for _ in specs]
+    if norm == "in":
+        return [spec.filters for spec in specs]
+    if norm == "gn":
+        return [layer_groups(spec, groups, group_size) for spec in specs]
+    return None
+
+
 def build_model(
     norm="bn",
     *,
     l1_strength=DEFAULT_L1,
     groups=DEFAULT_GROUPS,
+    group_size=None,
     dropout=0.0,
     synchronized=False,
     architecture=ARCHITECTURE,
@@ -253,6 +280,8 @@ def build_model(
         l1_strength: L1 factor on conv kernels; used by "bn" only. Gamma/beta are
             never regularized.
         groups: groups for "gn"; must divide every normalized layer's channels.
+        group_size: for "gn", channels per group instead of a number of groups (the GN paper's second
+            parametrisation): each layer gets channels / group_size groups. Must divide every layer's channels.
         dropout: spatial dropout rate after each block (0 disables it).
         synchronized: synchronized BatchNormalization across replicas.
         architecture: sequence of `ConvSpec`, or a spec string for `parse_architecture`.
@@ -284,7 +313,8 @@ def build_model(
             name=f"{spec.name}_conv",
         )(x)
         if norm != CONTROL:
-            x = norm_layer(norm, spec.filters, f"{spec.name}_norm", groups, synchronized)(x)
+            x = norm_layer(norm, spec.filters, f"{spec.name}_norm", layer_groups(spec, groups, group_size),
+                           synchronized)(x)
         if spec.pool_after:
             # ReLU and max-pool commute (ReLU is monotonic), values and gradients alike;
             # pooling first runs the ReLU on 4x fewer values.
@@ -358,6 +388,8 @@ def variant_label(norm, config):
     """Legend label of a variant, e.g. "GN (4 groups)", from a run's config (l1, groups)."""
     if norm == "bn" and config.get("l1") is not None:
         return f"{NORM_LABELS[norm]} (λ={config['l1']:g})"
+    if norm == "gn" and config.get("group_size"):
+        return f"{NORM_LABELS[norm]} ({config['group_size']} channels per group)"
     if norm == "gn":
         return f"{NORM_LABELS[norm]} ({config['groups']} groups)"
     return NORM_LABELS[norm]

@@ -176,7 +176,7 @@ def load_trained_model(run_dir):
     config = read_json(config_path)
     network = model_lib.build_model(
         config["norm"], l1_strength=config["l1"] or 0.0, groups=config["groups"] or model_lib.DEFAULT_GROUPS,
-        dropout=config["dropout"], architecture=config["architecture"],
+        group_size=config.get("group_size"), dropout=config["dropout"], architecture=config["architecture"],
     )
     network.load_weights(file(run_dir, "model"))
     return network

@@ -3,6 +3,7 @@
     python sweep.py batch-size --output-dir results/batch_size        # the committed batch-size study
     python sweep.py learning-rate --output-dir results/learning_rate  # peak lr x optimizer, the 3 models and the control
     python sweep.py l1 --output-dir results/l1                        # BN's L1 factor, 20 epochs
+    python sweep.py group-axis --output-dir results/group_axis        # LN -> GN -> IN, 20 epochs, with shifts
     python sweep.py batch-size --vary batch-size 4 64 --seeds 1 --epochs 1 --output-dir outputs/bs
     python sweep.py grid --vary dropout 0 0.1 --norm gn --optimizer sgd --output-dir outputs/dropout
 
@@ -65,8 +66,16 @@ STUDIES = {
                            "every model, the control too, over peak learning rates, Adam and SGD"),
     "l1": Study((("l1", ("0", "1e-5", "1e-4", "1e-3")),), ("bn",), (1, 2, 3), 20,
                 "BN at several L1 factors, with per-epoch kernel norms"),
+    "group-axis": Study((), ("ln", "gn", "in"), (1, 2, 3), 20,
+                        "from LN (one group) to IN (one channel per group), 20 epochs, with the shifts"),
     "grid": Study((), variants.NORMS, (1,), 2, "any grid given with --vary"),
 }
+# The group axis (the GN paper's Table 3), from all channels in one group to one channel per group: (norm, setting)
+# in that order. The plain ln, gn (4 groups) and in points are the 20-epoch study's runs, reused when they finished
+# with the same settings (--reuse-dir).
+GROUP_AXIS = (("ln", ()), ("gn", (("groups", "2"),)), ("gn", (("group-size", "4"),)), ("gn", ()),
+              ("gn", (("group-size", "2"),)), ("in", ()))
+# The shifts every group-axis point is evaluated on (all of shift.py's; their average leaves out "clean").
 
 
 def parse_args(argv=None):
@@ -87,6 +96,9 @@ def parse_args(argv=None):
     parser.add_argument("--test-time-batches", type=int, nargs="+", default=list(TEST_TIME_BATCHES),
                         help="batch-size study: test-batch sizes for BN with batch statistics")
     parser.add_argument("--output-dir", help="default: outputs/<study>")
+    parser.add_argument("--reuse-dir", default="results",
+                        help="group-axis: the 20-epoch study's folder whose ln, gn and in runs are reused when they "
+                             "finished with the same settings (default: %(default)s)")
     parser.add_argument("--force", action="store_true", help="retrain finished points")
     parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=2)
     parser.add_argument("--debug", action="store_true", help="show TensorFlow's C++ log lines")
@@ -107,7 +119,7 @@ def parse_args(argv=None):
         if not values:
             parser.error(f"--vary {flag}: give at least one value")
         axes[flag] = tuple(dict.fromkeys(values))
-    if not axes:
+    if not axes and args.study != "group-axis":
         parser.error(f"the {args.study} study has no grid: give one with --vary FLAG VALUE...")
     args.axes = tuple(axes.items())
     args.seeds = list(dict.fromkeys(args.seeds or study.seeds))
@@ -161,9 +173,44 @@ def setting_value(flag, text):
             from None
 
 
+def group_axis_points(args):
+    """The group axis's points, seed by seed, each with its validated configuration; a plain ln, gn or in point
+    is the run in --reuse-dir when that finished with the same settings."""
+    points = []
+    for seed in args.seeds:
+        for norm, setting in GROUP_AXIS:
+            changes = {flag.replace("-", "_"): setting_value(flag, value) for flag, value in setting}
+            config = args.base.replace(**changes, norm=norm, seed=seed, epochs=args.epochs,
+                                       output_dir=args.output_dir, verbose=args.verbose,
+                                       force=args.force).validate()
+            run_dir = rundir.run_dir_for(args.output_dir, norm, seed, setting=setting)
+            reused = rundir.run_dir_for(args.reuse_dir, norm, seed)
+            if not setting and training.finished(config, reused, data_lib.source_name(config.data, config.data_dir)):
+                run_dir = reused
+            points.append(Point(norm, seed, setting, config, run_dir))
+    return points
+
+
+def group_axis_row(point, splits):
+    """Where a group-axis point sits (groups and channels of each normalized layer), the run it read, and its
+    trained model's test accuracy under every shift of shift.py."""
+    config = point.config
+    images, labels = splits[1]
+    network = rundir.load_trained_model(point.run_dir)
+    return {"groups_per_layer": model_lib.groups_per_layer(config.norm, config.network, config.groups,
+                                                           config.group_size),
+            "channels": [spec.filters for spec in config.network],
+            "run_dir": os.path.relpath(point.run_dir),
+            "shifts": {name: shift.accuracy(network.predict(shift.apply_shift(name, images), batch_size=1000,
+                                                            verbose=0), labels)
+                       for name in shift.SHIFTS}}
+
+
 def grid_points(args):
     """Every (setting, seed, norm) point in training order (outer axes first, then seeds, then models), each with
     its validated configuration."""
+    if args.study == "group-axis":
+        return group_axis_points(args)
     points = []
     flags = [flag for flag, _ in args.axes]
     for values in itertools.product(*(values for _, values in args.axes)):
@@ -304,6 +351,8 @@ def run(args):
               f"-> {point.run_dir}", flush=True)
         point_started = time.perf_counter()
         row, was_trained = run_point(point, splits, strategy)
+        if args.study == "group-axis" and not row["diverged"]:
+            row.update(group_axis_row(point, splits))
         runs.append(row)
         write_summary(args, runs, splits[2])  # a killed sweep still leaves what it finished
         if was_trained:

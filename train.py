@@ -56,6 +56,8 @@ def build_parser():
                              "(for choosing the recipe; the test set is then never touched)")
     parser.add_argument("--l1", type=float, default=DEFAULTS.l1, help="L1 factor on conv kernels (bn only)")
     parser.add_argument("--groups", type=int, default=DEFAULTS.groups, help="groups for gn")
+    parser.add_argument("--group-size", type=int, default=DEFAULTS.group_size,
+                        help="gn: channels per group in every layer instead of a number of groups (1: IN)")
     parser.add_argument("--dropout", type=float, default=DEFAULTS.dropout)
     parser.add_argument("--optimizer", choices=training.OPTIMIZERS, default=DEFAULTS.optimizer)
     parser.add_argument("--lr", type=float, default=DEFAULTS.lr, help="peak learning rate")

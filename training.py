@@ -102,6 +102,7 @@ class TrainConfig:
     validation_size: int = 0
     l1: float = model_lib.DEFAULT_L1
     groups: int = model_lib.DEFAULT_GROUPS
+    group_size: typing.Optional[int] = None  # gn: channels per group instead of a number of groups
     dropout: float = 0.0
     optimizer: str = "adam"
     lr: float = 0.01
@@ -176,7 +177,19 @@ class TrainConfig:
             value = getattr(self, name)
             if not 0 <= value < upper:
                 raise ConfigError(f"--{name} must be in [0, {upper}); received {value}")
-        if self.norm == "gn":
+        if self.group_size is not None:
+            if self.norm != "gn":
+                raise ConfigError(f"--group-size applies to --norm gn only; received --norm {self.norm}")
+            if self.groups != model_lib.DEFAULT_GROUPS:
+                raise ConfigError(f"--groups {self.groups} and --group-size {self.group_size} both set the groups; "
+                                  "give one")
+            for spec in network:
+                if self.group_size < 1 or spec.filters % self.group_size:
+                    allowed = [str(g) for g in range(1, min(s.filters for s in network) + 1)
+                               if all(s.filters % g == 0 for s in network)]
+                    raise ConfigError(f"--group-size {self.group_size} does not divide the {spec.filters} channels "
+                                      f"of layer {spec.name}; allowed: {', '.join(allowed)}")
+        elif self.norm == "gn":
             channels = sorted({spec.filters for spec in network})
             if self.groups < 1 or any(c % self.groups for c in channels):
                 allowed = [str(g) for g in range(1, channels[0] + 1) if all(c % g == 0 for c in channels)]
@@ -208,7 +221,7 @@ class TrainConfig:
         return {
             "norm": self.norm, "seed": self.seed, "epochs": self.epochs, "batch_size": self.batch_size,
             "optimizer": self.optimizer, "lr": self.lr, "warmup_fraction": self.warmup_fraction,
-            "l1": self.l1 if self.norm == "bn" else None, "groups": self.groups if self.norm == "gn" else None,
+            "l1": self.l1 if self.norm == "bn" else None, "groups": self.groups if self.norm == "gn" and self.group_size is None else None,
             "architecture": model_lib.architecture_spec(self.network),
             "dropout": self.dropout, "augment": self.augmentation(), "train_limit": self.train_limit,
             "test_limit": self.test_limit, "validation_size": self.validation_size, "data": data_source,
@@ -216,6 +229,7 @@ class TrainConfig:
             "deterministic": self.deterministic,
             # Recorded only when on, so that the configs of runs made before the setting existed still match.
             **({"ema": self.ema} if self.ema else {}),
+            **({"group_size": self.group_size} if self.group_size is not None else {}),
         }
 
 
@@ -380,7 +394,7 @@ def _fit(config, splits, run_dir, record, strategy, export):
     steps_per_epoch = math.ceil(len(train[0]) / global_batch)
     with strategy.scope():
         model = model_lib.build_model(
-            norm, l1_strength=config.l1, groups=config.groups, dropout=config.dropout,
+            norm, l1_strength=config.l1, groups=config.groups, group_size=config.group_size, dropout=config.dropout,
             synchronized=replicas > 1, architecture=config.network,
         )
         compile_model(model, config, steps_per_epoch)
