@@ -279,6 +279,7 @@ def settings(args, source):
 
 def write_summary(args, runs, source):
     summary = {"settings": settings(args, source), "runs": runs, **machine.environment()}
+    os.makedirs(args.output_dir, exist_ok=True)  # its first points may be runs of another folder, reused
     rundir.write_json(rundir.summary_path(args.output_dir), summary)
     figure = study_figure(args, runs, summary["settings"])
     if figure is not None:
