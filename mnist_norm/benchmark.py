@@ -21,29 +21,25 @@ reports the steady-state training time of one 60,000-image epoch of all three va
 the course network's three trainings (always at the run's --batch-size).
 """
 
-import argparse
 import json
 import os
 import subprocess
 import sys
 import time
 
-import quiet_tf  # noqa: E402
+from . import quiet_tf  # noqa: E402
 
 quiet_tf.start()  # TensorFlow's C++ start-up lines only with --debug
 
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-import data as data_lib  # noqa: E402
-import machine  # noqa: E402
-import model as model_lib  # noqa: E402
-import report as report_lib  # noqa: E402
-import rundir  # noqa: E402
-import train  # noqa: E402
-import training  # noqa: E402
+from . import ROOT  # noqa: E402
+from . import data as data_lib  # noqa: E402
+from . import machine  # noqa: E402
+from . import network as model_lib  # noqa: E402
+from . import training  # noqa: E402
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 EPOCH_IMAGES = 60000  # one epoch of train.py's training set
@@ -54,8 +50,12 @@ def candidate_args(flags, batch_size):
 
     `batch_size` comes first, so a --batch-size among the recipe's flags wins (argparse keeps the last).
     """
-    _, configs = train.parse_args(["--batch-size", str(batch_size), *flags.split()])
-    return configs[0]
+    parser = training.flag_parser("benchmark.py --candidate")
+    args = parser.parse_args(["--batch-size", str(batch_size), *flags.split()])
+    try:
+        return training.configs(args)[0]
+    except training.ConfigError as error:
+        parser.error(str(error))
 
 
 def time_variant(norm, images, labels, args, train_args):
@@ -115,7 +115,7 @@ def layer_profile(norm, batch_size, repeats=20):
 
 
 def torch_reference(python, args, norms, architecture=None):
-    command = [python, os.path.join(HERE, "torch_reference.py"), "--images", str(args.images),
+    command = [python, os.path.join(ROOT, "torch_reference.py"), "--images", str(args.images),
                "--batch-size", str(args.batch_size), "--repeats", str(args.repeats), "--norms", *norms]
     if architecture is not None:
         command += ["--architecture", json.dumps([[s.name, s.filters, s.kernel_size, s.pool_after]
@@ -127,36 +127,10 @@ def torch_reference(python, args, norms, architecture=None):
     return json.loads(finished.stdout.strip().splitlines()[-1])
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", choices=data_lib.SOURCES, default="bundled", help="as in train.py")
-    parser.add_argument("--data-dir", help="MNIST IDX folder; replaces --data")
-    parser.add_argument("--norm", default="all", choices=(*model_lib.NORMS, "all"))
-    parser.add_argument("--images", type=int, default=15360)
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--torch-python", help="Python interpreter with PyTorch for the side-by-side reference")
-    parser.add_argument("--profile", action="store_true", help="also time every layer alone (forward + backward)")
-    parser.add_argument("--candidate", nargs=2, action="append", default=[], metavar=("NAME", "FLAGS"),
-                        help="also time this recipe, given as train.py flags (repeatable)")
-    parser.add_argument("--output", help="write the results as JSON here")
-    parser.add_argument("--debug", action="store_true", help="show TensorFlow's C++ log lines")
-    args = parser.parse_args(argv)
-    for name in ("images", "batch_size", "repeats"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be >= 1; received {getattr(args, name)}")
-    norms = model_lib.NORMS if args.norm == "all" else (args.norm,)
-    # Parsed up front: bad flags stop here, before any timing.
-    candidates = {"default": ("", candidate_args("", args.batch_size))}
-    for name, flags in args.candidate:
-        if name in candidates:
-            parser.error(f"--candidate name {name!r} is used twice; give each recipe its own name")
-        candidates[name] = (flags, candidate_args(flags, args.batch_size))
-    try:
-        (images, labels), _ = data_lib.load_mnist(args.data, args.data_dir)
-    except data_lib.DataError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+def measure(args, candidates, norms):
+    """benchmark.py's report: every recipe of `candidates` ({name: (flags, TrainConfig)}) timed on `norms`, the
+    machine's matmul peak, and PyTorch's side by side when an interpreter with it is found. Raises DataError."""
+    (images, labels), _ = data_lib.load_mnist(args.data, args.data_dir)
     images, labels = images[: args.images], labels[: args.images]
 
     report = {
@@ -196,11 +170,4 @@ def main(argv=None):
         report["pytorch"]["epoch_seconds_all"] = torch_seconds
         for entry in report["candidates"].values():
             entry["speedup_vs_pytorch"] = torch_seconds / entry["epoch_seconds_all"]
-    print(report_lib.benchmark(report))
-    if args.output:
-        rundir.write_json(args.output, report)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return report

@@ -1,17 +1,11 @@
 """Running the notebook in Colab: install only what the runtime lacks; publish the repository's URL.
 
-    python colab.py --missing          # which of pyproject.toml's requirements this Python lacks
-    python colab.py --set-repo-url     # after publishing: fill the notebook's REPO_URL and put both Colab
-                                       # badges in (until then a line says how to open the notebook in
-                                       # Colab) from `git remote get-url origin`, then commit the two files
-
 Colab runtimes come with tensorflow, keras, numpy and matplotlib. `pip install -r
 requirements.txt` would replace them with this project's exact pins (hundreds of MB, and a
 numpy or TensorFlow swapped under a live kernel needs a runtime restart), so the notebook
 installs only the requirements of pyproject.toml that are missing or outside its ranges.
 """
 
-import argparse
 import importlib.metadata
 import json
 import os
@@ -22,7 +16,8 @@ import tomllib
 
 from packaging.requirements import Requirement
 
-ROOT = os.path.dirname(os.path.abspath(__file__))
+from . import ROOT
+
 NOTEBOOK = os.path.join(ROOT, "Normalization_Keras.ipynb")
 README = os.path.join(ROOT, "README.md")
 _REPO_URL_LINE = re.compile(r'REPO_URL = "([^"]*)"')
@@ -117,35 +112,3 @@ def set_repo_url(url, notebook=NOTEBOOK, readme=README):
     with open(readme, "w") as handle:
         handle.write(_BADGE_BLOCK.sub(lambda _: badge(owner_repo), text))
     return url
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    action = parser.add_mutually_exclusive_group(required=True)
-    action.add_argument("--missing", action="store_true", help="list the requirements this Python lacks")
-    action.add_argument("--set-repo-url", nargs="?", const="origin", metavar="URL",
-                        help="a GitHub URL, or nothing to take `git remote get-url origin`")
-    args = parser.parse_args(argv)
-    if args.missing:
-        for req in missing_requirements():
-            print(req)
-        return 0
-    remote = args.set_repo_url
-    if remote == "origin":
-        found = subprocess.run(["git", "remote", "get-url", "origin"], cwd=ROOT, capture_output=True, text=True)
-        if found.returncode != 0:
-            print("error: this clone has no 'origin' remote; pass the URL: python colab.py --set-repo-url URL",
-                  file=sys.stderr)
-            return 1
-        remote = found.stdout
-    try:
-        url = set_repo_url(remote)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    print(f"REPO_URL and both Colab badges now point to {url}; commit Normalization_Keras.ipynb and README.md")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

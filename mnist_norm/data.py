@@ -20,6 +20,8 @@ import numpy as np
 import tensorflow as tf
 import keras
 
+from . import ROOT
+
 IDX_FILES = {
     "train_images": "train-images-idx3-ubyte",
     "train_labels": "train-labels-idx1-ubyte",
@@ -28,7 +30,7 @@ IDX_FILES = {
 }
 # The project's copy of MNIST (LeCun et al.'s original files) and their SHA-256 digests:
 # a truncated clone or a git-LFS pointer in their place is refused, not half-read.
-BUNDLED_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "mnist")
+BUNDLED_DIR = os.path.join(ROOT, "data", "mnist")
 BUNDLED_SHA256 = {
     "train-images-idx3-ubyte.gz": "0b367032e93c5d0cea0925647cfdb18614af8ee15f83e6f2fc2ad904a6835971",
     "train-labels-idx1-ubyte.gz": "1787548bbe0bff1ec2ecdc0ef292b02df999e2d1a6002d27500982c652b17203",

@@ -1,25 +1,21 @@
 """Batch, Group, Layer and Instance normalization worked by hand on a tiny tensor, checked against Keras.
 
-    python normalization_demo.py > demo.md
-    python normalization_demo.py --figure docs/normalization_axes.png   # what each norm averages over
-
 The tensor is a batch of 2 images, 2x2 pixels, 4 channels (NHWC), drawn with a fixed
-seed. For each normalization the script prints, as Markdown, which values each
+seed. For each normalization `worked_example` prints, as Markdown, which values each
 mean/variance is taken over, the means, the variances and the normalized output, then
 compares with the Keras layer the project uses. gamma = 1 and beta = 0, so the output is
-the bare normalization. It exits non-zero if any result differs from Keras by 1e-5 or more.
+the bare normalization. It returns 1 if any result differs from Keras by 1e-5 or more.
 """
 
 import sys
 
-import quiet_tf  # noqa: E402
+from . import quiet_tf  # noqa: E402
 
 quiet_tf.start()  # TensorFlow's C++ start-up lines only with --debug
 
-import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-import model  # noqa: E402
+from . import network as model  # noqa: E402
 
 EPSILON = 1e-3  # the Keras default for both BatchNormalization and GroupNormalization
 TOLERANCE = 1e-5
@@ -79,7 +75,7 @@ def keras_output(norm, x):
     return np.asarray(layer(x, training=True))
 
 
-def main():
+def worked_example():
     x = example_tensor()
     # NumPy works in float64 so the printed digits are the same on every CPU (float32
     # sums may round differently with other SIMD widths); Keras gets the float32 input.
@@ -129,20 +125,10 @@ def axes_figure(path, batch=128):
     import matplotlib
 
     matplotlib.use("Agg")
-    import plots
-    import rundir
+    from . import plots
+    from . import rundir
 
     layer = model.build_model("gn").get_layer("block1_norm")
     _, height, width, channels = layer.output.shape
     figure = plots.plot_normalization_axes(batch, channels, height, width, layer.groups)
     rundir.save_figure(figure, path)
-
-
-if __name__ == "__main__":
-    keras.utils.set_random_seed(0)
-    if sys.argv[1:2] == ["--figure"] and len(sys.argv) == 3:
-        axes_figure(sys.argv[2])
-        sys.exit(0)
-    if sys.argv[1:]:
-        sys.exit("usage: python normalization_demo.py [--figure PATH.png]")
-    sys.exit(main())

@@ -1,9 +1,5 @@
 """Deploys the trained models with LiteRT and measures what each normalization costs at inference.
 
-    python deploy.py export                     # every finished run in results/ -> model.tflite, model_int8.tflite
-    python deploy.py export --runs outputs      # the runs a train.py --output-dir holds
-    python deploy.py study                      # results/deploy/: summary.json and deploy.png (nothing else running)
-
 `export` converts each finished run (`<runs>/<norm>/seed-<k>/` or `<runs>/<norm>/`, a result.json and a
 model.keras) with TensorFlow's LiteRT converter into two files beside its model.keras:
     model.tflite        float32: raw 0-255 pixels (batch, 28, 28, 1) float32 -> 10 probabilities
@@ -37,7 +33,7 @@ import tempfile
 import time
 import warnings
 
-import quiet_tf  # noqa: E402
+from . import quiet_tf  # noqa: E402
 
 quiet_tf.start()
 
@@ -45,11 +41,11 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-import data as data_lib  # noqa: E402
-import model as model_lib  # noqa: E402
-import rundir  # noqa: E402
-import machine  # noqa: E402
-import runtimes  # noqa: E402
+from . import data as data_lib  # noqa: E402
+from . import network as model_lib  # noqa: E402
+from . import rundir  # noqa: E402
+from . import machine  # noqa: E402
+from . import runtimes  # noqa: E402
 
 CALIBRATION_IMAGES = 1000  # the first training images: what the int8 ranges are measured on
 THROUGHPUT_BATCH = 256
@@ -294,62 +290,10 @@ def study(runs_dir, output_dir, seeds, latency_calls=1000, throughput_calls=60, 
     summary["study_seconds"] = round(time.perf_counter() - started, 1)
     os.makedirs(output_dir, exist_ok=True)
     rundir.write_json(rundir.summary_path(output_dir), summary)
-    import plots
+    from . import plots
 
     rundir.save_figure(plots.plot_deploy(summary, model_lib.NORM_LABELS), os.path.join(output_dir, "deploy.png"))
     return summary
 
 
 # ----------------------------------------------------------------------------- CLI
-
-
-def parse_args(argv=None):
-    parser = rundir.Parser(prog="deploy.py", description=__doc__.split("\n")[0])
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=rundir.Parser)
-    export = commands.add_parser("export", help="write model.tflite and model_int8.tflite for finished runs")
-    measure = commands.add_parser("study", help="accuracy, latency and throughput of every runtime: "
-                                                "<output-dir>/summary.json and deploy.png")
-    for command in (export, measure):
-        command.add_argument("--runs", default="results", help="folder of finished runs (default: %(default)s)")
-        command.add_argument("--seeds", type=int, nargs="+", help="only these seeds (default: all)")
-        command.add_argument("--debug", action="store_true", help="show tracebacks and TensorFlow's C++ log lines")
-    export.add_argument("--norm", choices=model_lib.ALL_NORMS, nargs="+", default=model_lib.ALL_NORMS)
-    export.add_argument("--data-dir", help="IDX folder whose training images calibrate int8 (default: data/mnist)")
-    measure.add_argument("--output-dir", default=os.path.join("results", "deploy"))
-    measure.add_argument("--latency-calls", type=int, default=1000,
-                         help="single-image calls per model and runtime, in 10 interleaved rounds "
-                              "(default: %(default)s)")
-    args = parser.parse_args(argv)
-    if args.command == "study" and args.latency_calls < 3:
-        parser.error(f"--latency-calls must be >= 3; received {args.latency_calls}")
-    return args
-
-
-def main(argv=None):
-    args = parse_args(argv)
-    try:
-        if args.command == "export":
-            found = finished_runs(args.runs, args.norm, args.seeds)
-            calibration = calibration_images(data_dir=args.data_dir, source="bundled")
-            for index, (_, _, run_dir) in enumerate(found, 1):
-                started = time.perf_counter()
-                paths = export_run(run_dir, calibration)
-                sizes = ", ".join(f"{os.path.basename(p)} {os.path.getsize(p) / 1024:.0f} KiB" for p in paths)
-                print(f"{index} of {len(found)}: {run_dir}: {sizes} ({time.perf_counter() - started:.1f} s)")
-        else:
-            summary = study(args.runs, args.output_dir, args.seeds, latency_calls=args.latency_calls,
-                            keras_threads=one_thread())
-            for row in summary["runs"]:
-                print(f"{row['norm']} seed {row['seed']} {row['runtime']}: {100 * row['accuracy']:.2f} %, "
-                      f"{row['latency_ms_batch1']:.3f} ms/image, {row['images_per_s_batch256']:,.0f} images/s")
-            print(f"wrote {rundir.summary_path(args.output_dir)} and deploy.png")
-    except (DeployError, runtimes.ModelError, data_lib.DataError, OSError) as error:
-        if args.debug:
-            raise
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,11 +1,11 @@
-"""One small MNIST CNN, built three ways: Batch Norm + L1, Group Norm, Layer Norm.
+"""The network: one small MNIST CNN, built five ways (BN + L1, GN, LN, IN, and the control without a norm).
 
-    python model.py [bn gn ln]     # model.summary(), the README table and multiply-adds
+    python model.py [bn gn ln in none]     # the command over this module: summary, table, multiply-adds
 
-The network is defined once, as a table of conv blocks (`ARCHITECTURE`); the only
-thing that changes between variants is the normalization layer that follows each
-convolution (picked by `norm_layer`) and, for `bn` only, an L1 penalty on the conv
-kernels. Everything else (widths, order, names) is shared.
+The network is defined once, as a table of conv blocks (`ARCHITECTURE`). What changes between variants: the
+normalization layer after each convolution (`norm_layer`, with `layer_groups` placing GN on the group axis),
+for `bn` an L1 penalty on the conv kernels, and for the control a bias in each conv instead of a norm.
+Everything else (widths, order, names) is shared.
 
 Layer normalization of conv features means: each image is normalized over all of
 (H, W, C) together, with one learned scale and shift per channel. In Keras that is
@@ -24,7 +24,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from variants import ALL_NORMS, CONTROL, NORM_LABELS, NORMS  # noqa: F401 (model.NORMS etc.)
+from .variants import ALL_NORMS, CONTROL, NORM_LABELS, NORMS  # noqa: F401 (model.NORMS etc.)
 
 
 # MNIST training-set pixel statistics (on the 0-1 scale); the model standardizes
@@ -414,13 +414,3 @@ def markdown_table(model):
                      f"| {entry['params']:,} | {entry['receptive']}x{entry['receptive']} |")
     lines.append(f"| **total trainable** | | | **{trainable_params(model):,}** | |")
     return "\n".join(lines)
-
-
-if __name__ == "__main__":
-    import sys
-
-    for norm in sys.argv[1:] or ALL_NORMS:
-        net = build_model(norm)
-        net.summary()
-        print(markdown_table(net))
-        print(f"multiply-adds per image: {multiply_adds(net):,}\n")

@@ -1,11 +1,7 @@
-"""A page to draw a digit or a number on, answered by every model as you draw: python draw.py, then open it.
-
-    python draw.py                              # http://127.0.0.1:8000/, the committed models (results/)
-    python draw.py --port 8080 --models outputs
-    python draw.py --runtime keras              # the Keras models (TensorFlow) instead of the LiteRT files
+"""The drawing page's server: a page to draw a digit or a number on, answered by every model as you draw.
 
 The page draws with mouse, pen or finger (pointer events) on a canvas and sends it, as a PNG, to this server,
-which reads it exactly as predict.py reads a file (`predict.decode`, `predict.read_number`), applies the
+which reads it exactly as predict.py reads a file (`reading.decode`, `reading.read_number`), applies the
 sliders' shifts with the input-shift study's own transforms (`shift.adjusted`: fainter ink, grey paper,
 noise) and returns each model's number and, for each digit, the 28 x 28 field the models see and each model's ten
 probabilities. Nothing comes from
@@ -13,7 +9,7 @@ the internet: the page is one local file, draw.html, with its script and style i
 
 The server listens at once and the models load behind it (the page says so until they are in): the LiteRT files
 by default, which need no TensorFlow, so the page answers within a second or two of the command. Only this
-machine can reach it (127.0.0.1) unless --host says otherwise. In a notebook: `draw.serve(port, background=True)`
+machine can reach it (127.0.0.1) unless --host says otherwise. In a notebook: `page.serve(port, background=True)`
 (the notebook's drawing cell).
 """
 
@@ -28,11 +24,9 @@ import threading
 
 import numpy as np
 
-import rundir
-import runtimes
+from . import runtimes
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-PAGE = os.path.join(HERE, "draw.html")
+PAGE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "draw.html")  # the page, shipped with the package
 SLIDERS = {"contrast": 1.0, "background": 0.0, "noise": 0.0}  # shift.adjusted's settings at rest: no shift
 LIMITS = {"contrast": (0.05, 1.0), "background": (0.0, 255.0), "noise": (0.0, 128.0)}
 MAX_REQUEST = 5_000_000  # bytes: a canvas PNG is some kilobytes
@@ -48,7 +42,7 @@ class Answerer:
 
     def load(self):
         try:
-            import predict
+            from . import reading as predict
 
             self.predict = predict
             self.models = runtimes.load_models(self.models_dir, self.runtime)
@@ -63,7 +57,7 @@ class Answerer:
             return {"ready": False, "message": "loading the models..."}
         if self.error:
             return {"ready": False, "error": self.error}
-        import variants
+        from . import variants
 
         return {"ready": True, "models": {norm: variants.NORM_LABELS[norm] for norm in self.models},
                 "colours": {norm: variants.COLORS[norm] for norm in self.models},
@@ -72,7 +66,7 @@ class Answerer:
     def answer(self, request):
         """{"number": {norm: the number}, "digits": [{"box", "field": 28 x 28 pixels the models saw,
         "models": {norm: 10 probabilities}}, ...] left to right} for a drawn canvas (one digit or several)."""
-        import shift
+        from . import shift
 
         self.ready.wait()
         if self.error:
@@ -184,33 +178,3 @@ def serve(port=8000, host="127.0.0.1", models_dir="results", runtime="auto", bac
     finally:
         server.server_close()
     return server
-
-
-def parse_args(argv=None):
-    parser = rundir.Parser(prog="draw.py", description=__doc__.split("\n")[0])
-    parser.add_argument("--port", type=int, default=8000, help="0: any free port (default: %(default)s)")
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
-    parser.add_argument("--models", default="results", help="folder of models, as for predict.py")
-    parser.add_argument("--runtime", choices=(runtimes.AUTO, *runtimes.NAMES, *runtimes.ALIASES), default=runtimes.AUTO,
-                        help="as for predict.py: auto takes the LiteRT float32 files where every model has one")
-    parser.add_argument("--debug", action="store_true", help="show TensorFlow's C++ log lines")
-    args = parser.parse_args(argv)
-    if not 0 <= args.port <= 65535:
-        parser.error(f"--port {args.port}: expected 0 to 65535")
-    if not os.path.isdir(args.models):
-        parser.error(f"--models {args.models!r}: no such folder")
-    return args
-
-
-def main(argv=None):
-    args = parse_args(argv)
-    try:
-        serve(args.port, args.host, args.models, args.runtime)
-    except OSError as error:
-        print(f"error: cannot listen on {args.host}:{args.port} ({error.strerror or error})", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

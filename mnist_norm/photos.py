@@ -7,13 +7,10 @@ effects below, and saved as a JPEG or PNG like a phone or a drawing app would).
     photo(digits, rng, table=True)       # the sheet, slightly turned, on a darker table
     canvas(digits, rng)                  # a drawing app's export: black strokes on a transparent layer
 
-    python photos.py number.jpg --digits 18 19 20 21 --paper ruled    # one to try predict.py on
-    python photos.py --time results/predict/photo_timing.json        # predict.py on a 12-megapixel photo
-
+photos.py (the command) writes one, or times predict.py on a 12-megapixel one.
 `digits` are 28 x 28 uint8 images (white ink on black, as MNIST stores them), written left to right.
 """
 
-import io
 import json
 import os
 import sys
@@ -21,6 +18,8 @@ import time
 
 import numpy as np
 from PIL import Image, ImageFilter
+
+from . import ROOT
 
 PAPERS = ("plain", "ruled", "squared")
 
@@ -159,7 +158,7 @@ def time_predict(folder, repeats=5, seed=12):
     import statistics
     import subprocess
 
-    import data
+    from . import data
 
     _, (images, labels) = data.load_bundled()
     path = os.path.join(folder, "twelve_megapixels.jpg")
@@ -168,49 +167,8 @@ def time_predict(folder, repeats=5, seed=12):
     for _ in range(repeats):
         start = time.perf_counter()
         result = subprocess.run([sys.executable, "predict.py", path, "--json"], capture_output=True, text=True,
-                                cwd=os.path.dirname(os.path.abspath(__file__)), check=True)
+                                cwd=ROOT, check=True)
         seconds.append(round(time.perf_counter() - start, 3))
         answers = json.loads(result.stdout)["number"]
     return {"photo": "4000 x 3000 JPEG, quality 90, test digits 0-3", "truth": "".join(map(str, labels[:4])),
             "answers": answers, "seconds": seconds, "median_seconds": statistics.median(seconds)}
-
-
-def main(argv=None):
-    import argparse
-    import tempfile
-
-    parser = argparse.ArgumentParser(prog="photos.py", description="Writes a photo of MNIST test digits, or times "
-                                     "predict.py on a 12-megapixel one.")
-    parser.add_argument("output", help="the photo to write (.jpg or .png), or with --time the timing's JSON file")
-    parser.add_argument("--digits", type=int, nargs="+", default=[18, 19, 20, 21], metavar="INDEX",
-                        help="test-set indices of the digits, left to right (default: %(default)s)")
-    parser.add_argument("--paper", choices=PAPERS, default="ruled", help="(default: %(default)s)")
-    parser.add_argument("--table", action="store_true", help="the sheet on a darker table")
-    parser.add_argument("--seed", type=int, default=4, help="(default: %(default)s)")
-    parser.add_argument("--time", action="store_true", help="time predict.py on a 12-megapixel photo instead")
-    args = parser.parse_args(argv)
-    import data
-    import machine
-    import rundir
-
-    if args.time:
-        with tempfile.TemporaryDirectory() as folder:
-            timing = time_predict(folder)
-        timing["machine"] = machine.cpu_name()
-        rundir.write_json(args.output, timing)
-        print(f"{timing['median_seconds']:.2f} s (median of {len(timing['seconds'])}) on {timing['machine']}")
-        return 0
-    _, (images, labels) = data.load_bundled()
-    bad = [index for index in args.digits if not 0 <= index < len(images)]
-    if bad:
-        parser.error(f"--digits {bad[0]}: test-set indices run from 0 to {len(images) - 1}")
-    image = photo(images[args.digits, :, :, 0], np.random.default_rng(args.seed), paper=args.paper, table=args.table)
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG" if args.output.lower().endswith(".png") else "JPEG", quality=85)
-    rundir.write_bytes(args.output, buffer.getvalue())
-    print(f"wrote {args.output}: {''.join(str(labels[i]) for i in args.digits)}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

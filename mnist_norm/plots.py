@@ -8,9 +8,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
-import results
-import runtimes
-import variants
+from . import results
+from . import runtimes
+from . import variants
 
 COLORS = variants.COLORS
 
@@ -404,14 +404,13 @@ def plot_numbers(shown, labels):
     saw with each model's digit and probability under them.
 
     Args:
-        shown: [(name, greyscale image (H, W), file pixels per its pixel, [predict.Digit], {norm: (n, 10)}), ...].
+        shown: [(name, greyscale image (H, W), file pixels per its pixel, [reading.Digit],
+                 {norm: (n, 10) probabilities}, {norm: the number it reads, spelled}), ...].
         labels: {norm: legend label}.
     """
-    import predict  # how a number is spelled from its digits' probabilities (only this figure needs it)
-
     fig = plt.figure(figsize=(9, 5.2 * len(shown)), dpi=110)
     grid = fig.add_gridspec(2 * len(shown), 1, height_ratios=[3, 1.3] * len(shown))
-    for row, (name, grey, scale, digits, probabilities) in enumerate(shown):
+    for row, (name, grey, scale, digits, probabilities, numbers) in enumerate(shown):
         top = fig.add_subplot(grid[2 * row])
         top.imshow(grey, cmap="gray", vmin=0, vmax=255)
         for k, digit in enumerate(digits):
@@ -421,7 +420,7 @@ def plot_numbers(shown, labels):
             top.text(left, upper - 4, str(k + 1), color="#d62728", fontsize=8, va="bottom")
         top.set_xticks([])
         top.set_yticks([])
-        answers = " · ".join(f"{labels.get(norm, norm)} {predict.number(values)}" for norm, values in probabilities.items())
+        answers = " · ".join(f"{labels.get(norm, norm)} {numbers[norm]}" for norm in probabilities)
         top.set_title(f"{name if len(name) <= 40 else name[:39] + '…'}\n{answers}", fontsize=9)
         bottom = fig.add_subplot(grid[2 * row + 1])
         strip = np.concatenate([np.pad(digit.field, ((0, 0), (2, 2))) for digit in digits], axis=1)

@@ -1,31 +1,26 @@
 """Renders the result tables of README.md and docs/*.md from the files real runs wrote under results/.
 
-    python report.py --update               # rewrite the marked blocks of README.md and docs/*.md in place
-    python report.py                        # print them
-
 Each table lives between `<!-- report:NAME -->` and `<!-- /report:NAME -->` in one of those
 files; tests/test_readme.py checks that they still equal what this renders, so numbers are
 never typed by hand and cannot drift from results/.
 """
 
-import argparse
 import glob
 import math
 import os
 import re
 import statistics
-import sys
 from dataclasses import dataclass
 
-import quiet_tf
+from . import quiet_tf
 
 quiet_tf.start()  # TensorFlow's C++ start-up lines only with --debug
 
-import model  # noqa: E402
-import results  # noqa: E402
-import rundir  # noqa: E402
-import runtimes  # noqa: E402
-import variants as variants_lib  # noqa: E402 (summaries call their entries "variants")
+from . import network as model  # noqa: E402
+from . import results  # noqa: E402
+from . import rundir  # noqa: E402
+from . import runtimes  # noqa: E402
+from . import variants as variants_lib  # noqa: E402 (summaries call their entries "variants")
 
 ROOT, RESULTS = results.ROOT, results.RESULTS
 # Published PyTorch solutions of the assignment at epoch 20, as quoted in issue 4: (name, params, accuracy %).
@@ -297,11 +292,11 @@ def demo():
     import contextlib
     import io
 
-    import normalization_demo
+    from . import demo as normalization_demo
 
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer):
-        if normalization_demo.main() != 0:
+        if normalization_demo.worked_example() != 0:
             raise RuntimeError("normalization_demo.py found a mismatch with Keras")
     return buffer.getvalue().rstrip("\n")
 
@@ -858,30 +853,3 @@ def update(text, rendered):
         closing = f"\n<!-- /report:{name} -->"
         text = block_pattern(name).sub(lambda m, body=rendered[name] + closing: m.group(1) + body, text)
     return text, missing
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--update", action="store_true", help="rewrite the marked blocks of README.md and docs/*.md")
-    parser.add_argument("--debug", action="store_true", help="show TensorFlow's C++ log lines")
-    args = parser.parse_args(argv)
-    rendered = blocks()
-    if args.update:
-        missing = []
-        for path in documents():
-            with open(path) as handle:
-                text, unrendered = update(handle.read(), rendered)
-            with open(path, "w") as handle:
-                handle.write(text)
-            missing += [f"{os.path.relpath(path, ROOT)}: {name}" for name in unrendered]
-        if missing:
-            print(f"error: no results file to render these blocks from: {'; '.join(missing)}", file=sys.stderr)
-            return 1
-    else:
-        for name, body in rendered.items():
-            print(f"<!-- report:{name} -->\n{body}\n<!-- /report:{name} -->\n")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

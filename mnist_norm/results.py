@@ -8,10 +8,10 @@ control (results/), the batch-size, learning-rate and L1 sweeps, the input shift
 import math
 import os
 
-import rundir
-import variants
+from . import ROOT
+from . import rundir
+from . import variants
 
-ROOT = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(ROOT, "results")
 # The studies' folders under results/.
 STUDY_FOLDERS = {"study": ".", "batch_size": "batch_size", "learning_rate": "learning_rate", "l1": "l1",

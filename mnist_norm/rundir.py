@@ -12,7 +12,7 @@ import json
 import os
 import shutil
 
-import variants
+from . import variants
 
 # Keras, TensorFlow and Matplotlib are imported where they are needed: predict.py and draw.py use this module's
 # files and parser, and start without TensorFlow.
@@ -168,7 +168,7 @@ def load_trained_model(run_dir):
     """
     import keras
 
-    import model as model_lib
+    from . import network as model_lib
 
     config_path = file(run_dir, "config")
     if not os.path.exists(config_path):

@@ -20,9 +20,9 @@ import threading
 
 import numpy as np
 
-import quiet_tf
-import rundir
-import variants
+from . import quiet_tf
+from . import rundir
+from . import variants
 
 NAMES = ("keras", "litert-f32", "litert-int8")
 LITERT = ("litert-f32", "litert-int8")  # the ones deploy.py export writes a file for
@@ -136,7 +136,7 @@ class KerasModel:
         quiet_tf.start()
         import tensorflow as tf
 
-        import model as model_lib
+        from . import network as model_lib
 
         if not os.path.isfile(rundir.file(run_dir, "model")):
             raise ModelError(f"{rundir.file(run_dir, 'model')}: no such file")

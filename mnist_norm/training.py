@@ -4,14 +4,15 @@
     splits = training.load_splits(config)
     result = training.train_run(config, splits, run_dir)            # resumes, or reuses a finished run
 
-train.py's command line, sweep.py, benchmark.py and the notebook (through train.py) all build a `TrainConfig`
-and call this module. A run's folder and files are rundir.py's; what the run writes:
+train.py's flags (`flag_parser`, `configs`) and its work (`train_all`) live here too: sweep.py and benchmark.py
+read a recipe with the same flags. Every command that trains builds a `TrainConfig` and calls this module. A run's folder and files are rundir.py's; what the run writes:
     history.csv and kernels.json after every epoch (atomically), a backup to resume from, then model.keras,
     the SavedModel (export=True), and result.json, which marks the run finished.
 A run resumes exactly from its last finished epoch (epoch k's batches depend on (seed, k) only).
 """
 
 import dataclasses
+import sys
 import errno
 import json
 import math
@@ -25,7 +26,7 @@ try:
 except ImportError:
     resource = None
 
-import quiet_tf
+from . import quiet_tf
 
 quiet_tf.start()  # before keras: TensorFlow's C++ start-up lines only with --debug
 
@@ -33,12 +34,12 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-import data as data_lib  # noqa: E402
-import machine  # noqa: E402
-import model as model_lib  # noqa: E402
-import plots  # noqa: E402
-import rundir  # noqa: E402
-import variants  # noqa: E402
+from . import data as data_lib  # noqa: E402
+from . import machine  # noqa: E402
+from . import network as model_lib  # noqa: E402
+from . import plots  # noqa: E402
+from . import rundir  # noqa: E402
+from . import variants  # noqa: E402
 
 MISCLASSIFIED_SHOWN = 10
 OPTIMIZERS = ("adam", "sgd")
@@ -562,3 +563,108 @@ def load_splits(config):
     test = tuple(a[: config.test_limit] for a in test)
     source = data_lib.source_name(config.data, config.data_dir)
     return train, test, source
+
+
+# ----------------------------------------------------------------------------- train.py's flags and runs
+
+
+ALL = "all"
+
+
+DEFAULTS = TrainConfig()  # every flag's default is the configuration's
+
+
+def flag_parser(prog="train.py", description="Trains the MNIST CNN and writes histories, models and figures."):
+    """train.py's flags, every default the configuration's (sweep.py and benchmark.py parse a recipe with it)."""
+    parser = rundir.Parser(prog=prog, description=description)
+    parser.add_argument("--norm", default=ALL, choices=(*variants.ALL_NORMS, ALL),
+                        help="variant(s) to train; all: bn, gn and ln (none, the control, only by name)")
+    parser.add_argument("--epochs", type=int, default=DEFAULTS.epochs)
+    parser.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size, help="per replica")
+    parser.add_argument("--seed", type=int, default=DEFAULTS.seed)
+    parser.add_argument("--seeds", type=int, nargs="+", help="several seeds; runs go to <norm>/seed-<k>/")
+    parser.add_argument("--data", choices=data_lib.SOURCES, default=DEFAULTS.data,
+                        help="bundled: the checksum-guarded IDX files in data/mnist/ (offline); "
+                             "tfds: tensorflow-datasets (its cache, or a download)")
+    parser.add_argument("--data-dir", help="folder with the 4 MNIST IDX files (.gz or not); replaces --data")
+    parser.add_argument("--output-dir", default=DEFAULTS.output_dir)
+    parser.add_argument("--train-limit", type=int, help="use only the first N training images")
+    parser.add_argument("--test-limit", type=int, help="use only the first N test images")
+    parser.add_argument("--validation-size", type=int, default=DEFAULTS.validation_size,
+                        help="hold out the last N training images and evaluate on them instead of the test set "
+                             "(for choosing the recipe; the test set is then never touched)")
+    parser.add_argument("--l1", type=float, default=DEFAULTS.l1, help="L1 factor on conv kernels (bn only)")
+    parser.add_argument("--groups", type=int, default=DEFAULTS.groups, help="groups for gn")
+    parser.add_argument("--group-size", type=int, default=DEFAULTS.group_size,
+                        help="gn: channels per group in every layer instead of a number of groups (1: IN)")
+    parser.add_argument("--dropout", type=float, default=DEFAULTS.dropout)
+    parser.add_argument("--optimizer", choices=OPTIMIZERS, default=DEFAULTS.optimizer)
+    parser.add_argument("--lr", type=float, default=DEFAULTS.lr, help="peak learning rate")
+    parser.add_argument("--warmup-fraction", type=float, default=DEFAULTS.warmup_fraction,
+                        help="fraction of all steps spent warming the learning rate up (then cosine to zero)")
+    parser.add_argument("--ema", type=float, default=DEFAULTS.ema, metavar="MOMENTUM",
+                        help="evaluate and export an exponential moving average of the weights with this "
+                             "momentum, e.g. 0.999 (Keras' use_ema); 0: off")
+    parser.add_argument("--architecture", default=DEFAULTS.architecture,
+                        help="conv blocks as <filters>[k<kernel>][p],... (p: 2x2 max-pool after it); "
+                             "default: %(default)s")
+    parser.add_argument("--no-augment", dest="augment", action="store_false")
+    parser.add_argument("--rotation", type=float, default=DEFAULTS.rotation, help="augmentation: max rotation, degrees")
+    parser.add_argument("--shift", type=float, default=DEFAULTS.shift, help="augmentation: max shift, pixels")
+    parser.add_argument("--zoom", type=float, default=DEFAULTS.zoom, help="augmentation: scale by 1 +- up to this")
+    parser.add_argument("--shear", type=float, default=DEFAULTS.shear, help="augmentation: shear factor up to this")
+    parser.add_argument("--force", action="store_true", help="retrain runs that already finished")
+    parser.add_argument("--deterministic", action="store_true", help="enable TF op determinism")
+    parser.add_argument("--mixed-precision", action="store_true",
+                        help="mixed_float16 on GPU (mixed_bfloat16 on CPU); logits stay float32")
+    parser.add_argument("--xla", action="store_true", help="compile train/eval steps with XLA")
+    parser.add_argument("--strategy", choices=STRATEGIES, default=DEFAULTS.strategy,
+                        help="mirrored: tf.distribute.MirroredStrategy over the visible GPUs")
+    parser.add_argument("--steps-per-execution", type=int, default=DEFAULTS.steps_per_execution)
+    parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=DEFAULTS.verbose, help="Keras fit verbosity")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and TensorFlow's C++ log lines")
+    return parser
+
+
+def configs(args):
+    """One validated TrainConfig per (variant, seed) the flags ask for, variants first."""
+    norms = variants.NORMS if args.norm == ALL else (args.norm,)
+    seeds = list(dict.fromkeys(args.seeds)) if args.seeds else [args.seed]
+    settings = {name: getattr(args, name) for name in TrainConfig.field_types() if hasattr(args, name)}
+    return [TrainConfig(**{**settings, "norm": norm, "seed": seed}).validate()
+            for norm in norms for seed in seeds]
+
+
+def train_all(configs):
+    """train.py's work: trains every config's run (each in <output-dir>/<norm>/[seed-<k>/]), then writes the
+    summary and figures. Returns the command's exit code (1 when a run diverged)."""
+    first = configs[0]
+    strategy = configure(first)
+    splits = load_splits(first)
+    several = len({config.seed for config in configs}) > 1
+    failures = []
+    for config in configs:
+        norm, seed = config.norm, config.seed
+        run_dir = rundir.run_dir_for(config.output_dir, norm, seed, several)
+        if finished(config, run_dir, splits[2]):
+            print(f"{norm} seed {seed}: already finished in {run_dir} (use --force to retrain)")
+            continue
+        print(f"{norm} seed {seed}: training {config.epochs} epochs on {len(splits[0][0])} images -> {run_dir}")
+        try:
+            result, _ = train_run(config, splits, run_dir, strategy)
+        except TrainingDiverged as error:
+            print(f"error: {error}; keeping the other variants' results", file=sys.stderr)
+            failures.append(str(error))
+            continue
+        print(
+            f"{norm} seed {seed}: {result['evaluated_on']} accuracy {100 * result['final_accuracy']:.2f}% "
+            f"(best {100 * result['best_accuracy']:.2f}% at epoch {result['best_epoch']}), "
+            f"ce {result['final_ce']:.4f}, {result['trainable_params']} params, "
+            f"{result['mean_epoch_seconds']:.1f} s/epoch"
+        )
+    results = rundir.collect_results(first.output_dir)
+    if results:
+        summarize(first.output_dir, results)
+        write_figures(first.output_dir, results, splits[1][0])
+    return 1 if failures else 0
+

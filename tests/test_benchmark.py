@@ -5,7 +5,7 @@ import os
 import pytest
 
 import benchmark
-import model
+from mnist_norm import network as model
 
 from conftest import ROOT  # noqa: E402
 

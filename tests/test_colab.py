@@ -9,7 +9,9 @@ import shutil
 import pytest
 from packaging.requirements import Requirement
 
-import colab
+from mnist_norm import colab
+
+import colab as colab_command
 
 from conftest import ROOT  # noqa: E402
 
@@ -80,5 +82,5 @@ def test_set_repo_url_fills_notebook_and_both_badges(tmp_path, remote):
 def test_set_repo_url_rejects_what_is_not_github(tmp_path, capsys):
     with pytest.raises(ValueError, match="'https://gitlab.com/a/b' is not a GitHub repository URL"):
         colab.github_url("https://gitlab.com/a/b")
-    assert colab.main(["--set-repo-url", "ftp://example.org/x"]) == 1
+    assert colab_command.main(["--set-repo-url", "ftp://example.org/x"]) == 1
     assert capsys.readouterr().err.count("\n") == 1

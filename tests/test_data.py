@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-import data
+from mnist_norm import data
 from conftest import synthetic_digits, write_mnist_dir
 
 

@@ -8,8 +8,8 @@ matplotlib.use("Agg")
 
 import numpy as np  # noqa: E402
 
-import normalization_demo  # noqa: E402
-import plots  # noqa: E402
+from mnist_norm import demo as normalization_demo  # noqa: E402
+from mnist_norm import plots  # noqa: E402
 from conftest import synthetic_digits  # noqa: E402
 
 

@@ -9,12 +9,13 @@ import sys
 import numpy as np
 import pytest
 
-import data
-import deploy
-import model
-import predict
-import rundir
-import runtimes
+from mnist_norm import data
+from mnist_norm import deploy
+import deploy as deploy_command
+from mnist_norm import network as model
+from mnist_norm import reading as predict
+from mnist_norm import rundir
+from mnist_norm import runtimes
 import train
 
 from conftest import RESULTS, ROOT  # noqa: E402
@@ -113,7 +114,7 @@ def tiny_run(mnist_dir, tmp_path_factory):
     for norm in ("bn", "gn"):
         assert train.main(["--data-dir", mnist_dir, "--output-dir", str(output), "--norm", norm, "--epochs", "1",
                            "--batch-size", "32", "--verbose", "0"]) == 0
-    assert deploy.main(["export", "--runs", str(output), "--data-dir", mnist_dir]) == 0
+    assert deploy_command.main(["export", "--runs", str(output), "--data-dir", mnist_dir]) == 0
     return output
 
 
@@ -135,7 +136,7 @@ def test_export_writes_both_files_that_answer_like_the_keras_model(tiny_run, mni
 
 @pytest.mark.slow
 def test_study_writes_every_runtime_of_every_run(tiny_run, tmp_path):
-    assert deploy.main(["study", "--runs", str(tiny_run), "--output-dir", str(tmp_path), "--latency-calls", "3"]) == 0
+    assert deploy_command.main(["study", "--runs", str(tiny_run), "--output-dir", str(tmp_path), "--latency-calls", "3"]) == 0
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert sorted((r["norm"], r["runtime"]) for r in summary["runs"]) == sorted(
         (n, r) for n in ("bn", "gn") for r in runtimes.NAMES)
@@ -171,5 +172,5 @@ def test_bad_input_gets_one_line_and_a_non_zero_exit(tiny_run, tmp_path):
         assert result.returncode == 1 and len(errors) == 1 and message in errors[0], (argv, result.stderr)
     assert not (tmp_path / "out" / "summary.json").exists()
     with pytest.raises(SystemExit) as info:
-        deploy.parse_args(["study", "--latency-calls", "0"])
+        deploy_command.parse_args(["study", "--latency-calls", "0"])
     assert info.value.code == 2

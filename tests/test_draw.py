@@ -23,11 +23,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import draw
-import predict
-import runtimes
-import shift
-import variants
+from mnist_norm import page as draw
+from mnist_norm import reading as predict
+from mnist_norm import runtimes
+from mnist_norm import shift
+from mnist_norm import variants
 
 from conftest import ROOT  # noqa: E402
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import model
+from mnist_norm import network as model
 
 from conftest import ROOT  # noqa: E402
 
@@ -334,7 +334,7 @@ def test_scaling_a_normalized_kernel_changes_nothing_in_training_mode(norm):
 
 @pytest.fixture(scope="module")
 def trained_models():
-    import rundir
+    from mnist_norm import rundir
     from conftest import RESULTS
 
     return {norm: rundir.load_trained_model(os.path.join(RESULTS, norm, "seed-1")) for norm in ("bn", "gn", "ln", "in")}

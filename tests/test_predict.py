@@ -12,10 +12,11 @@ import pytest
 import tensorflow as tf
 from PIL import Image, ImageDraw, ImageFont
 
-import model
-import photos
-import predict
-import runtimes
+from mnist_norm import network as model
+from mnist_norm import photos
+from mnist_norm import reading as predict
+import predict as predict_command
+from mnist_norm import runtimes
 
 from conftest import RESULTS, ROOT  # noqa: E402
 COUNT = 30  # test digits written as files in each form
@@ -118,20 +119,20 @@ def test_cli_answers_each_image_and_refuses_bad_ones_with_one_line_each(tmp_path
 def test_plain_output_names_digit_probability_and_runner_up(tmp_path, test_set, capsys):
     images, _ = test_set
     good = _save(tmp_path / "two.png", images[1, :, :, 0])  # test image 1 is a 2
-    assert predict.main([good]) == 0
+    assert predict_command.main([good]) == 0
     line, = capsys.readouterr().out.splitlines()
     assert line.startswith(f"{good}: BN + L1 2 (") and "runner-up" in line and "; GN 2 (" in line
 
 
 def test_models_folder_without_saved_models_and_bad_flags(tmp_path, capsys):
-    assert predict.main(["x.png", "--models", str(tmp_path)]) == 1
+    assert predict_command.main(["x.png", "--models", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"--models {str(tmp_path)!r}: no model.keras found" in err
     with pytest.raises(SystemExit) as info:
-        predict.parse_args(["x.png", "--show", "figure.pdf"])
+        predict_command.parse_args(["x.png", "--show", "figure.pdf"])
     assert info.value.code == 2 and "--show 'figure.pdf'" in capsys.readouterr().err
     with pytest.raises(SystemExit) as info:
-        predict.parse_args([])
+        predict_command.parse_args([])
     assert info.value.code == 2
 
 

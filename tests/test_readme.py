@@ -3,7 +3,7 @@
 import os
 import re
 
-import report
+from mnist_norm import report
 
 from conftest import ROOT  # noqa: E402
 

@@ -7,10 +7,11 @@ import keras
 import numpy as np
 import pytest
 
-import data
-import model
-import shift
-import rundir  # noqa: E402
+from mnist_norm import data
+from mnist_norm import network as model
+from mnist_norm import shift
+import shift as shift_command
+from mnist_norm import rundir  # noqa: E402
 
 from conftest import ROOT  # noqa: E402
 RNG = np.random.default_rng(0)
@@ -134,20 +135,20 @@ def test_cli_writes_summary_and_figure_and_refuses_a_missing_models_folder(tiny_
     os.makedirs(tmp_path / "mnist")
     mnist = write_mnist_dir(tmp_path / "mnist", train_count=16, test_count=40)
     out = tmp_path / "shift"
-    assert shift.main(["--models", str(tiny_models), "--seeds", "1", "--data-dir", mnist, "--output-dir", str(out),
+    assert shift_command.main(["--models", str(tiny_models), "--seeds", "1", "--data-dir", mnist, "--output-dir", str(out),
                        "--test-batches", "8"]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["test_images"] == 40 and set(summary["shifts"]) == set(shift.SHIFTS)
     assert {r["norm"] for r in summary["runs"]} == set(model.ALL_NORMS)
     assert (out / "shift.png").read_bytes().startswith(b"\x89PNG")
     with pytest.raises(SystemExit) as info:
-        shift.parse_args(["--models", str(tmp_path / "nowhere")])
+        shift_command.parse_args(["--models", str(tmp_path / "nowhere")])
     assert info.value.code == 2 and "is not a folder" in capsys.readouterr().err
-    assert shift.main(["--models", str(tmp_path), "--data-dir", mnist, "--output-dir", str(tmp_path / "x")]) == 1
+    assert shift_command.main(["--models", str(tmp_path), "--data-dir", mnist, "--output-dir", str(tmp_path / "x")]) == 1
     assert "no model.keras under" in capsys.readouterr().err
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
-    assert shift.main(["--models", str(tiny_models), "--seeds", "1", "--data-dir", mnist, "--output-dir",
+    assert shift_command.main(["--models", str(tiny_models), "--seeds", "1", "--data-dir", mnist, "--output-dir",
                        str(blocker / "shift"), "--test-batches", "8", "--norm", "gn"]) == 1
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
     assert errors == [f"error: cannot write in {blocker / 'shift'}: Not a directory"], errors

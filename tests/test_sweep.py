@@ -10,10 +10,12 @@ import keras
 import numpy as np
 import pytest
 
-import sweep
-import model
-import plots
-import variants
+from mnist_norm import sweep
+
+import sweep as sweep_command
+from mnist_norm import network as model
+from mnist_norm import plots
+from mnist_norm import variants
 
 from conftest import ROOT  # noqa: E402
 
@@ -25,10 +27,10 @@ def sweep_args(mnist_dir, output_dir, *extra):
 
 
 def test_learning_rate_follows_the_stated_rule(tmp_path):
-    args = sweep.parse_args(["batch-size", "--output-dir", str(tmp_path)])
+    args = sweep_command.parse_args(["batch-size", "--output-dir", str(tmp_path)])
     assert sweep.learning_rate(args, 128) == pytest.approx(0.01)
     assert sweep.learning_rate(args, 2) == pytest.approx(0.01 * math.sqrt(2 / 128))
-    linear = sweep.parse_args(["batch-size", "--lr-scaling", "linear", "--output-dir", str(tmp_path)])
+    linear = sweep_command.parse_args(["batch-size", "--lr-scaling", "linear", "--output-dir", str(tmp_path)])
     assert sweep.learning_rate(linear, 512) == pytest.approx(0.04)
     point = next(p for p in args.points if (p.norm, p.seed, p.config.batch_size) == ("gn", 2, 8))
     assert (point.config.batch_size, point.config.seed, point.config.epochs, point.config.norm) == (8, 2, 2, "gn")
@@ -38,12 +40,12 @@ def test_learning_rate_follows_the_stated_rule(tmp_path):
 
 
 def test_any_train_setting_can_be_swept_and_other_flags_reach_every_point(tmp_path):
-    args = sweep.parse_args(["grid", "--vary", "dropout", "0", "0.1", "--vary", "optimizer", "adam", "sgd",
+    args = sweep_command.parse_args(["grid", "--vary", "dropout", "0", "0.1", "--vary", "optimizer", "adam", "sgd",
                              "--norm", "gn", "--seeds", "1", "--lr", "0.05", "--output-dir", str(tmp_path)])
     assert [(p.config.dropout, p.config.optimizer, p.config.lr) for p in args.points] == [
         (0.0, "adam", 0.05), (0.0, "sgd", 0.05), (0.1, "adam", 0.05), (0.1, "sgd", 0.05)]
     assert args.points[1].run_dir == os.path.join(str(tmp_path), "gn", "dropout-0", "optimizer-sgd", "seed-1")
-    presets = {name: sweep.parse_args([name, "--output-dir", str(tmp_path)]) for name in ("learning-rate", "l1")}
+    presets = {name: sweep_command.parse_args([name, "--output-dir", str(tmp_path)]) for name in ("learning-rate", "l1")}
     rates = sorted({p.config.lr for p in presets["learning-rate"].points})
     assert len(rates) >= 6 and rates[-1] / rates[0] >= 100  # two decades at least
     assert {p.norm for p in presets["learning-rate"].points} == set(model.ALL_NORMS)
@@ -65,7 +67,7 @@ def test_any_train_setting_can_be_swept_and_other_flags_reach_every_point(tmp_pa
 ])
 def test_bad_values_exit_2_with_one_line(flags, message, capsys, tmp_path):
     with pytest.raises(SystemExit) as info:
-        sweep.parse_args([*flags, "--output-dir", str(tmp_path)])
+        sweep_command.parse_args([*flags, "--output-dir", str(tmp_path)])
     err = capsys.readouterr().err
     assert info.value.code == 2 and message in err and err.count("\n") == 1
 
@@ -73,7 +75,7 @@ def test_bad_values_exit_2_with_one_line(flags, message, capsys, tmp_path):
 @pytest.fixture(scope="module")
 def swept(mnist_dir, tmp_path_factory):
     output = tmp_path_factory.mktemp("sweep")
-    assert sweep.main(sweep_args(mnist_dir, output)) == 0
+    assert sweep_command.main(sweep_args(mnist_dir, output)) == 0
     return output
 
 
@@ -101,7 +103,7 @@ def test_sweep_writes_every_point_summary_figure_and_bn_table(swept):
 @pytest.mark.slow
 def test_rerun_skips_finished_points(swept, mnist_dir, capsys):
     histories = {path: path.read_text() for path in swept.glob("*/bs-*/seed-1/history.csv")}
-    assert sweep.main(sweep_args(mnist_dir, swept)) == 0
+    assert sweep_command.main(sweep_args(mnist_dir, swept)) == 0
     out = capsys.readouterr().out
     assert out.count("already finished") == 6 and "Epoch" not in out
     assert [line.split(":")[0] for line in out.splitlines() if "already finished" in line] == [
@@ -136,7 +138,7 @@ def test_killed_sweep_resumes_where_it_stopped(mnist_dir, tmp_path):
 
 
 def test_batch_statistics_evaluation_equals_inference_for_gn_but_not_bn(mnist_dir):
-    from data import load_idx_dir
+    from mnist_norm.data import load_idx_dir
 
     _, (images, labels) = load_idx_dir(mnist_dir)
     keras.utils.set_random_seed(3)
@@ -170,7 +172,7 @@ def test_defaults_rerun_the_committed_study():
     folder = os.path.join(ROOT, "results", "batch_size")
     with open(os.path.join(folder, "summary.json")) as handle:
         committed = json.load(handle)
-    args = sweep.parse_args(["batch-size", "--output-dir", os.path.relpath(folder, ROOT)])
+    args = sweep_command.parse_args(["batch-size", "--output-dir", os.path.relpath(folder, ROOT)])
     settings = sweep.settings(args, "bundled:data/mnist")
     for key in ("epochs", "batch_sizes", "seeds", "base_lr", "base_batch_size", "lr_scaling", "lr_rule", "train_limit",
                 "test_limit", "data"):
@@ -186,14 +188,14 @@ def test_defaults_rerun_the_committed_study():
 def test_a_diverged_point_is_recorded_not_a_crash_and_not_retrained(mnist_dir, tmp_path, capsys):
     argv = ["learning-rate", "--vary", "lr", "1e30", "--vary", "optimizer", "sgd", "--norm", "none", "--seeds", "1",
             "--epochs", "1", "--data-dir", mnist_dir, "--output-dir", str(tmp_path), "--verbose", "0"]
-    assert sweep.main(argv) == 0
+    assert sweep_command.main(argv) == 0
     run, = json.loads((tmp_path / "summary.json").read_text())["runs"]
     assert run["diverged"] is True and run["diverged_epoch"] == 1 and run["final_accuracy"] is None
     assert (run["norm"], run["lr"], run["optimizer"]) == ("none", 1e30, "sgd")
     assert "point 1 of 1: none optimizer sgd lr 1e30 seed 1: diverged in epoch 1" in capsys.readouterr().out
     assert (tmp_path / "learning_rate.png").read_bytes().startswith(b"\x89PNG")
     finished = (tmp_path / "none" / "optimizer-sgd" / "lr-1e30" / "seed-1" / "result.json").stat().st_mtime_ns
-    assert sweep.main(argv) == 0
+    assert sweep_command.main(argv) == 0
     assert "point 1 of 1: none optimizer sgd lr 1e30 seed 1: already finished; diverged in epoch 1" in \
         capsys.readouterr().out  # not trained again
     assert (tmp_path / "none" / "optimizer-sgd" / "lr-1e30" / "seed-1" / "result.json").stat().st_mtime_ns == finished
@@ -203,7 +205,7 @@ def test_a_diverged_point_is_recorded_not_a_crash_and_not_retrained(mnist_dir, t
 def test_l1_points_carry_per_epoch_kernel_statistics(mnist_dir, tmp_path):
     argv = ["l1", "--vary", "l1", "0", "0.01", "--seeds", "1", "--epochs", "2", "--data-dir", mnist_dir,
             "--output-dir", str(tmp_path), "--verbose", "0", "--batch-size", "32"]
-    assert sweep.main(argv) == 0
+    assert sweep_command.main(argv) == 0
     runs = json.loads((tmp_path / "summary.json").read_text())["runs"]
     assert [run["l1"] for run in runs] == [0.0, 0.01]
     for run in runs:
@@ -225,7 +227,7 @@ def test_rerun_without_the_models_keeps_the_bn_test_time_table(swept, mnist_dir,
     hidden = model_file.with_name("hidden.keras")
     model_file.rename(hidden)  # as in a clone: models are not committed
     try:
-        assert sweep.main(sweep_args(mnist_dir, swept)) == 0
+        assert sweep_command.main(sweep_args(mnist_dir, swept)) == 0
     finally:
         hidden.rename(model_file)
     assert "left as it was" in capsys.readouterr().out

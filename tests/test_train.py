@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import data
-import model
-import quiet_tf
-import rundir  # noqa: E402
+from mnist_norm import data
+from mnist_norm import network as model
+from mnist_norm import quiet_tf
+from mnist_norm import rundir  # noqa: E402
 import train
-import training
+from mnist_norm import training
 
 from conftest import ROOT  # noqa: E402
 
@@ -454,7 +454,7 @@ def test_the_control_trains_by_name_but_is_not_part_of_all(mnist_dir, tmp_path, 
 
 QUIET = """
 import sys, warnings
-import quiet_tf
+from mnist_norm import quiet_tf
 quiet_tf.start()
 import tensorflow as tf
 tf.config.list_physical_devices("GPU")

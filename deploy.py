@@ -1,0 +1,69 @@
+"""Deploys the trained models with LiteRT and measures what each normalization costs at inference.
+
+    python deploy.py export                     # every finished run in results/ -> model.tflite, model_int8.tflite
+    python deploy.py export --runs outputs      # the runs a train.py --output-dir holds
+    python deploy.py study                      # results/deploy/: summary.json and deploy.png (nothing else running)
+"""
+
+import os
+import sys
+import time
+
+from mnist_norm import data as data_lib
+from mnist_norm import deploy
+from mnist_norm import network as model_lib
+from mnist_norm import rundir
+from mnist_norm import runtimes
+
+
+def parse_args(argv=None):
+    parser = rundir.Parser(prog="deploy.py", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=rundir.Parser)
+    export = commands.add_parser("export", help="write model.tflite and model_int8.tflite for finished runs")
+    measure = commands.add_parser("study", help="accuracy, latency and throughput of every runtime: "
+                                                "<output-dir>/summary.json and deploy.png")
+    for command in (export, measure):
+        command.add_argument("--runs", default="results", help="folder of finished runs (default: %(default)s)")
+        command.add_argument("--seeds", type=int, nargs="+", help="only these seeds (default: all)")
+        command.add_argument("--debug", action="store_true", help="show tracebacks and TensorFlow's C++ log lines")
+    export.add_argument("--norm", choices=model_lib.ALL_NORMS, nargs="+", default=model_lib.ALL_NORMS)
+    export.add_argument("--data-dir", help="IDX folder whose training images calibrate int8 (default: data/mnist)")
+    measure.add_argument("--output-dir", default=os.path.join("results", "deploy"))
+    measure.add_argument("--latency-calls", type=int, default=1000,
+                         help="single-image calls per model and runtime, in 10 interleaved rounds "
+                              "(default: %(default)s)")
+    args = parser.parse_args(argv)
+    if args.command == "study" and args.latency_calls < 3:
+        parser.error(f"--latency-calls must be >= 3; received {args.latency_calls}")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        if args.command == "export":
+            found = deploy.finished_runs(args.runs, args.norm, args.seeds)
+            calibration = deploy.calibration_images(data_dir=args.data_dir, source="bundled")
+            for index, (_, _, run_dir) in enumerate(found, 1):
+                started = time.perf_counter()
+                paths = deploy.export_run(run_dir, calibration)
+                sizes = ", ".join(f"{os.path.basename(p)} {os.path.getsize(p) / 1024:.0f} KiB" for p in paths)
+                print(f"{index} of {len(found)}: {run_dir}: {sizes} ({time.perf_counter() - started:.1f} s)")
+        else:
+            summary = deploy.study(args.runs, args.output_dir, args.seeds, latency_calls=args.latency_calls,
+                            keras_threads=deploy.one_thread())
+            for row in summary["runs"]:
+                print(f"{row['norm']} seed {row['seed']} {row['runtime']}: {100 * row['accuracy']:.2f} %, "
+                      f"{row['latency_ms_batch1']:.3f} ms/image, {row['images_per_s_batch256']:,.0f} images/s")
+            print(f"wrote {rundir.summary_path(args.output_dir)} and deploy.png")
+    except (deploy.DeployError, runtimes.ModelError, data_lib.DataError, OSError) as error:
+        if args.debug:
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+

@@ -1,0 +1,53 @@
+"""Writes a photo of MNIST test digits (mnist_norm.photos makes them), or times predict.py on a 12-megapixel one.
+
+    python photos.py number.jpg --digits 18 19 20 21 --paper ruled    # one to try predict.py on
+    python photos.py --time results/predict/photo_timing.json        # predict.py on a 12-megapixel photo
+"""
+
+import argparse
+import io
+import sys
+import tempfile
+
+import numpy as np
+
+from mnist_norm import data
+from mnist_norm import machine
+from mnist_norm import photos
+from mnist_norm import rundir
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="photos.py", description="Writes a photo of MNIST test digits, or times "
+                                     "predict.py on a 12-megapixel one.")
+    parser.add_argument("output", help="the photo to write (.jpg or .png), or with --time the timing's JSON file")
+    parser.add_argument("--digits", type=int, nargs="+", default=[18, 19, 20, 21], metavar="INDEX",
+                        help="test-set indices of the digits, left to right (default: %(default)s)")
+    parser.add_argument("--paper", choices=photos.PAPERS, default="ruled", help="(default: %(default)s)")
+    parser.add_argument("--table", action="store_true", help="the sheet on a darker table")
+    parser.add_argument("--seed", type=int, default=4, help="(default: %(default)s)")
+    parser.add_argument("--time", action="store_true", help="time predict.py on a 12-megapixel photo instead")
+    args = parser.parse_args(argv)
+
+    if args.time:
+        with tempfile.TemporaryDirectory() as folder:
+            timing = photos.time_predict(folder)
+        timing["machine"] = machine.cpu_name()
+        rundir.write_json(args.output, timing)
+        print(f"{timing['median_seconds']:.2f} s (median of {len(timing['seconds'])}) on {timing['machine']}")
+        return 0
+    _, (images, labels) = data.load_bundled()
+    bad = [index for index in args.digits if not 0 <= index < len(images)]
+    if bad:
+        parser.error(f"--digits {bad[0]}: test-set indices run from 0 to {len(images) - 1}")
+    image = photos.photo(images[args.digits, :, :, 0], np.random.default_rng(args.seed), paper=args.paper, table=args.table)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG" if args.output.lower().endswith(".png") else "JPEG", quality=85)
+    rundir.write_bytes(args.output, buffer.getvalue())
+    print(f"wrote {args.output}: {''.join(str(labels[i]) for i in args.digits)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+

@@ -1,0 +1,116 @@
+"""One resumable sweep over train.py settings: the batch-size, learning-rate and L1 studies, or any grid.
+
+    python sweep.py batch-size --output-dir results/batch_size        # the committed batch-size study
+    python sweep.py learning-rate --output-dir results/learning_rate  # peak lr x optimizer, the 3 models and the control
+    python sweep.py l1 --output-dir results/l1                        # BN's L1 factor, 20 epochs
+    python sweep.py group-axis --output-dir results/group_axis        # LN -> GN -> IN, 20 epochs, with shifts
+    python sweep.py batch-size --vary batch-size 4 64 --seeds 1 --epochs 1 --output-dir outputs/bs
+    python sweep.py grid --vary dropout 0 0.1 --norm gn --optimizer sgd --output-dir outputs/dropout
+
+A study is a preset grid; `--vary FLAG VALUE...` sets or adds an axis (any train.py option), and every
+other train.py option given (here `--optimizer sgd`) applies to every point. Each point (setting values,
+model, seed) is an ordinary train.py run in <output-dir>/<norm>/<setting>-<value>/.../seed-<k>/. Killing
+the sweep and rerunning the same command resumes the unfinished point from its last epoch and skips
+finished ones; a point whose loss becomes NaN is recorded as diverged, not a crash of the sweep. Every
+point prints "point k of n", the time so far and an estimate of the time left; summary.json and the
+study's figure are rewritten after every point.
+
+When the grid varies the batch size but not the learning rate, the peak learning rate follows it:
+lr = base_lr * (batch / base_batch) ** power (`--lr-scaling`: sqrt, linear or none). The batch-size
+study then also evaluates its BN models with the statistics of each test batch (bn_test_time.json).
+"""
+
+import argparse
+import math
+import os
+import sys
+
+from mnist_norm import quiet_tf
+
+quiet_tf.start()
+
+from mnist_norm import data as data_lib  # noqa: E402
+from mnist_norm import rundir  # noqa: E402
+from mnist_norm import sweep  # noqa: E402
+from mnist_norm import training  # noqa: E402
+from mnist_norm import variants  # noqa: E402
+
+
+def parse_args(argv=None):
+    parser = rundir.Parser(prog="sweep.py", description=__doc__.split("\n")[0], allow_abbrev=False,
+                           formatter_class=argparse.RawDescriptionHelpFormatter,
+                           epilog="studies:\n" + "\n".join(f"  {n:14} {s.about}" for n, s in sweep.STUDIES.items()))
+    parser.add_argument("study", choices=tuple(sweep.STUDIES))
+    parser.add_argument("--vary", nargs="+", action="append", default=[], metavar=("FLAG", "VALUE"),
+                        help="a train.py option and its values, e.g. --vary lr 0.01 0.1 (repeatable)")
+    parser.add_argument("--seeds", type=int, nargs="+")
+    parser.add_argument("--norm", choices=(*variants.ALL_NORMS, training.ALL, "all+none"),
+                        help="all: bn, gn, ln; all+none: and the control (default: the study's)")
+    parser.add_argument("--epochs", type=int, help="the same for every point (default: the study's)")
+    parser.add_argument("--base-lr", type=float, default=0.01, help="peak learning rate at --base-batch-size")
+    parser.add_argument("--base-batch-size", type=int, default=128)
+    parser.add_argument("--lr-scaling", choices=tuple(sweep.LR_SCALINGS), default="sqrt",
+                        help="how the peak learning rate follows a varied batch size")
+    parser.add_argument("--test-time-batches", type=int, nargs="+", default=list(sweep.TEST_TIME_BATCHES),
+                        help="batch-size study: test-batch sizes for BN with batch statistics")
+    parser.add_argument("--output-dir", help="default: outputs/<study>")
+    parser.add_argument("--reuse-dir", default="results",
+                        help="group-axis: the 20-epoch study's folder whose ln, gn and in runs are reused when they "
+                             "finished with the same settings (default: %(default)s)")
+    parser.add_argument("--force", action="store_true", help="retrain finished points")
+    parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=2)
+    parser.add_argument("--debug", action="store_true", help="show TensorFlow's C++ log lines")
+    args, args.train_flags = parser.parse_known_args(argv)
+    study = sweep.STUDIES[args.study]
+    # The other flags are train.py's, for every point: parsed by train.py's own parser.
+    train_args, unknown = training.flag_parser().parse_known_args(args.train_flags)
+    for flag in unknown:
+        parser.error(f"unrecognized argument {flag}: neither a sweep.py nor a train.py option")
+    types = training.TrainConfig.field_types()
+    args.base = training.TrainConfig(**{name: getattr(train_args, name) for name in types})
+    axes = dict(study.axes)
+    for flag, *values in args.vary:
+        flag = flag.lstrip("-")
+        if types.get(flag.replace("-", "_")) not in (int, float, str) or flag in sweep.NOT_SWEPT:
+            parser.error(f"--vary {flag}: not a train.py setting that can be swept "
+                         f"(not {', '.join(sweep.NOT_SWEPT)} or an on/off flag; see python train.py --help)")
+        if not values:
+            parser.error(f"--vary {flag}: give at least one value")
+        axes[flag] = tuple(dict.fromkeys(values))
+    if not axes and args.study != "group-axis":
+        parser.error(f"the {args.study} study has no grid: give one with --vary FLAG VALUE...")
+    args.axes = tuple(axes.items())
+    args.seeds = list(dict.fromkeys(args.seeds or study.seeds))
+    args.epochs = study.epochs if args.epochs is None else args.epochs
+    args.norms = {None: study.norms, training.ALL: variants.NORMS, "all+none": variants.ALL_NORMS}.get(
+        args.norm, (args.norm,))
+    args.output_dir = args.output_dir or os.path.join("outputs", args.study.replace("-", "_"))
+    if min(args.test_time_batches) < 1:
+        parser.error(f"--test-time-batches must all be >= 1; received {min(args.test_time_batches)}")
+    args.test_time_batches = sorted(set(args.test_time_batches))
+    if args.base_batch_size < 1:
+        parser.error(f"--base-batch-size must be >= 1; received {args.base_batch_size}")
+    if not (args.base_lr > 0 and math.isfinite(args.base_lr)):
+        parser.error(f"--base-lr must be > 0; received {args.base_lr}")
+    try:
+        args.points = sweep.grid_points(args)  # every point's configuration, checked before anything trains
+    except training.ConfigError as error:
+        parser.error(str(error))
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        return sweep.run(args)
+    except (data_lib.DataError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted: finished points and epochs are kept; rerun the same command to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
