@@ -9,8 +9,8 @@ import sys
 
 from mnist_norm import benchmark
 from mnist_norm import data as data_lib
-from mnist_norm import network as model_lib
-from mnist_norm import report as report_lib
+from mnist_norm import variants
+from mnist_norm.report import speed
 from mnist_norm import rundir
 
 
@@ -18,7 +18,7 @@ def main(argv=None):
     parser = rundir.Parser(prog="benchmark.py", description=__doc__.split("\n")[0])
     parser.add_argument("--data", choices=data_lib.SOURCES, default="bundled", help="as in train.py")
     parser.add_argument("--data-dir", help="MNIST IDX folder; replaces --data")
-    parser.add_argument("--norm", default="all", choices=(*model_lib.NORMS, "all"))
+    parser.add_argument("--norm", default="all", choices=(*variants.NORMS, "all"))
     parser.add_argument("--images", type=int, default=15360)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=3)
@@ -32,7 +32,7 @@ def main(argv=None):
     for name in ("images", "batch_size", "repeats"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1; received {getattr(args, name)}")
-    norms = model_lib.NORMS if args.norm == "all" else (args.norm,)
+    norms = variants.NORMS if args.norm == "all" else (args.norm,)
     # Parsed up front: bad flags stop here, before any timing.
     candidates = {"default": ("", benchmark.candidate_args("", args.batch_size))}
     for name, flags in args.candidate:
@@ -44,7 +44,7 @@ def main(argv=None):
     except data_lib.DataError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    print(report_lib.benchmark(report))
+    print(speed.benchmark(report))
     if args.output:
         rundir.write_json(args.output, report)
     return 0

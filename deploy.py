@@ -11,7 +11,7 @@ import time
 
 from mnist_norm import data as data_lib
 from mnist_norm import deploy
-from mnist_norm import network as model_lib
+from mnist_norm import variants
 from mnist_norm import rundir
 from mnist_norm import runtimes
 
@@ -26,7 +26,7 @@ def parse_args(argv=None):
         command.add_argument("--runs", default="results", help="folder of finished runs (default: %(default)s)")
         command.add_argument("--seeds", type=int, nargs="+", help="only these seeds (default: all)")
         command.add_argument("--debug", action="store_true", help="show tracebacks and TensorFlow's C++ log lines")
-    export.add_argument("--norm", choices=model_lib.ALL_NORMS, nargs="+", default=model_lib.ALL_NORMS)
+    export.add_argument("--norm", choices=variants.ALL_NORMS, nargs="+", default=variants.ALL_NORMS)
     export.add_argument("--data-dir", help="IDX folder whose training images calibrate int8 (default: data/mnist)")
     measure.add_argument("--output-dir", default=os.path.join("results", "deploy"))
     measure.add_argument("--latency-calls", type=int, default=1000,

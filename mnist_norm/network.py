@@ -24,7 +24,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from .variants import ALL_NORMS, CONTROL, NORM_LABELS, NORMS  # noqa: F401 (model.NORMS etc.)
+from .variants import ALL_NORMS, CONTROL, NORM_LABELS, NORMS, variant_label  # noqa: F401 (model.NORMS etc.)
 
 
 # MNIST training-set pixel statistics (on the 0-1 scale); the model standardizes
@@ -384,15 +384,6 @@ def multiply_adds(model):
     return int(total)
 
 
-def variant_label(norm, config):
-    """Legend label of a variant, e.g. "GN (4 groups)", from a run's config (l1, groups)."""
-    if norm == "bn" and config.get("l1") is not None:
-        return f"{NORM_LABELS[norm]} (λ={config['l1']:g})"
-    if norm == "gn" and config.get("group_size"):
-        return f"{NORM_LABELS[norm]} ({config['group_size']} channels per group)"
-    if norm == "gn":
-        return f"{NORM_LABELS[norm]} ({config['groups']} groups)"
-    return NORM_LABELS[norm]
 
 
 def markdown_table(model):

@@ -311,18 +311,15 @@ def plot_l1(runs):
 
 
 def shift_columns(rows, labels):
-    """The heatmap's columns in order: (norm, mode, label), BN's moving averages first, then its batch statistics."""
+    """The heatmap's columns (results.shift_modes, as the table has them): (norm, mode, label)."""
     columns = []
-    for norm in variants.ALL_NORMS:
-        modes = list(dict.fromkeys(r["mode"] for r in rows if r["norm"] == norm))
-        modes.sort(key=lambda m: (m.startswith("batch_statistics"), -int(m.rsplit("_", 1)[1]) if m[-1].isdigit() else 0))
-        for mode in modes:
-            label = labels.get(norm, norm)
-            if mode.startswith("batch_statistics_"):
-                label += f"\ntest-batch stats\n(batch {mode.rsplit('_', 1)[1]})"
-            elif mode == "moving_averages":
-                label += "\nmoving averages"
-            columns.append((norm, mode, label))
+    for norm, mode in results.shift_modes(rows):
+        label = labels.get(norm, norm)
+        if mode.startswith("batch_statistics_"):
+            label += f"\ntest-batch stats\n(batch {mode.rsplit('_', 1)[1]})"
+        elif mode == "moving_averages":
+            label += "\nmoving averages"
+        columns.append((norm, mode, label))
     return columns
 
 
@@ -434,6 +431,48 @@ def plot_numbers(shown, labels):
         bottom.set_ylim(33 + 7 * len(probabilities), 0)
         bottom.axis("off")
         bottom.set_title("what the models saw (28 x 28), and each model's digit", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_group_axis(points, shifts, epochs):
+    """The group axis, from LN (all channels in one group) to IN (one channel per group): clean test accuracy, and
+    accuracy under the shifts, each point's mean over seeds with a bar from the lowest to the highest seed.
+
+    Args:
+        points: results.group_axis_points(runs).
+        shifts: {label: [per point, the per-seed accuracies (%)]}, drawn in the right panel in this order.
+        epochs: the epochs every point trained.
+    """
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.6), dpi=110)
+    x = np.arange(len(points))
+    ticks = [f"{p['name']}\nG {p['groups']} · {p['sizes']} ch." for p in points]
+
+    def draw(ax, per_point, label, color, marker="o"):
+        means = np.array([np.mean(v) for v in per_point])
+        low = means - np.array([min(v) for v in per_point])
+        high = np.array([max(v) for v in per_point]) - means
+        ax.errorbar(x, means, yerr=[low, high], color=color, marker=marker, capsize=3, label=label)
+        return means
+
+    clean = draw(left, [[100 * r["final_accuracy"] for r in p["runs"]] for p in points], "clean test set", "#2ca02c")
+    for xi, value in zip(x, clean):
+        left.annotate(f"{value:.2f}", (xi, value), textcoords="offset points", xytext=(0, 8), ha="center", fontsize=8)
+    left.set_title("Clean test accuracy (mean; bar: lowest to highest seed)", fontsize=10)
+    left.set_ylabel("test accuracy (%)")
+    for (label, per_point), color, marker in zip(shifts.items(), ("#ff7f0e", "#7f7f7f", "#9467bd", "#1f77b4"),
+                                                 ("o", "s", "^", "D")):
+        draw(right, per_point, label, color, marker)
+    right.set_title("Under input shifts (mean; bar: lowest to highest seed)", fontsize=10)
+    right.set_ylabel("test accuracy (%)")
+    right.legend(fontsize=8)
+    for ax in (left, right):
+        ax.set_xticks(x, ticks, fontsize=7)
+        ax.grid(alpha=0.3)
+    seeds = max(len(p["runs"]) for p in points)
+    fig.suptitle(f"The group axis: from all channels in one group (LN) to one channel per group (IN); "
+                 f"{epochs} epochs, {seeds} seeds; G: groups per layer, ch.: channels per group (8, 12, 16-channel "
+                 "layers)", fontsize=9)
     fig.tight_layout()
     return fig
 

@@ -15,7 +15,7 @@ from . import variants
 RESULTS = os.path.join(ROOT, "results")
 # The studies' folders under results/.
 STUDY_FOLDERS = {"study": ".", "batch_size": "batch_size", "learning_rate": "learning_rate", "l1": "l1",
-                 "shift": "shift", "deploy": "deploy"}
+                 "shift": "shift", "deploy": "deploy", "group_axis": "group_axis"}
 
 # A run whose loss became NaN predicts one class for every image: it counts as chance.
 CHANCE = 0.1
@@ -62,6 +62,18 @@ def head_kernel_norm(kernel_norms):
     return kernel_norms["head_conv"]
 
 
+def shift_modes(runs):
+    """The shift study's columns, in the order its table and its figure both show them: (norm, mode) for every
+    model in the rows, as Keras predicts at test time first, then BN with test-batch statistics, largest batch
+    first (whichever test batches the study ran)."""
+    columns = []
+    for norm in variants.ALL_NORMS:
+        modes = list(dict.fromkeys(r["mode"] for r in runs if r["norm"] == norm))
+        modes.sort(key=lambda m: (m.startswith("batch_statistics"), -int(m.rsplit("_", 1)[1]) if m[-1].isdigit() else 0))
+        columns += [(norm, mode) for mode in modes]
+    return columns
+
+
 def shift_values(runs, norm, mode, shift):
     """Test accuracies (%) of `norm` in `mode` under `shift`, one per seed."""
     return [100 * r["accuracy"] for r in runs if (r["norm"], r["mode"], r["shift"]) == (norm, mode, shift)]
@@ -87,3 +99,51 @@ def present(runs, norms=variants.ALL_NORMS):
     """The variants (in their order) that have rows in `runs`."""
     return [norm for norm in norms if any(run["norm"] == norm for run in runs)]
 
+
+# The group axis: the shifts its table and figure show, beside the average over every shift but "clean".
+GROUP_AXIS_SHIFTS = ("contrast 0.25", "grey background", "gaussian noise")
+SHIFT_LABELS = {"contrast 0.25": "fainter ink (×0.25)", "grey background": "grey paper (+128)",
+                "gaussian noise": "Gaussian noise (sd 48)"}
+# The GN paper's Table 3 (Wu & He 2018, arXiv:1803.08494): ResNet-50's top-1 error (%) on ImageNet's validation
+# set, by number of groups and by channels per group; the points this network shares with it.
+PAPER_ERRORS = {("groups", 1): 25.3, ("groups", 2): 24.7, ("groups", 4): 24.6, ("groups", 32): 24.1,
+                ("group_size", 4): 24.8, ("group_size", 2): 25.6, ("group_size", 1): 28.4}
+
+
+def _span(values):
+    low, high = min(values), max(values)
+    return f"{low}" if low == high else f"{low}–{high}"
+
+
+def group_axis_points(runs):
+    """The group axis's points in the sweep's order (LN first, IN last), each {"name", "groups", "sizes", "paper",
+    "runs"}: its name, its groups and channels per group over the layers (e.g. "2–4" and "4"), the paper's error at
+    the same setting (None if the paper has none) and its rows, one per seed."""
+    points = {}
+    for run in runs:
+        if "groups_per_layer" not in run:
+            continue
+        key = tuple(run["groups_per_layer"])
+        if key not in points:
+            sizes = [c // g for c, g in zip(run["channels"], run["groups_per_layer"])]
+            if run["norm"] == "gn" and run.get("group_size"):
+                name, setting = f"GN, {run['group_size']} ch./group", ("group_size", run["group_size"])
+            elif run["norm"] == "gn":
+                name, setting = f"GN, {run['groups_per_layer'][0]} groups", ("groups", run["groups_per_layer"][0])
+            else:
+                name = variants.NORM_LABELS[run["norm"]]
+                setting = ("groups", 1) if run["norm"] == "ln" else ("group_size", 1)
+            points[key] = {"name": name, "groups": _span(run["groups_per_layer"]), "sizes": _span(sizes),
+                           "paper": PAPER_ERRORS.get(setting), "runs": []}
+        points[key]["runs"].append(run)
+    return list(points.values())
+
+
+def axis_shift_values(point, shift):
+    """Test accuracies (%) of a group-axis point under `shift` ("clean" too), one per seed."""
+    return [100 * run["shifts"][shift] for run in point["runs"]]
+
+
+def axis_shift_average(point):
+    """Per seed, the test accuracy (%) averaged over every shift but "clean"."""
+    return [100 * mean([value for name, value in run["shifts"].items() if name != "clean"]) for run in point["runs"]]

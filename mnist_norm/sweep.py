@@ -22,6 +22,7 @@ from . import machine  # noqa: E402
 from . import network as model_lib  # noqa: E402
 from . import plots  # noqa: E402
 from . import shift  # noqa: E402
+from . import results  # noqa: E402
 from . import rundir  # noqa: E402
 from . import training  # noqa: E402
 from . import variants  # noqa: E402
@@ -120,7 +121,7 @@ def group_axis_row(point, splits):
     return {"groups_per_layer": model_lib.groups_per_layer(config.norm, config.network, config.groups,
                                                            config.group_size),
             "channels": [spec.filters for spec in config.network],
-            "run_dir": os.path.relpath(point.run_dir),
+            "run_dir": os.path.relpath(point.run_dir), "test_images": len(labels),
             "shifts": {name: shift.accuracy(network.predict(shift.apply_shift(name, images), batch_size=1000,
                                                             verbose=0), labels)
                        for name in shift.SHIFTS}}
@@ -214,6 +215,12 @@ def study_figure(args, runs, settings):
         return plots.plot_batch_size(runs, model_lib.NORM_LABELS, args.epochs, settings["lr_rule"])
     if args.study == "learning-rate":
         return plots.plot_learning_rate(runs, model_lib.NORM_LABELS, args.epochs, settings["warmup_fraction"])
+    if args.study == "group-axis" and any("shifts" in run for run in runs):
+        points = results.group_axis_points(runs)
+        shifts = {results.SHIFT_LABELS.get(name, name): [results.axis_shift_values(p, name) for p in points]
+                  for name in results.GROUP_AXIS_SHIFTS}
+        shifts["mean of the shifts"] = [results.axis_shift_average(p) for p in points]
+        return plots.plot_group_axis(points, shifts, args.epochs)
     if args.study == "l1" and any("kernel_norms" in run for run in runs):
         return plots.plot_l1(runs)
     return None

@@ -18,3 +18,14 @@ NORM_LABELS = {"bn": "BN + L1", "gn": "GN", "ln": "LN", "in": "IN", "none": "no 
 COLORS = {"bn": "#1f77b4", "gn": "#ff7f0e", "ln": "#2ca02c", "in": "#9467bd", "none": "#000000"}
 # Whose prediction depends on the other images of its batch unless it uses moving averages.
 BATCH_DEPENDENT = ("bn",)
+
+
+def variant_label(norm, config):
+    """Legend label of a variant, e.g. "GN (4 groups)", from a run's config (l1, groups)."""
+    if norm == "bn" and config.get("l1") is not None:
+        return f"{NORM_LABELS[norm]} (λ={config['l1']:g})"
+    if norm == "gn" and config.get("group_size"):
+        return f"{NORM_LABELS[norm]} ({config['group_size']} channels per group)"
+    if norm == "gn":
+        return f"{NORM_LABELS[norm]} ({config['groups']} groups)"
+    return NORM_LABELS[norm]

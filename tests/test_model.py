@@ -353,3 +353,67 @@ def test_instance_norm_is_blind_to_contrast_and_brightness(trained_models, test_
         changes[norm] = float(np.abs(after - before).max())
     assert changes["in"] < 1e-3, changes
     assert min(changes[norm] for norm in ("bn", "gn", "ln")) > 1e-2, changes
+
+
+# ----------------------------------------------------------------------------- the group axis (GN paper, Table 3)
+
+AXIS = [{"groups": 1}, {"groups": 2}, {"group_size": 4}, {"groups": 4}, {"group_size": 2}, {"group_size": 1}]
+
+
+def _copy_weights(source, target):
+    for a, b in zip(source.weights, target.weights):
+        b.assign(a)
+
+
+@pytest.mark.parametrize("ends, setting", [("ln", {"groups": 1}), ("in", {"group_size": 1})])
+def test_the_axis_ends_are_ln_and_in(ends, setting):
+    """groups = 1 is LN and one channel per group is IN: the same network, outputs within 1e-6 on a batch."""
+    keras.utils.set_random_seed(3)
+    reference = model.build_model(ends)
+    point = model.build_model("gn", **setting)
+    _copy_weights(reference, point)
+    batch = np.random.default_rng(4).integers(0, 256, size=(16, 28, 28, 1)).astype("float32")
+    for training in (False, True):
+        np.testing.assert_allclose(np.asarray(point(batch, training=training)),
+                                   np.asarray(reference(batch, training=training)), atol=1e-6)
+    assert model.groups_per_layer(ends) == model.groups_per_layer("gn", **setting)
+
+
+@pytest.mark.parametrize("setting", AXIS, ids=lambda s: "-".join(f"{k}{v}" for k, v in s.items()))
+def test_every_point_of_the_axis_is_group_norm_per_image(setting):
+    """Each layer normalizes each image over (H, W, its group's channels), as the NumPy definition, whatever else
+    is in the batch."""
+    keras.utils.set_random_seed(6)
+    net = model.build_model("gn", **setting)
+    norms = [layer for layer in net.layers if layer.name.endswith("_norm")]
+    expected_groups = [spec.filters // setting["group_size"] if "group_size" in setting else setting["groups"]
+                       for spec in model.ARCHITECTURE]
+    assert [layer.groups for layer in norms] == expected_groups
+    for layer in norms[:3]:  # the layers of 8, 12 and 16 channels
+        channels = layer.input.shape[-1]
+        x = RNG.normal(2.0, 3.0, size=(5, 4, 4, channels)).astype("float32")
+        gamma, beta = _random_affine(layer, channels)
+        np.testing.assert_allclose(np.asarray(layer(x)), numpy_group_norm(x, layer.groups, gamma, beta,
+                                                                          layer.epsilon), atol=1e-5)
+    batch_a, batch_b = _same_image_in_two_batches()
+    np.testing.assert_allclose(np.asarray(net(batch_a))[0], np.asarray(net(batch_b))[0], atol=1e-5)
+
+
+def test_a_group_size_that_does_not_divide_a_layer_names_it():
+    with pytest.raises(ValueError, match=r"group size 3 does not divide the 8 channels of layer 'block1'"):
+        model.build_model("gn", group_size=3)
+    with pytest.raises(ValueError, match=r"group size 8 does not divide the 12 channels of layer 'block2'"):
+        model.build_model("gn", group_size=8)
+
+
+def test_the_new_points_run_the_same_operations_as_gn():
+    """Inference cost along the axis: every GN point between LN and IN traces the same operations on tensors of the
+    same shapes as the study's GN (only the averaging matrix's values differ), so it costs what GN costs."""
+    def operations(net):
+        graph = tf.function(net).get_concrete_function(tf.TensorSpec((1, 28, 28, 1), tf.float32)).graph
+        return sorted((op.type, tuple(tuple(o.shape) for o in op.outputs)) for op in graph.get_operations()
+                      if op.type not in ("Placeholder", "Const", "ReadVariableOp", "Identity", "NoOp"))
+
+    reference = operations(model.build_model("gn"))
+    for setting in ({"groups": 2}, {"group_size": 4}, {"group_size": 2}):
+        assert operations(model.build_model("gn", **setting)) == reference, setting

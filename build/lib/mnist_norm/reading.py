@@ -1,0 +1,453 @@
+"""Reading an image as the models see it: decoding (`decode`, `read_image`), the sheet on a table
+(`on_the_sheet`), the ink (`ink`), a paper's rules (`without_rules`), the digits of a number (`read_number`, with
+scipy.ndimage), each made an MNIST field (`field`), and the models' answers and how they are spelled (`answer`,
+`number`, `describe_number`, `as_json`). predict.py and the drawing page's server call it; no TensorFlow here.
+"""
+
+import threading
+from typing import NamedTuple
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+from scipy import ndimage
+
+
+FIELD, BOX = 28, 20  # MNIST: the digit scaled into 20 x 20, centred by mass in 28 x 28
+INK_THRESHOLD = 0.1  # fraction of the ink's contrast that counts as ink when cropping
+MAX_PIXELS = 100_000_000  # larger images are refused from their header, before any decoding
+MAX_DIGITS = 12  # more marks in one line than a number of this many digits: not read as one number
+WORK_SIDE = 1024  # a larger photo is reduced to about this longest side before the ink is looked for
+_OPEN_LOCK = threading.Lock()  # Pillow's own pixel limit is a module setting: lifted for one open at a time
+
+
+class ImageError(ValueError):
+    """An image that cannot be made into an MNIST digit (the message says why)."""
+
+
+class NoInk(ImageError):
+    """A readable image with nothing drawn or written on it."""
+
+
+def _open(handle, name):
+    """Pillow's image of an open file, its header read (no pixels decoded yet)."""
+    with _OPEN_LOCK:
+        limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None  # ours is checked below, with the size named
+        try:
+            return Image.open(handle)
+        except (UnidentifiedImageError, SyntaxError, ValueError):
+            raise ImageError(f"{name}: not a PNG, JPEG, BMP or GIF image") from None
+        finally:
+            Image.MAX_IMAGE_PIXELS = limit
+
+
+def decode(handle, name="image", scaled=False):
+    """An image file (an open binary file) as a float greyscale array (H, W) in 0-255, upright; with `scaled`,
+    (that array, the file's pixels per pixel of it).
+
+    Photos larger than about WORK_SIDE are reduced while decoding (a JPEG at a DCT scale, then a box filter):
+    MNIST's 20 x 20 box needs far fewer pixels, and a 12-megapixel photo is then read in a fraction of a
+    second. The JPEG's EXIF orientation is applied. Transparent images: the ink is what is opaque, whatever
+    its colour, laid on paper of the opposite brightness.
+    """
+    image = _open(handle, name)
+    width, height = image.size
+    if width * height > MAX_PIXELS:
+        raise ImageError(f"{name}: {width} x {height} pixels ({width * height / 1e6:,.0f} megapixels) is more than "
+                         f"predict.py reads ({MAX_PIXELS / 1e6:.0f} megapixels); scale it down first")
+    try:
+        if image.format == "JPEG" and max(width, height) > 2 * WORK_SIDE:
+            image.draft("RGB" if image.mode not in ("L", "1") else "L",
+                        (width * WORK_SIDE // max(width, height), height * WORK_SIDE // max(width, height)))
+        image.load()  # a truncated or damaged file fails here
+        image = ImageOps.exif_transpose(image)
+    except (OSError, SyntaxError, ValueError, EOFError) as error:
+        raise ImageError(f"{name}: truncated or damaged {image.format or 'image'} file ({error})") from error
+    factor = round(max(image.size) / WORK_SIDE)  # the longer side within about 0.7-1.5 x WORK_SIDE
+    if factor > 1:
+        image = image.reduce(factor)
+    if image.mode.startswith("I"):  # 16- or 32-bit integer greyscale (16-bit scans)
+        grey = np.asarray(image, dtype="float32")
+        grey = grey * (255.0 / 65535.0) if grey.max() > 255 else grey
+        return (grey, max(width, height) / max(grey.shape)) if scaled else grey
+    has_alpha = image.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in image.info
+    pixels = np.asarray(image.convert("RGBA" if has_alpha else "RGB"), dtype="float32")
+    grey = pixels[..., :3] @ np.array([0.299, 0.587, 0.114], dtype="float32")  # ITU-R 601 luma, as MNIST's scans
+    if has_alpha:
+        alpha = pixels[..., 3] / 255.0
+        if alpha.min() < 0.5:  # drawn on a transparent layer: the alpha channel holds the ink
+            ink_colour = float((grey * alpha).sum() / max(alpha.sum(), 1e-6))
+            paper = 0.0 if ink_colour > 127 else 255.0
+            grey = grey * alpha + paper * (1.0 - alpha)
+    return (grey, max(width, height) / max(grey.shape)) if scaled else grey
+
+
+def read_image(path, scaled=False):
+    """The file at `path` decoded by `decode`: (H, W) float greyscale in 0-255 (with `scaled`, and its scale)."""
+    try:
+        with open(path, "rb") as handle:
+            return decode(handle, path, scaled)
+    except FileNotFoundError:
+        raise ImageError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ImageError(f"{path}: is a folder, not an image file") from None
+    except PermissionError as error:
+        raise ImageError(f"{path}: cannot be read ({error.strerror or error})") from error
+
+
+def _resize(values, size):
+    """A float 2-D array resized to `size` (rows, columns) with Pillow: area-averaged (BOX) when shrinking,
+    bilinear when enlarging."""
+    image = Image.fromarray(np.asarray(values, dtype="float32"))  # mode "F"
+    shrinking = size[0] < values.shape[0] or size[1] < values.shape[1]
+    return np.asarray(image.resize((size[1], size[0]), Image.BOX if shrinking else Image.BILINEAR))
+
+
+def paper_level(ink_up):
+    """The paper's brightness around each pixel of an image whose ink is the bright part (H, W).
+
+    On a grid of blocks (about 64 across the shorter side), each block's 25th percentile (the paper, unless ink
+    covers most of the block), then a grey opening wider than a third of the image, which takes away whatever
+    ink still fills blocks and keeps slow light fall-off and the edges of wide shadows; smoothed and scaled back.
+    """
+    height, width = ink_up.shape
+    block = max(1, min(height, width) // 64)
+    rows, cols = -(-height // block), -(-width // block)
+    padded = np.pad(ink_up, ((0, rows * block - height), (0, cols * block - width)), mode="edge")
+    grid = np.percentile(padded.reshape(rows, block, cols, block), 25, axis=(1, 3)).astype("float32")
+    window = max(3, min(rows, cols) // 3) | 1
+    grid = ndimage.grey_opening(grid, size=(window, window), mode="nearest")
+    grid = ndimage.uniform_filter(grid, 3, mode="nearest")
+    level = _resize(grid, (rows * block, cols * block))
+    return level[:height, :width]
+
+
+def _otsu(values):
+    """The brightness that splits `values` into two classes with the largest variance between them (Otsu)."""
+    counts, edges = np.histogram(values, bins=128)
+    centres = (edges[:-1] + edges[1:]) / 2
+    below = np.cumsum(counts)
+    above = below[-1] - below
+    mean_below = np.cumsum(counts * centres) / np.maximum(below, 1)
+    mean_above = ((counts * centres).sum() - np.cumsum(counts * centres)) / np.maximum(above, 1)
+    return float(edges[1:][np.argmax(below * above * (mean_below - mean_above) ** 2)])
+
+
+def on_the_sheet(grey):
+    """The image (H, W) with whatever lies around a sheet of paper on a darker surface (a table) replaced by the
+    sheet's own paper, so that neither the table nor the sheet's edge is taken for ink.
+
+    On a copy about 256 pixels across, ink removed by a median filter: the two brightness classes (Otsu) give
+    the step between paper and table; the sheet is the brightest wide region that no sharp edge crosses (one
+    where the log brightness changes by a tenth of that step per pixel or more, wherever the light falls; a
+    shadow's or the light's edge is soft and stays inside), its holes filled. It is taken for a sheet only if it
+    covers 50-95 % of the frame (more than half: white ink on black is no sheet on a table), the rest covers a
+    quarter of the frame's edge or more (a digit's stroke reaching the edge is no table) and is darker than 70 %
+    of its paper; the image is returned unchanged otherwise.
+    Outside the sheet, less a pixel, each pixel takes the paper of the nearest point on the sheet.
+    """
+    height, width = grey.shape
+    step = max(1, max(height, width) // 256)
+    if min(height, width) // step < 16:
+        return grey
+    small = _resize(grey, (height // step, width // step))
+    smooth = ndimage.median_filter(small, size=5, mode="nearest")
+    bright = smooth > _otsu(smooth)
+    if not 0.2 <= bright.mean() <= 0.95:
+        return grey
+    paper, table = float(np.median(smooth[bright])), float(np.median(smooth[~bright]))
+    if table > 0.7 * paper:
+        return grey
+    # The sheet: the brightest wide region that no sharp edge crosses (a shadow's or the light's edge is soft:
+    # it changes by far less than a tenth of the step between paper and table per pixel).
+    # In log brightness, as light multiplies: the step is the same wherever the light falls.
+    flat = ndimage.gaussian_gradient_magnitude(np.log1p(smooth), 1.0) < 0.1 * np.log1p(paper) - 0.1 * np.log1p(table)
+    labels, count = ndimage.label(flat)
+    sizes = np.bincount(labels.ravel())[1:]
+    levels = ndimage.median(smooth, labels, np.arange(1, count + 1))
+    wide = [k for k in range(count) if sizes[k] >= 0.1 * smooth.size]
+    if not wide:
+        return grey
+    sheet = labels == 1 + max(wide, key=lambda k: levels[k])
+    sheet = ndimage.binary_fill_holes(sheet)
+    border = np.concatenate([sheet[0], sheet[-1], sheet[:, 0], sheet[:, -1]])
+    if (not 0.5 <= sheet.mean() <= 0.95 or border.mean() > 0.75  # a table lies around the sheet, at the frame
+            or float(np.median(smooth[~sheet])) > 0.7 * float(np.median(smooth[sheet]))):
+        return grey
+    # The sheet less the edge's blur (already a pixel or two off the flat region); the nearest paper fills the rest.
+    inside = ndimage.distance_transform_edt(sheet) > 1
+    nearest = ndimage.distance_transform_edt(~inside, return_distances=False, return_indices=True)
+    filled = _resize(smooth[tuple(nearest)], (height, width))
+    keep = _resize(inside.astype("float32"), (height, width)) > 0.99
+    return np.where(keep, grey, filled)
+
+
+def ink(grey, name="image"):
+    """The ink of a greyscale image (H, W): (its map in 0-1, 1 the darkest ink against its own paper; the same map
+    before the paper's noise floor is taken away; the paper's noise on that map's scale).
+
+    Which side is ink is tried both ways (the ink lies further from the median brightness). The paper's own
+    brightness is estimated locally (`paper_level`) and taken away, so light that falls off across a page or a
+    shadow is not taken for ink; what remains is kept where it stands out of the paper's noise by three times
+    its spread, and scaled by the ink's contrast.
+
+    Raises:
+        NoInk: no ink stands out (one brightness throughout, or noise only).
+    """
+    grey = np.asarray(grey, dtype="float32")
+    # A photo's noise is averaged over 3 x 3 pixels (a stroke is wider than that once the photo is this large).
+    grey = ndimage.uniform_filter(grey, 3, mode="nearest") if min(grey.shape) >= 64 else grey
+    # Which side is ink: tried both ways, each finds what stands out of its paper; on the wrong side that is
+    # the paper around and inside the strokes, on the right side the ink, which lies further from the image's
+    # median brightness (the paper's, as ink is the minority).
+    middle = float(np.median(grey))
+    candidates = []
+    for sign, ink_up in ((1.0, grey), (-1.0, 255.0 - grey)):
+        raised = ink_up - paper_level(ink_up)
+        contrast = float(np.percentile(raised, 99.9))
+        standing_out = raised > 0.5 * contrast
+        distance = sign * (float(grey[standing_out].mean()) - middle) if standing_out.any() else 0.0
+        candidates.append((distance, contrast, raised))
+    _, contrast, raised = max(candidates, key=lambda candidate: candidate[0])
+    noise = 1.4826 * float(np.median(np.abs(raised)))  # the paper's spread (ink is a minority of pixels)
+    if contrast < max(16.0, 8.0 * noise):  # nothing stands out of the paper by more than ~6 % of the range
+        raise NoInk(f"{name}: no ink found (the image is blank)")
+    floor = 3.0 * noise
+    return (np.clip((raised - floor) / (contrast - floor), 0.0, 1.0), np.clip(raised / contrast, 0.0, 1.0),
+            noise / contrast)
+
+
+def without_rules(strength, faint=None, noise=0.0):
+    """The ink map (H, W) less the printed lines of ruled or squared paper and its margin line. `faint`: the same
+    map without the noise floor taken away (where faint rules are still whole), to find the rules in, and `noise`:
+    the paper's noise on its scale (a rule stands out of it by twice as much all along).
+
+    A grey opening with a line a sixth of the image long keeps only straight horizontal (then vertical) runs of
+    ink; runs in one line, across gaps shorter than that (where a shadow or the noise broke a faint rule), that
+    together span half the image or more and are at least 25 times longer than thick are a paper's rules (a
+    digit's stroke is never that thin for its length). They are subtracted at their strongest within 15 pixels along
+    them and a pixel either side (the lens blurs them, the noise varies along them) but never by more than half
+    again their usual strength, so a stroke that crosses a rule, or runs along one, keeps its own ink there,
+    less the rule's; what was under 0.5 and is left under 0.3 where a rule was is taken away too, and then
+    whatever is no thicker than the rules (a grey opening as wide as their median thickness, 3 to 7 pixels).
+    """
+    cleaned, thickness = strength, []
+    for axis in (1, 0):
+        extent = strength.shape[axis]
+        length = max(3, extent // 6)
+        along = (1, length) if axis == 1 else (length, 1)
+        lines = ndimage.grey_opening(strength, size=along, mode="nearest")
+        whole = lines if faint is None else ndimage.grey_opening(faint, size=along, mode="nearest")
+        runs = whole > max(0.25 * INK_THRESHOLD, 2.0 * noise)  # a faint rule is still a rule
+        labels, count = ndimage.label(ndimage.maximum_filter1d(runs.view(np.uint8), length, axis=axis))
+        if not count:
+            continue
+        areas = np.bincount(labels[runs], minlength=count + 1)[1:]
+        spans = [box[axis].stop - box[axis].start - (length - 1) for box in ndimage.find_objects(labels)]
+        rules = [k + 1 for k in range(count) if spans[k] >= 0.5 * extent and areas[k] * 25 <= spans[k] ** 2]
+        if rules:
+            thickness += [areas[k - 1] / spans[k - 1] for k in rules]
+            # Each rule at most half again its usual strength (its lower quartile: a stroke along it is stronger),
+            # so that where a stroke runs along a rule, the stroke stays.
+            typical = np.zeros(count + 1, dtype="float32")
+            typical[rules] = ndimage.labeled_comprehension(lines, np.where(runs, labels, 0), rules,
+                                                           lambda values: np.percentile(values, 25), "float32", 0.0)
+            found = np.where(runs, np.minimum(lines, 1.5 * typical[labels]), 0.0)
+            spread = ndimage.grey_dilation(found, size=(3, 15) if axis == 1 else (15, 3))
+            cleaned = cleaned - spread
+            # Where a rule was, what was weak (under 0.5) and stays weak (under 0.3) is the rule's remainder; a
+            # stroke across it was strong.
+            cleaned = np.where((spread > 0) & (cleaned < 0.3) & (strength < 0.5), 0.0, cleaned)
+    if cleaned is strength:
+        return strength
+    # What is left of the rules is no thicker than the rules; a photo's strokes (on paper with rules) are thicker.
+    size = min(7, max(3, int(np.ceil(np.median(thickness))) | 1))
+    return ndimage.grey_opening(np.clip(cleaned, 0.0, 1.0), size=(size, size), mode="nearest")
+
+
+def field(digit):
+    """A digit's ink (h, w) in 0-1, cropped to it, as MNIST's 28 x 28 field in 0-255: scaled to fit 20 x 20
+    keeping its aspect ratio and placed by its centre of mass, as MNIST was made."""
+    height, width = digit.shape
+    factor = BOX / max(height, width)
+    size = (max(1, round(height * factor)), max(1, round(width * factor)))
+    digit = _resize(digit, size)
+    digit = np.clip(digit, 0.0, 1.0)
+    total = max(float(digit.sum()), 1e-6)
+    centre_row = (digit.sum(axis=1) * np.arange(digit.shape[0])).sum() / total
+    centre_col = (digit.sum(axis=0) * np.arange(digit.shape[1])).sum() / total
+    top = int(np.clip(round((FIELD - 1) / 2 - centre_row), 0, FIELD - digit.shape[0]))
+    left = int(np.clip(round((FIELD - 1) / 2 - centre_col), 0, FIELD - digit.shape[1]))
+    placed = np.zeros((FIELD, FIELD), dtype="float32")
+    placed[top : top + digit.shape[0], left : left + digit.shape[1]] = digit
+    return placed * 255.0
+
+
+class Digit(NamedTuple):
+    box: tuple  # (left, top, right, bottom) in the image's pixels, right and bottom exclusive (PIL's crop box)
+    field: np.ndarray  # (28, 28) float32 in 0-255, what the models see
+
+
+class NotANumber(ImageError):
+    """Marks that no number could hold: several lines of them, or more than MAX_DIGITS."""
+
+
+def _marks(strength, name):
+    """The digit-like marks of an ink map, left to right: [(top, bottom, left, right, labels), ...] with the
+    component labels each mark is made of, and the labels array.
+
+    Connected components of the ink (above INK_THRESHOLD, joined across gaps of up to 6 pixels, holding ink of
+    0.3 or more somewhere); specks under 1 % of the largest piece's pixels dropped; pieces stacked above each
+    other (a 5's flag, a 4 written in two strokes) joined into one mark. Then what no digit is: a line thin as a
+    rule reaching from edge to edge or along half the image from an edge, a dash three times wider than high
+    (several: words, a page of text), a speck under 30 % of the tallest mark or with under 4 % of the most ink.
+    The number is the line of marks with the most ink; smaller marks off it are specks.
+
+    Raises:
+        NoInk: nothing digit-like; NotANumber: digit-sized marks in several lines, or more than MAX_DIGITS.
+    """
+    height, width = strength.shape
+    mask = strength > INK_THRESHOLD
+    # Pieces 6 pixels apart or less are one (a stroke a rule or a faint spot cut in two); the labels mark the ink.
+    labels, count = ndimage.label(ndimage.binary_dilation(mask, iterations=3), structure=np.ones((3, 3), bool))
+    labels[~mask] = 0
+    if not count:
+        raise NoInk(f"{name}: no ink found (the image is blank)")
+    areas = np.bincount(labels.ravel(), minlength=count + 1)[1:]
+    pieces = [[box[0].start, box[0].stop - 1, box[1].start, box[1].stop - 1, [k + 1]]
+              for k, box in enumerate(ndimage.find_objects(labels))
+              if box is not None and areas[k] >= 0.01 * areas.max()
+              and strength[box][labels[box] == k + 1].max() >= 0.3]
+    pieces.sort(key=lambda piece: piece[2])
+    marks = []
+    for piece in pieces:
+        for mark in marks:
+            overlap = min(mark[3], piece[3]) - max(mark[2], piece[2]) + 1
+            narrower = min(mark[3] - mark[2], piece[3] - piece[2]) + 1
+            taller = max(mark[1] - mark[0], piece[1] - piece[0]) + 1
+            gap = max(mark[0], piece[0]) - min(mark[1], piece[1])
+            if overlap >= 0.5 * narrower and gap <= 0.3 * taller:
+                mark[:4] = min(mark[0], piece[0]), max(mark[1], piece[1]), min(mark[2], piece[2]), max(mark[3], piece[3])
+                mark[4] += piece[4]
+                break
+        else:
+            marks.append(piece)
+
+    ink_of = {id(mark): sum(areas[k - 1] for k in mark[4]) for mark in marks}
+
+    def line(mark):
+        top, bottom, left, right, _ = mark
+        tall, wide = bottom - top + 1, right - left + 1
+        edges = (top == 0, bottom == height - 1, left == 0, right == width - 1)
+        thin = ink_of[id(mark)] * 25 <= max(tall, wide) ** 2  # as a paper's rule (a digit is thicker)
+        if thin and ((edges[0] and edges[1]) or (edges[2] and edges[3])
+                     or (any(edges) and (tall > 0.5 * height or wide > 0.5 * width))):
+            return "edge"
+        return "writing" if wide > 3 * tall else None
+
+    kinds = {id(mark): line(mark) for mark in marks}
+    writing = [mark for mark in marks if kinds[id(mark)] == "writing"]
+    if len(writing) > 1:  # letters joined into words, in lines: a page of text
+        raise NotANumber(f"{name}: {len(writing)} lines of writing: more than one number holds (one line of at most "
+                         f"{MAX_DIGITS} digits); crop the image to the number")
+    marks = [mark for mark in marks if not kinds[id(mark)]]
+    if not marks:
+        raise NoInk(f"{name}: no digit found (only lines or specks)")
+    tallest = max(mark[1] - mark[0] + 1 for mark in marks)
+    most = max(ink_of[id(mark)] for mark in marks)
+    marks = [mark for mark in marks
+             if max(mark[1] - mark[0], mark[3] - mark[2]) + 1 >= 0.3 * tallest and ink_of[id(mark)] >= 0.04 * most]
+    # Lines of marks: a new line where the marks' middles, top to bottom, jump by more than 60 % of a mark's
+    # height. The number is the line with the most ink; a smaller mark off it is a speck, a digit-sized one
+    # (60 % of the number's height) another line of writing.
+    marks.sort(key=lambda mark: mark[0] + mark[1])
+    typical = float(np.median([mark[1] - mark[0] + 1 for mark in marks]))
+    rows = [[marks[0]]]
+    for before, mark in zip(marks, marks[1:]):
+        if (mark[0] + mark[1]) / 2 - (before[0] + before[1]) / 2 > 0.6 * typical:
+            rows.append([])
+        rows[-1].append(mark)
+    number = max(rows, key=lambda row: sum(ink_of[id(mark)] for mark in row))
+    height = float(np.median([mark[1] - mark[0] + 1 for mark in number]))
+    lines = 1 + sum(any(mark[1] - mark[0] + 1 >= 0.6 * height for mark in row) for row in rows if row is not number)
+    if lines > 1 or len(number) > MAX_DIGITS:
+        count = sum(len(row) for row in rows)
+        raise NotANumber(f"{name}: {count} marks in {lines} line{'s' * (lines > 1)}: more than one number "
+                         f"holds (one line of at most {MAX_DIGITS} digits); crop the image to the number")
+    marks = number
+    return sorted(marks, key=lambda mark: mark[2]), labels
+
+
+def read_number(grey, name="image", scale=1.0):
+    """The digits of a greyscale image (H, W) that holds one number (or one digit), left to right: [Digit].
+
+    The sheet's surroundings are taken away (`on_the_sheet`), the ink found (`ink`), a paper's printed rules
+    taken away (`without_rules`), the digit-like marks found (`_marks`), and each made an MNIST field (`field`):
+    its own ink in its box, other marks' ink left out. `scale`: the image's pixels per pixel of `grey` (the
+    boxes are given in the image's pixels).
+
+    Raises:
+        NoInk: nothing digit-like; NotANumber: more than one number could hold.
+    """
+    strength = without_rules(*ink(on_the_sheet(np.asarray(grey, dtype="float32")), name))
+    marks, labels = _marks(strength, name)
+    digits = []
+    for top, bottom, left, right, own in marks:
+        crop = strength[top : bottom + 1, left : right + 1]
+        region = labels[top : bottom + 1, left : right + 1]
+        mine = np.isin(region, own)
+        crop = np.where(ndimage.binary_dilation((region > 0) & ~mine, iterations=2) & ~mine, 0.0, crop)
+        box = tuple(int(round(value * scale)) for value in (left, top, right + 1, bottom + 1))
+        digits.append(Digit(box, field(crop)))
+    return digits
+
+
+def predict(models, fields):
+    """{norm: probabilities} for one MNIST-like field (28, 28): 10 each; for several (n, 28, 28): (n, 10) each."""
+    pixels = np.asarray(fields, dtype="float32")
+    many = pixels.ndim == 3
+    answers = {norm: np.asarray(run(pixels.reshape(-1, FIELD, FIELD, 1))).astype(float) for norm, run in models.items()}
+    return answers if many else {norm: values[0] for norm, values in answers.items()}
+
+
+def number(probabilities):
+    """The number (a string) that (n, 10) probabilities spell, left to right."""
+    return "".join(str(int(digit)) for digit in np.argmax(probabilities, axis=1))
+
+
+def describe(probabilities):
+    order = np.argsort(probabilities)[::-1]
+    return (f"{order[0]} ({100 * probabilities[order[0]]:.1f}%, "
+            f"runner-up {order[1]} {100 * probabilities[order[1]]:.1f}%)")
+
+
+def describe_number(probabilities):
+    """One model's answer for a number: the number and its least sure digit (`describe` for a single digit)."""
+    if len(probabilities) == 1:
+        return describe(probabilities[0])
+    least = int(np.argmin(probabilities.max(axis=1)))
+    order = np.argsort(probabilities[least])[::-1]
+    return (f"{number(probabilities)} (least sure: digit {least + 1}, {order[0]} at "
+            f"{100 * probabilities[least, order[0]]:.1f}%, runner-up {order[1]} {100 * probabilities[least, order[1]]:.1f}%)")
+
+
+def answer(models, path):
+    """(the image's greyscale, its scale, [Digit], {norm: (n, 10) probabilities}) for the image file at `path`.
+
+    Raises:
+        ImageError: the file cannot be read, holds no digit, or more than one number could hold.
+    """
+    grey, scale = read_image(path, scaled=True)
+    digits = read_number(grey, path, scale)
+    return grey, scale, digits, predict(models, np.stack([digit.field for digit in digits]))
+
+
+def as_json(path, digits, probabilities):
+    """The JSON object of one answered image: each model's number, each digit's box and probabilities, and for
+    an image of one digit each model's probabilities under "models" as well (as before numbers were read)."""
+    line = {"image": path, "number": {norm: number(values) for norm, values in probabilities.items()},
+            "digits": [{"box": list(digit.box),
+                        "models": {norm: [round(p, 6) for p in values[k].tolist()] for norm, values in probabilities.items()}}
+                       for k, digit in enumerate(digits)]}
+    if len(digits) == 1:
+        line["models"] = line["digits"][0]["models"]
+    return line

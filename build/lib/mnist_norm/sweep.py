@@ -1,0 +1,297 @@
+"""Sweeps as a library: the studies (`STUDIES`, `GROUP_AXIS`), each point's configuration (`grid_points`), and
+running them (`run`), with their summaries and figures. sweep.py is the command; its docstring shows the studies.
+
+A point (setting values, model, seed) is an ordinary training run in <output-dir>/<norm>/<setting>-<value>/.../
+seed-<k>/ (training.train_run), resumed or reused like any other; a point whose loss becomes NaN is recorded as
+diverged, not a crash of the sweep.
+"""
+
+import itertools
+import math
+import os
+import time
+from dataclasses import dataclass
+
+from . import quiet_tf  # noqa: E402
+
+quiet_tf.start()
+
+
+from . import data as data_lib  # noqa: E402
+from . import machine  # noqa: E402
+from . import network as model_lib  # noqa: E402
+from . import plots  # noqa: E402
+from . import shift  # noqa: E402
+from . import results  # noqa: E402
+from . import rundir  # noqa: E402
+from . import training  # noqa: E402
+from . import variants  # noqa: E402
+
+LR_SCALINGS = {"sqrt": 0.5, "linear": 1.0, "none": 0.0}  # lr = base_lr * (batch / base_batch) ** power
+TEST_TIME_BATCHES = (1, 2, 8, 128, 1000)
+NOT_SWEPT = ("norm", "seed", "seeds", "epochs", "output-dir", "force", "verbose", "debug")
+
+
+@dataclass(frozen=True)
+class Study:
+    axes: tuple  # ((train.py flag without dashes, (values as strings, ...)), ...), outermost first
+    norms: tuple
+    seeds: tuple
+    epochs: int
+    about: str
+
+
+STUDIES = {
+    "batch-size": Study((("batch-size", ("2", "4", "8", "32", "128", "512")),), variants.NORMALIZED, (1, 2, 3), 2,
+                        "the normalized models over training batch sizes, lr following the batch size"),
+    "learning-rate": Study((("optimizer", ("adam", "sgd")),
+                            ("lr", ("0.001", "0.003", "0.01", "0.03", "0.1", "0.3", "1"))),
+                           variants.ALL_NORMS, (1, 2), 2,
+                           "every model, the control too, over peak learning rates, Adam and SGD"),
+    "l1": Study((("l1", ("0", "1e-5", "1e-4", "1e-3")),), ("bn",), (1, 2, 3), 20,
+                "BN at several L1 factors, with per-epoch kernel norms"),
+    "group-axis": Study((), ("ln", "gn", "in"), (1, 2, 3), 20,
+                        "from LN (one group) to IN (one channel per group), 20 epochs, with the shifts"),
+    "grid": Study((), variants.NORMS, (1,), 2, "any grid given with --vary"),
+}
+# The group axis (the GN paper's Table 3), from all channels in one group to one channel per group: (norm, setting)
+# in that order. The plain ln, gn (4 groups) and in points are the 20-epoch study's runs, reused when they finished
+# with the same settings (--reuse-dir).
+GROUP_AXIS = (("ln", ()), ("gn", (("groups", "2"),)), ("gn", (("group-size", "4"),)), ("gn", ()),
+              ("gn", (("group-size", "2"),)), ("in", ()))
+# The shifts every group-axis point is evaluated on (all of shift.py's; their average leaves out "clean").
+
+
+def lr_follows_batch(args):
+    names = [flag for flag, _ in args.axes]
+    given = {flag.split("=")[0] for flag in args.train_flags}
+    return "batch-size" in names and "lr" not in names and "--lr" not in given
+
+
+def learning_rate(args, batch_size):
+    return args.base_lr * (batch_size / args.base_batch_size) ** LR_SCALINGS[args.lr_scaling]
+
+
+@dataclass
+class Point:
+    norm: str
+    seed: int
+    setting: tuple  # ((flag, value string), ...)
+    config: training.TrainConfig
+    run_dir: str
+
+    def describe(self):
+        return " ".join([self.norm, *(f"{flag} {value}" for flag, value in self.setting), f"seed {self.seed}"])
+
+
+def setting_value(flag, text):
+    """A --vary value as its setting's type; ConfigError naming it when it is not one."""
+    kind = training.TrainConfig.field_types()[flag.replace("-", "_")]
+    try:
+        return kind(text)
+    except ValueError:
+        raise training.ConfigError(f"--vary {flag} {text!r}: not {'an integer' if kind is int else 'a number'}") \
+            from None
+
+
+def group_axis_points(args):
+    """The group axis's points, seed by seed, each with its validated configuration; a plain ln, gn or in point
+    is the run in --reuse-dir when that finished with the same settings."""
+    points = []
+    for seed in args.seeds:
+        for norm, setting in GROUP_AXIS:
+            changes = {flag.replace("-", "_"): setting_value(flag, value) for flag, value in setting}
+            config = args.base.replace(**changes, norm=norm, seed=seed, epochs=args.epochs,
+                                       output_dir=args.output_dir, verbose=args.verbose,
+                                       force=args.force).validate()
+            run_dir = rundir.run_dir_for(args.output_dir, norm, seed, setting=setting)
+            reused = rundir.run_dir_for(args.reuse_dir, norm, seed)
+            if not setting and training.finished(config, reused, data_lib.source_name(config.data, config.data_dir)):
+                run_dir = reused
+            points.append(Point(norm, seed, setting, config, run_dir))
+    return points
+
+
+def group_axis_row(point, splits):
+    """Where a group-axis point sits (groups and channels of each normalized layer), the run it read, and its
+    trained model's test accuracy under every shift of shift.py."""
+    config = point.config
+    images, labels = splits[1]
+    network = rundir.load_trained_model(point.run_dir)
+    return {"groups_per_layer": model_lib.groups_per_layer(config.norm, config.network, config.groups,
+                                                           config.group_size),
+            "channels": [spec.filters for spec in config.network],
+            "run_dir": os.path.relpath(point.run_dir), "test_images": len(labels),
+            "shifts": {name: shift.accuracy(network.predict(shift.apply_shift(name, images), batch_size=1000,
+                                                            verbose=0), labels)
+                       for name in shift.SHIFTS}}
+
+
+def grid_points(args):
+    """Every (setting, seed, norm) point in training order (outer axes first, then seeds, then models), each with
+    its validated configuration."""
+    if args.study == "group-axis":
+        return group_axis_points(args)
+    points = []
+    flags = [flag for flag, _ in args.axes]
+    for values in itertools.product(*(values for _, values in args.axes)):
+        setting = tuple(zip(flags, values))
+        changes = {flag.replace("-", "_"): setting_value(flag, value) for flag, value in setting}
+        if lr_follows_batch(args):
+            changes["lr"] = learning_rate(args, changes["batch_size"])
+        for seed in args.seeds:
+            for norm in args.norms:
+                config = args.base.replace(**changes, norm=norm, seed=seed, epochs=args.epochs,
+                                           output_dir=args.output_dir, verbose=args.verbose,
+                                           force=args.force).validate()
+                run_dir = rundir.run_dir_for(args.output_dir, norm, seed, setting=setting)
+                points.append(Point(norm, seed, setting, config, run_dir))
+    return points
+
+
+def run_point(point, splits, strategy):
+    """Trains (or reuses) one point; returns (its summary row, whether it trained now)."""
+    config = point.config
+    try:
+        result, trained = training.train_run(config, splits, point.run_dir, strategy, export=False)
+    except training.TrainingDiverged as error:
+        # A result like any other: marks the point finished, so a rerun does not train it again.
+        result, trained = {"norm": point.norm, "seed": point.seed, "diverged": True,
+                           "diverged_epoch": error.epoch, "epochs": error.epoch,
+                           "final_accuracy": None, "final_ce": None, "config": config.record(splits[2])}, True
+        rundir.write_json(rundir.file(point.run_dir, "result"), result)
+    row = {"norm": point.norm, "seed": point.seed,
+           **{flag.replace("-", "_"): getattr(config, flag.replace("-", "_")) for flag, _ in point.setting},
+           "lr": config.lr, "batch_size": config.batch_size, "optimizer": config.optimizer,
+           "steps_per_epoch": math.ceil(len(splits[0][0]) / config.batch_size),
+           "diverged": bool(result.get("diverged", False))}
+    for key in ("epochs", "final_accuracy", "final_ce", "best_accuracy", "best_epoch", "train_seconds",
+                "mean_epoch_seconds", "trainable_params", "diverged_epoch"):
+        if key in result:
+            row[key] = result[key]
+    row["l1"] = config.l1 if point.norm == "bn" else None
+    kernels = rundir.file(point.run_dir, "kernels")
+    if os.path.exists(kernels) and any(flag == "l1" for flag, _ in point.setting):
+        epochs = rundir.read_json(kernels)
+        row["kernel_norms"] = [e["kernel_norms"] for e in epochs]
+        row["near_zero"] = [e["near_zero"] for e in epochs]
+        row["near_zero_all"] = [e["near_zero_all"] for e in epochs]
+    return row, trained
+
+
+def settings(args, source):
+    first = args.points[0].config
+    out = {"study": args.study, "epochs": args.epochs, "seeds": args.seeds, "norms": list(args.norms),
+           "grid": {flag: list(values) for flag, values in args.axes}, "other_flags": args.train_flags,
+           "data": source, "train_limit": first.train_limit, "test_limit": first.test_limit,
+           "evaluated_on": "validation" if first.validation_size else "test",
+           # The recipe's settings that no axis varies (report.py's sentences take them from here).
+           **{name: getattr(first, name) for name in ("optimizer", "lr", "batch_size", "warmup_fraction")
+              if name.replace("_", "-") not in dict(args.axes)
+              and not (name == "lr" and lr_follows_batch(args))}}
+    if lr_follows_batch(args):
+        out.update(batch_sizes=sorted(int(v) for v in dict(args.axes)["batch-size"]),
+                   lr_rule=f"peak lr = {args.base_lr:g} * (batch / {args.base_batch_size}) ** "
+                           f"{LR_SCALINGS[args.lr_scaling]:g} ({args.lr_scaling} scaling); "
+                           f"warm-up {100 * first.warmup_fraction:g} %, cosine to 0",
+                   base_lr=args.base_lr, base_batch_size=args.base_batch_size, lr_scaling=args.lr_scaling)
+    return out
+
+
+def write_summary(args, runs, source):
+    summary = {"settings": settings(args, source), "runs": runs, **machine.environment()}
+    os.makedirs(args.output_dir, exist_ok=True)  # its first points may be runs of another folder, reused
+    rundir.write_json(rundir.summary_path(args.output_dir), summary)
+    figure = study_figure(args, runs, summary["settings"])
+    if figure is not None:
+        rundir.save_figure(figure, os.path.join(args.output_dir, f"{args.study.replace('-', '_')}.png"))
+    return summary
+
+
+def study_figure(args, runs, settings):
+    if not runs or args.study == "grid":
+        return None
+    if args.study == "batch-size" and "lr_rule" in settings:
+        return plots.plot_batch_size(runs, model_lib.NORM_LABELS, args.epochs, settings["lr_rule"])
+    if args.study == "learning-rate":
+        return plots.plot_learning_rate(runs, model_lib.NORM_LABELS, args.epochs, settings["warmup_fraction"])
+    if args.study == "group-axis" and any("shifts" in run for run in runs):
+        points = results.group_axis_points(runs)
+        shifts = {results.SHIFT_LABELS.get(name, name): [results.axis_shift_values(p, name) for p in points]
+                  for name in results.GROUP_AXIS_SHIFTS}
+        shifts["mean of the shifts"] = [results.axis_shift_average(p) for p in points]
+        return plots.plot_group_axis(points, shifts, args.epochs)
+    if args.study == "l1" and any("kernel_norms" in run for run in runs):
+        return plots.plot_l1(runs)
+    return None
+
+
+def accuracy_with_batch_statistics(network, images, labels, batch_size):
+    """Test accuracy when every BN layer normalizes with the statistics of its test batch (see shift.py)."""
+    return shift.accuracy(shift.predict_with_batch_statistics(network, images, batch_size), labels)
+
+
+def bn_test_time(args, test_split):
+    """Batch-size study: BN models evaluated with moving averages and with test-batch statistics."""
+    images, labels = test_split
+    rows = []
+    sizes = sorted(int(v) for v in dict(args.axes)["batch-size"])
+    for batch_size in sorted({sizes[0], args.base_batch_size} & set(sizes)):
+        run_dir = rundir.run_dir_for(args.output_dir, "bn", args.seeds[0], setting=(("batch-size", batch_size),))
+        if not os.path.exists(rundir.file(run_dir, "model")):
+            continue
+        network = rundir.load_trained_model(run_dir)
+        row = {"trained_batch_size": batch_size, "seed": args.seeds[0],
+               "moving_averages": shift.accuracy(model_lib.predict_probabilities(network, images), labels),
+               "batch_statistics": {}}
+        for test_batch in args.test_time_batches:
+            if test_batch > len(images):
+                continue
+            row["batch_statistics"][str(test_batch)] = accuracy_with_batch_statistics(network, images, labels,
+                                                                                      test_batch)
+            print(f"bn trained at batch {batch_size}: test batch {test_batch}, batch statistics: "
+                  f"{100 * row['batch_statistics'][str(test_batch)]:.2f}%")
+        print(f"bn trained at batch {batch_size}: moving averages: {100 * row['moving_averages']:.2f}%")
+        rows.append(row)
+    payload = {"test_images": len(images), "models": rows}
+    path = os.path.join(args.output_dir, "bn_test_time.json")
+    if not rows and os.path.exists(path):
+        # Models are not committed: a clone that reruns the finished sweep keeps the table their run wrote.
+        print(f"no BN model.keras in {args.output_dir} to evaluate; {path} left as it was")
+        return rundir.read_json(path)
+    rundir.write_json(path, payload)
+    return payload
+
+
+def clock(seconds):
+    minutes, seconds = divmod(int(round(seconds)), 60)
+    return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m{seconds:02d}s"
+
+
+def run(args):
+    first = args.points[0].config
+    strategy = training.configure(first)
+    splits = training.load_splits(first)
+    runs, trained, started, training_seconds = [], 0, time.perf_counter(), 0.0
+    total = len(args.points)
+    for k, point in enumerate(args.points, 1):
+        print(f"point {k} of {total}: {point.describe()} ({args.epochs} epochs, peak lr {point.config.lr:.5g}) "
+              f"-> {point.run_dir}", flush=True)
+        point_started = time.perf_counter()
+        row, was_trained = run_point(point, splits, strategy)
+        if args.study == "group-axis" and not row["diverged"]:
+            row.update(group_axis_row(point, splits))
+        runs.append(row)
+        write_summary(args, runs, splits[2])  # a killed sweep still leaves what it finished
+        if was_trained:
+            trained += 1
+            training_seconds += time.perf_counter() - point_started
+        left = training_seconds / trained * (total - k) if trained else float("nan")
+        outcome = ("" if was_trained else "already finished; ") + (
+            f"diverged in epoch {row['diverged_epoch']}" if row["diverged"]
+            else f"accuracy {100 * row['final_accuracy']:.2f}%")
+        print(f"point {k} of {total}: {point.describe()}: {outcome} | elapsed {clock(time.perf_counter() - started)}"
+              + (f", about {clock(left)} left" if math.isfinite(left) and k < total else ""), flush=True)
+    if args.study == "batch-size" and "bn" in args.norms and "batch-size" in dict(args.axes):
+        bn_test_time(args, splits[1])
+    return 0
