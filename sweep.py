@@ -67,7 +67,6 @@ def parse_args(argv=None):
     for flag in unknown:
         parser.error(f"unrecognized argument {flag}: neither a sweep.py nor a train.py option")
     types = training.TrainConfig.field_types()
-    args.base = training.TrainConfig(**{name: getattr(train_args, name) for name in types})
     axes = dict(study.axes)
     for flag, *values in args.vary:
         flag = flag.lstrip("-")
@@ -84,6 +83,10 @@ def parse_args(argv=None):
     args.epochs = study.epochs if args.epochs is None else args.epochs
     args.norms = {None: study.norms, training.ALL: variants.NORMS, "all+none": variants.ALL_NORMS}.get(
         args.norm, (args.norm,))
+    try:
+        args.base = training.TrainConfig(**training.flag_settings(train_args, args.norms))
+    except training.ConfigError as error:
+        parser.error(str(error))
     args.output_dir = args.output_dir or os.path.join("outputs", args.study.replace("-", "_"))
     if min(args.test_time_batches) < 1:
         parser.error(f"--test-time-batches must all be >= 1; received {min(args.test_time_batches)}")

@@ -16,9 +16,13 @@ import socket
 import urllib.parse
 import zlib
 
-import numpy as np
-import tensorflow as tf
-import keras
+from . import quiet_tf
+
+quiet_tf.start()  # whoever imports this first: TensorFlow's C++ start-up lines only with --debug
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+import keras  # noqa: E402
 
 from . import ROOT
 

@@ -54,3 +54,20 @@ def cpu_name():
     except OSError:
         pass
     return platform.processor()
+
+
+def of_runs(environments, previous=None):
+    """The versions and machine of a summary: those the runs it covers were made with, not this machine's.
+
+    `environments`: each run's `environment()` as its result.json recorded it, None for a run made before
+    result.json recorded it; such runs take `previous` (the summary's earlier record, if any). Runs from more
+    than one machine or version set give {"environments": [...], "note": ...} instead of one.
+    """
+    found = []
+    for environment in environments:
+        environment = environment or previous or {"machine": "unknown: made before result.json recorded it"}
+        if environment not in found:
+            found.append(environment)
+    if len(found) <= 1:
+        return found[0] if found else dict(previous or {})
+    return {"environments": found, "note": f"the runs were made on {len(found)} different machines or version sets"}

@@ -20,9 +20,13 @@ equivalence with the per-(H, W, C) definition.
 import re
 from dataclasses import dataclass
 
-import keras
-import numpy as np
-import tensorflow as tf
+from . import quiet_tf
+
+quiet_tf.start()  # whoever imports this first: TensorFlow's C++ start-up lines only with --debug
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
 
 from .variants import ALL_NORMS, CONTROL, NORM_LABELS, NORMS, variant_label  # noqa: F401 (model.NORMS etc.)
 

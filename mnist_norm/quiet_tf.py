@@ -1,6 +1,6 @@
 """Imports TensorFlow without the C++ log lines it prints on start-up.
 
-    import quiet_tf; quiet_tf.start()   # first thing in a command, before keras / tensorflow
+    from mnist_norm import quiet_tf; quiet_tf.start()   # before keras / tensorflow (the modules that load them do)
 
 On a CPU machine `import tensorflow` writes about seven lines to stderr from C++ (absl's "All log
 messages before absl::InitializeLog()", the oneDNN notice and "Could not find cuda drivers", twice;

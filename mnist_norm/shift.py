@@ -171,12 +171,16 @@ def accuracy(logits, labels):
 def evaluate(models_dir, images, labels, norms, seeds, test_batches, shifts=tuple(SHIFTS)):
     """Rows {"norm", "seed", "mode", "shift", "accuracy"} for every model found."""
     shifted = {name: apply_shift(name, images) for name in shifts}
-    rows = []
+    rows, seen = [], set()
     for norm in norms:
         for seed in seeds:
             run_dir = rundir.find_run(models_dir, norm, seed, "model")  # <norm>/seed-<k>/, or <norm>/ (one seed)
             if run_dir is None:
                 continue
+            if run_dir in seen:  # a one-seed layout: <norm>/ answers for every seed asked; it is one model
+                print(f"{norm}: only one run ({run_dir}); seed {seed} is not a model of its own")
+                continue
+            seen.add(run_dir)
             network = rundir.load_trained_model(run_dir)
             mode = results.inference_mode(norm)  # moving averages for BN; the others: no batch dependence
             for name, x in shifted.items():  # moving averages first: batch statistics move them

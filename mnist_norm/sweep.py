@@ -170,6 +170,7 @@ def run_point(point, splits, strategy):
         if key in result:
             row[key] = result[key]
     row["l1"] = config.l1 if point.norm == "bn" else None
+    row["environment"] = result.get("environment")  # what its timings were measured on (run() takes it out)
     kernels = rundir.file(point.run_dir, "kernels")
     if os.path.exists(kernels) and any(flag == "l1" for flag, _ in point.setting):
         epochs = rundir.read_json(kernels)
@@ -198,8 +199,12 @@ def settings(args, source):
     return out
 
 
-def write_summary(args, runs, source):
-    summary = {"settings": settings(args, source), "runs": runs, **machine.environment()}
+def write_summary(args, runs, source, environments=()):
+    """summary.json and the study's figure; the machine and versions are those of the runs' own result.json
+    (a run made before result.json recorded them keeps the summary's earlier record)."""
+    previous = rundir.read_summary(args.output_dir)
+    previous = previous and {key: previous[key] for key in ("versions", "machine") if key in previous}
+    summary = {"settings": settings(args, source), "runs": runs, **machine.of_runs(environments, previous)}
     os.makedirs(args.output_dir, exist_ok=True)  # its first points may be runs of another folder, reused
     rundir.write_json(rundir.summary_path(args.output_dir), summary)
     figure = study_figure(args, runs, summary["settings"])
@@ -272,17 +277,18 @@ def run(args):
     first = args.points[0].config
     strategy = training.configure(first)
     splits = training.load_splits(first)
-    runs, trained, started, training_seconds = [], 0, time.perf_counter(), 0.0
+    runs, environments, trained, started, training_seconds = [], [], 0, time.perf_counter(), 0.0
     total = len(args.points)
     for k, point in enumerate(args.points, 1):
         print(f"point {k} of {total}: {point.describe()} ({args.epochs} epochs, peak lr {point.config.lr:.5g}) "
               f"-> {point.run_dir}", flush=True)
         point_started = time.perf_counter()
         row, was_trained = run_point(point, splits, strategy)
+        environments.append(row.pop("environment"))
         if args.study == "group-axis" and not row["diverged"]:
             row.update(group_axis_row(point, splits))
         runs.append(row)
-        write_summary(args, runs, splits[2])  # a killed sweep still leaves what it finished
+        write_summary(args, runs, splits[2], environments)  # a killed sweep still leaves what it finished
         if was_trained:
             trained += 1
             training_seconds += time.perf_counter() - point_started

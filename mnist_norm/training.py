@@ -452,6 +452,8 @@ def _fit(config, splits, run_dir, record, strategy, export):
         "wall_seconds_this_session": round(time.perf_counter() - started, 1),
         "misclassified": top_mistakes(probabilities, evaluation[1]),
         "config": record,
+        # What the run's timings were measured on: a summary written later, elsewhere, keeps them.
+        "environment": machine.environment(),
     }
     rundir.write_json(rundir.file(run_dir, "result"), result)
     shutil.rmtree(backup_dir, ignore_errors=True)
@@ -501,11 +503,15 @@ def summarize(output_dir, results):
             entry[f"{key}_mean"] = round(float(values.mean()), 6)
             entry[f"{key}_std"] = round(float(values.std(ddof=1)) if len(values) > 1 else 0.0, 6)
         entry["runs"] = [
-            {k: v for k, v in run.items() if k not in ("misclassified", "config", "run_dir")} for run in runs
+            {k: v for k, v in run.items() if k not in ("misclassified", "config", "run_dir", "environment")}
+            for run in runs
         ]
         entry["config"] = {k: v for k, v in runs[0]["config"].items() if k != "seed"}
         variants[norm] = entry
-    summary = {"variants": variants, **machine.environment()}
+    previous = rundir.read_summary(output_dir)
+    previous = previous and {key: previous[key] for key in ("versions", "machine") if key in previous}
+    environment = machine.of_runs([run.get("environment") for runs in results.values() for run in runs], previous)
+    summary = {"variants": variants, **environment}
     rundir.write_json(rundir.summary_path(output_dir), summary)
     return summary
 
@@ -593,9 +599,10 @@ def flag_parser(prog="train.py", description="Trains the MNIST CNN and writes hi
     parser.add_argument("--validation-size", type=int, default=DEFAULTS.validation_size,
                         help="hold out the last N training images and evaluate on them instead of the test set "
                              "(for choosing the recipe; the test set is then never touched)")
-    parser.add_argument("--l1", type=float, default=DEFAULTS.l1, help="L1 factor on conv kernels (bn only)")
-    parser.add_argument("--groups", type=int, default=DEFAULTS.groups, help="groups for gn")
-    parser.add_argument("--group-size", type=int, default=DEFAULTS.group_size,
+    # Given only for the norms they apply to (an error otherwise); their defaults are the configuration's.
+    parser.add_argument("--l1", type=float, help=f"L1 factor on conv kernels (bn only; default {DEFAULTS.l1:g})")
+    parser.add_argument("--groups", type=int, help=f"groups for gn (default {DEFAULTS.groups})")
+    parser.add_argument("--group-size", type=int,
                         help="gn: channels per group in every layer instead of a number of groups (1: IN)")
     parser.add_argument("--dropout", type=float, default=DEFAULTS.dropout)
     parser.add_argument("--optimizer", choices=OPTIMIZERS, default=DEFAULTS.optimizer)
@@ -626,11 +633,30 @@ def flag_parser(prog="train.py", description="Trains the MNIST CNN and writes hi
     return parser
 
 
+# The flags that set one norm's own settings: given for other norms only, they would be ignored.
+NORM_FLAGS = {"l1": "bn", "groups": "gn", "group_size": "gn"}
+
+
+def flag_settings(args, norms):
+    """TrainConfig's fields from parsed flags, a flag left out taking the configuration's default. Raises
+    ConfigError for a norm's own flag (--l1, --groups, --group-size) when no variant in `norms` uses it."""
+    settings = {}
+    for name in TrainConfig.field_types():
+        if not hasattr(args, name):
+            continue
+        value = getattr(args, name)
+        if name in NORM_FLAGS and value is not None and NORM_FLAGS[name] not in norms:
+            raise ConfigError(f"--{name.replace('_', '-')} {value:g} applies to --norm {NORM_FLAGS[name]} only; "
+                              f"received --norm {', '.join(norms)}")
+        settings[name] = getattr(DEFAULTS, name) if name in NORM_FLAGS and value is None else value
+    return settings
+
+
 def configs(args):
     """One validated TrainConfig per (variant, seed) the flags ask for, variants first."""
     norms = variants.NORMS if args.norm == ALL else (args.norm,)
     seeds = list(dict.fromkeys(args.seeds)) if args.seeds else [args.seed]
-    settings = {name: getattr(args, name) for name in TrainConfig.field_types() if hasattr(args, name)}
+    settings = flag_settings(args, norms)
     return [TrainConfig(**{**settings, "norm": norm, "seed": seed}).validate()
             for norm in norms for seed in seeds]
 

@@ -528,3 +528,41 @@ def test_a_full_disk_ends_with_one_line_and_exit_1_and_the_rerun_resumes(mnist_d
     assert [int(row["epoch"]) for row in got] == [1, 2]
     assert [{k: v for k, v in row.items() if k != "epoch_seconds"} for row in got] == [
         {k: v for k, v in row.items() if k != "epoch_seconds"} for row in want]
+
+
+# ----------------------------------------------------------------------------- provenance
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--norm", "ln", "--groups", "4"], "--groups 4 applies to --norm gn only; received --norm ln"),
+    (["--norm", "gn", "--l1", "1e-3"], "--l1 0.001 applies to --norm bn only; received --norm gn"),
+    (["--norm", "in", "--group-size", "2"], "--group-size 2 applies to --norm gn only; received --norm in"),
+])
+def test_a_norms_own_flag_for_another_norm_is_one_line_and_exit_2(flags, message, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        train.parse_args(flags)
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines() == [f"train.py: error: {message}"]
+
+
+def test_a_norms_own_flag_applies_to_it_among_all_three():
+    _, configs = train.parse_args(["--norm", "all", "--groups", "2", "--l1", "0"])
+    assert [(c.norm, c.l1, c.groups) for c in configs] == [("bn", 0.0, 2), ("gn", 0.0, 2), ("ln", 0.0, 2)]
+    assert [c.record("x")["groups"] for c in configs] == [None, 2, None]
+
+
+def test_a_summary_keeps_the_machine_its_runs_were_made_on(tmp_path):
+    """A summary rewritten elsewhere (its runs skipped as finished) names the runs' machine, not the rewriter's."""
+    from mnist_norm import machine
+
+    epyc = {"versions": {"tensorflow": "2.21.0"}, "machine": {"processor": "AMD EPYC"}}
+    xeon = {"versions": {"tensorflow": "2.21.0"}, "machine": {"processor": "Intel Xeon"}}
+    run = {"norm": "gn", "seed": 1, "trainable_params": 1, "evaluated_on": "test", "final_accuracy": 0.9,
+           "final_ce": 0.1, "best_accuracy": 0.9, "mean_epoch_seconds": 8.0, "train_seconds": 160.0, "config": {}}
+    summary = training.summarize(str(tmp_path), {"gn": [dict(run, environment=epyc)]})
+    assert summary["machine"] == epyc["machine"] and "environment" not in summary["variants"]["gn"]["runs"][0]
+    # Runs made before result.json recorded their machine keep the summary's earlier record.
+    assert training.summarize(str(tmp_path), {"gn": [run]})["machine"] == epyc["machine"]
+    mixed = training.summarize(str(tmp_path), {"gn": [dict(run, environment=epyc), dict(run, seed=2, environment=xeon)]})
+    assert mixed["environments"] == [epyc, xeon] and "2 different machines" in mixed["note"]
+    assert machine.of_runs([None], previous=None) == {"machine": "unknown: made before result.json recorded it"}
