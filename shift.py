@@ -64,7 +64,8 @@ def main(argv=None):
         print(f"error: no {rundir.FILES['model']} under {args.models!r} for {', '.join(args.norm)} and seeds "
               f"{', '.join(map(str, args.seeds))}", file=sys.stderr)
         return 1
-    summary = shift.summarize(rows, images, data_lib.source_name(args.data, args.data_dir), args.models)
+    measured = shift.in_invariance(args.models, images, args.seeds[0]) if "in" in args.norm else None
+    summary = shift.summarize(rows, images, data_lib.source_name(args.data, args.data_dir), args.models, measured)
     try:  # a full disk or a folder that cannot be written: one line, as every command ends
         os.makedirs(args.output_dir, exist_ok=True)
         rundir.write_json(rundir.summary_path(args.output_dir), summary)

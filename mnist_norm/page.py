@@ -30,6 +30,11 @@ PAGE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "draw.html")  # 
 SLIDERS = {"contrast": 1.0, "background": 0.0, "noise": 0.0}  # shift.adjusted's settings at rest: no shift
 LIMITS = {"contrast": (0.05, 1.0), "background": (0.0, 255.0), "noise": (0.0, 128.0)}
 MAX_REQUEST = 5_000_000  # bytes: a canvas PNG is some kilobytes
+# The page's canvas is 560 x 280; a PNG of a far larger canvas (a few hundred kilobytes can hold 81 megapixels of
+# one colour) is refused from its header, before it is decoded into memory.
+MAX_CANVAS_PIXELS = 4096 * 4096
+# Drawings decoded and read at once; the other requests wait their turn, so memory stays bounded however many come.
+WORK_IN_FLIGHT = 2
 
 
 class Answerer:
@@ -39,6 +44,7 @@ class Answerer:
         self.models_dir, self.runtime = models_dir, runtime
         self.models, self.error = None, None
         self.ready = threading.Event()
+        self.in_flight = threading.BoundedSemaphore(WORK_IN_FLIGHT)
 
     def load(self):
         try:
@@ -74,7 +80,10 @@ class Answerer:
         png = _png_bytes(request.get("image", ""))
         settings = {name: _number(request, name, default, *LIMITS[name]) for name, default in SLIDERS.items()}
         try:
-            digits = self.predict.read_number(self.predict.decode(io.BytesIO(png), "the drawing"), "the drawing")
+            with self.in_flight:
+                grey = self.predict.decode(io.BytesIO(png), "the drawing", max_pixels=MAX_CANVAS_PIXELS,
+                                           reader="the drawing page")
+                digits = self.predict.read_number(grey, "the drawing")
         except self.predict.NoInk:  # nothing (digit-like) drawn yet: no answer, and no error either
             return {"number": None, "digits": [], "settings": settings}
         except self.predict.ImageError as error:  # too large, damaged, two lines: the reason goes back to the page

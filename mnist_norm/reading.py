@@ -40,20 +40,22 @@ def _open(handle, name):
             Image.MAX_IMAGE_PIXELS = limit
 
 
-def decode(handle, name="image", scaled=False):
+def decode(handle, name="image", scaled=False, max_pixels=MAX_PIXELS, reader="predict.py"):
     """An image file (an open binary file) as a float greyscale array (H, W) in 0-255, upright; with `scaled`,
     (that array, the file's pixels per pixel of it).
 
     Photos larger than about WORK_SIDE are reduced while decoding (a JPEG at a DCT scale, then a box filter):
     MNIST's 20 x 20 box needs far fewer pixels, and a 12-megapixel photo is then read in a fraction of a
     second. The JPEG's EXIF orientation is applied. Transparent images: the ink is what is opaque, whatever
-    its colour, laid on paper of the opposite brightness.
+    its colour, laid on paper of the opposite brightness. An image of more than `max_pixels` is refused from its
+    header, before any pixel is decoded (the message names `reader`).
     """
     image = _open(handle, name)
     width, height = image.size
-    if width * height > MAX_PIXELS:
+    if width * height > max_pixels:
+        limit = f"{max_pixels / 1e6:.0f} megapixels" if max_pixels >= 1e6 else f"{max_pixels:,} pixels"
         raise ImageError(f"{name}: {width} x {height} pixels ({width * height / 1e6:,.0f} megapixels) is more than "
-                         f"predict.py reads ({MAX_PIXELS / 1e6:.0f} megapixels); scale it down first")
+                         f"{reader} reads ({limit}); scale it down first")
     try:
         if image.format == "JPEG" and max(width, height) > 2 * WORK_SIDE:
             image.draft("RGB" if image.mode not in ("L", "1") else "L",

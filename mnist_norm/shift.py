@@ -203,10 +203,44 @@ def evaluate(models_dir, images, labels, norms, seeds, test_batches, shifts=tupl
     return rows
 
 
-def summarize(rows, images, source, models_dir):
+# IN's blindness to every pixel becoming a*x + b (a > 0), measured on its trained model: exact but for the ε in
+# its sqrt(σ² + ε), which weighs more as a shrinks the variance.
+INVARIANCE_IMAGES = 1000
+INVARIANCE_SETTINGS = ((0.25, 0.0), (0.3, 100.0), (0.5, 40.0), (3.0, -200.0))
+
+
+def invariance(network, images, settings=INVARIANCE_SETTINGS):
+    """For each (a, b): the largest change of any of the ten probabilities over `images` when every pixel becomes
+    a*x + b (not clipped or rounded: the invariance itself), and how many answers change."""
+    from . import network as network_lib
+
+    before = network_lib.predict_probabilities(network, images)
+    moves = []
+    for a, b in settings:
+        after = network_lib.predict_probabilities(network, a * images.astype("float32") + b)
+        moves.append({"a": a, "b": b, "largest_probability_change": float(np.abs(after - before).max()),
+                      "answers_changed": int(np.sum(after.argmax(1) != before.argmax(1)))})
+    return moves
+
+
+def in_invariance(models_dir, images, seed):
+    """The invariance of IN's model of `seed` in `models_dir` on the first INVARIANCE_IMAGES test images, or None
+    when there is no such model: {"norm", "seed", "images", "epsilon", "moves"}."""
+    run_dir = rundir.find_run(models_dir, variants.INSTANCE, seed, "model")
+    if run_dir is None:
+        return None
+    network = rundir.load_trained_model(run_dir)
+    epsilon = next(layer.epsilon for layer in network.layers if layer.name.endswith("_norm"))
+    images = images[:INVARIANCE_IMAGES]
+    return {"norm": variants.INSTANCE, "seed": seed, "images": len(images), "epsilon": epsilon,
+            "moves": invariance(network, images)}
+
+
+def summarize(rows, images, source, models_dir, invariance_of_in=None):
     """The study's summary.json: the rows, what each shift does, the data, the models' folder and the machine."""
     return {"test_images": len(images), "data": source, "models": os.path.relpath(models_dir),
-            "shifts": {name: SHIFTS[name].__doc__.strip() for name in SHIFTS}, "runs": rows, **machine.environment()}
+            "shifts": {name: SHIFTS[name].__doc__.strip() for name in SHIFTS}, "runs": rows,
+            **({"in_invariance": invariance_of_in} if invariance_of_in else {}), **machine.environment()}
 
 
 def figure(rows, images):

@@ -183,6 +183,7 @@ def run_point(point, splits, strategy):
 def settings(args, source):
     first = args.points[0].config
     out = {"study": args.study, "epochs": args.epochs, "seeds": args.seeds, "norms": list(args.norms),
+           "output_dir": os.path.relpath(args.output_dir),
            "grid": {flag: list(values) for flag, values in args.axes}, "other_flags": args.train_flags,
            "data": source, "train_limit": first.train_limit, "test_limit": first.test_limit,
            "evaluated_on": "validation" if first.validation_size else "test",

@@ -323,3 +323,47 @@ def test_a_drawn_number_gets_each_models_number_as_predict_reads_the_canvas(brow
         os.makedirs(os.path.dirname(os.path.abspath(shot)), exist_ok=True)
         browser.save_screenshot(shot)
         print({norm: number for norm, (number, _) in grey.items()})
+
+
+def _line_on_a_huge_canvas(side=9000):
+    """One line drawn on a side x side transparent canvas: a PNG of a few hundred kilobytes holding 81 megapixels."""
+    rows = np.zeros((side, side // 8 + 1), np.uint8)  # 1-bit greyscale rows: a filter byte, then side bits
+    rows[side // 2, 1:] = 0xFF
+    header = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(rows.tobytes(), 9)) \
+        + _chunk(b"IEND", b"")
+
+
+def test_a_canvas_far_larger_than_the_page_is_refused_from_its_header(server):
+    png = _line_on_a_huge_canvas()
+    assert len(png) < draw.MAX_REQUEST
+    payload = {"image": "data:image/png;base64," + base64.b64encode(png).decode()}
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: _post(server, payload), range(8)))
+    for status, answer in answers:
+        assert status == 400 and "9000 x 9000 pixels (81 megapixels) is more than the drawing page reads" \
+            in answer["error"], answer
+
+
+def test_work_in_flight_is_bounded(server, monkeypatch):
+    """However many drawings come at once, at most WORK_IN_FLIGHT are decoded and read at a time."""
+    busy, most, lock = [0], [0], threading.Lock()
+    original = predict.read_number
+
+    def counting(*args, **kwargs):
+        with lock:
+            busy[0] += 1
+            most[0] = max(most[0], busy[0])
+        time.sleep(0.05)
+        try:
+            return original(*args, **kwargs)
+        finally:
+            with lock:
+                busy[0] -= 1
+
+    monkeypatch.setattr(predict, "read_number", counting)
+    digit = np.kron(np.eye(4, dtype=np.uint8) * 255, np.ones((20, 20), np.uint8))
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: _post(server, {"image": _data_url(digit)}), range(16)))
+    assert all(status == 200 for status, _ in answers)
+    assert 1 <= most[0] <= draw.WORK_IN_FLIGHT, most[0]

@@ -297,7 +297,7 @@ def test_readme_counts_the_gamma_and_beta_that_layer_normalization_over_hwc_woul
             full.build((None, *layer.output.shape[1:]))
             total += sum(int(np.prod(weight.shape)) for weight in full.trainable_weights)
     with open(os.path.join(ROOT, "README.md")) as handle:
-        assert f"γ and β ({total:,} values here" in handle.read()
+        assert f"γ and β, {total:,} values here" in handle.read()
 
 
 def test_the_control_has_no_normalization_and_a_bias_where_beta_was():

@@ -11,18 +11,24 @@ from conftest import ROOT  # noqa: E402
 
 
 @pytest.mark.slow
-def test_notebook_smoke_run(tmp_path):
+def test_the_committed_notebook_runs_as_committed(tmp_path):
+    """Its cells as committed, in order (no cell injected or replaced), on tiny data through its NOTEBOOK_SMOKE
+    switch: it trains, draws its figures, runs the shift and batch-size studies and starts the drawing page."""
     papermill = pytest.importorskip("papermill")
-    mnist = write_mnist_dir(tmp_path)
+    (tmp_path / "mnist").mkdir()
+    write_mnist_dir(tmp_path / "mnist")
     output_dir = tmp_path / "out"
     executed = tmp_path / "executed.ipynb"
-    papermill.execute_notebook(
-        os.path.join(ROOT, "Normalization_Keras.ipynb"), str(executed), cwd=ROOT, kernel_name="python3",
-        parameters={"epochs": 1, "data_dir": mnist, "output_dir": str(output_dir), "train_limit": 256,
-                    "test_limit": 128, "extra_args": ["--batch-size", "32"],
-                    "batch_sizes": [8, 32], "batch_size_seeds": [1], "batch_size_epochs": 1},
-        progress_bar=False, execution_timeout=600,
-    )
+    notebook = os.path.join(ROOT, "Normalization_Keras.ipynb")
+    old = os.environ.get("NOTEBOOK_SMOKE")
+    os.environ["NOTEBOOK_SMOKE"] = str(tmp_path)  # the kernel papermill starts inherits it
+    try:
+        papermill.execute_notebook(notebook, str(executed), cwd=ROOT, kernel_name="python3", progress_bar=False,
+                                   execution_timeout=600)
+    finally:
+        os.environ.pop("NOTEBOOK_SMOKE") if old is None else os.environ.__setitem__("NOTEBOOK_SMOKE", old)
+    with open(notebook) as committed, open(executed) as ran:
+        assert [c["source"] for c in json.load(committed)["cells"]] == [c["source"] for c in json.load(ran)["cells"]]
     for name in ("summary.json", "test_loss.png", "test_accuracy.png", "misclassified_bn.png",
                  "misclassified_gn.png", "misclassified_ln.png"):
         assert (output_dir / name).is_file(), name
@@ -38,6 +44,13 @@ def test_notebook_smoke_run(tmp_path):
     assert f"tensorboard --logdir {output_dir / 'tensorboard'}" in text
     assert "drawing page at http://127.0.0.1:" in text
 
+
+
+def test_no_injected_parameters_cell_is_committed():
+    with open(os.path.join(ROOT, "Normalization_Keras.ipynb")) as handle:
+        cells = json.load(handle)["cells"]
+    assert not [c for c in cells if "injected-parameters" in c.get("metadata", {}).get("tags", [])]
+    assert sum("parameters" in c.get("metadata", {}).get("tags", []) for c in cells) == 1
 
 
 def test_committed_files_name_no_folder_of_the_machine_that_made_them():

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from .. import ROOT
 from .. import results
 from .. import variants as variants_lib
-from . import batch_size, deploy, group_axis, instance, l1, learning_rate, shift, speed, study
+from . import batch_size, deploy, digits, group_axis, instance, l1, learning_rate, shift, speed, study
 from .fmt import _load
 
 RESULTS = results.RESULTS
@@ -35,7 +35,8 @@ class Block:
 
 def _input(name):
     found = _load(name) if name.endswith(".json") else results.load(name)
-    if found is None or not (found.get("runs") or found.get("variants") or found.get("models")):
+    if found is None or not (name.endswith(".json") or found.get("runs") or found.get("variants")
+                             or found.get("models")):
         return None
     return found
 
@@ -82,6 +83,9 @@ BLOCKS = (
     Block("deploy_ops", ("deploy",), deploy.deploy_ops),
     Block("int8_layers", ("deploy",), deploy.int8_layers),
     Block("deploy_verdict", ("deploy",), deploy.deploy_verdict),
+    Block("photo_timing", (os.path.join("predict", "photo_timing.json"),), digits.photo_timing),
+    Block("predict_number", (os.path.join("predict", "number.json"),), digits.predict_number),
+    Block("in_invariance", ("shift",), instance.in_invariance, lambda s: "in_invariance" in s),
     Block("group_axis", ("group_axis",), group_axis.group_axis_table),
     Block("group_axis_verdict", ("group_axis",), group_axis.group_axis_verdict),
     Block("bn_test_time", (os.path.join("batch_size", "bn_test_time.json"),), batch_size.bn_test_time),

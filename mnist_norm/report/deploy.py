@@ -35,7 +35,7 @@ def deploy_table(summary):
     ceiling, method = summary["ceiling"], summary["method"]
     seeds = ", ".join(str(seed) for seed in sorted({r["seed"] for r in summary["runs"]}))
     machine = summary["machine"]
-    lines += ["", f"Mean ± half the range of seeds {seeds}; {machine['processor']} ({machine['cpu_count']} cores), "
+    lines += ["", f"Mean (lowest–highest) of seeds {seeds}; {machine['processor']} ({machine['cpu_count']} cores), "
               f"one thread, TensorFlow {summary['versions']['tensorflow']}, "
               f"ai-edge-litert {summary['versions']['ai_edge_litert']}. "
               f"Latency: the median of {method['latency_calls']} single-image calls, throughput: of "
@@ -97,7 +97,7 @@ def deploy_verdict(summary):
     bn_ops, none_ops = (set(_deploy_rows(summary, n, "litert-f32")[0]["ops"]) for n in ("bn", "none"))
     machine = summary["machine"]["processor"]
 
-    def spread(norm):  # mean ± half the seed range of the float32 latency
+    def spread(norm):  # the seeds' mean (lowest–highest) float32 latency
         return _spread(_deploy_values(summary, norm, "litert-f32", "latency_ms_batch1"), decimals=3)
 
     # Which models int8 speeds up at batch 256 is read off the numbers, not assumed.
@@ -110,7 +110,7 @@ def deploy_verdict(summary):
                   f" and slower for the others")
     text = (f"On one thread of the {machine}, LiteRT float32 answers one image in {spread('bn')} ms with BN + L1 "
             f"and {spread('none')} ms without normalization, against {spread('gn')} ms with GN and "
-            f"{spread('ln')} ms with LN (mean ± half the seed range; {latency['gn'] / latency['bn']:.1f}x and "
+            f"{spread('ln')} ms with LN (mean of the seeds, lowest–highest in brackets; {latency['gn'] / latency['bn']:.1f}x and "
             f"{latency['ln'] / latency['bn']:.1f}x BN's); the Keras model under tf.function takes "
             f"{min(keras.values()):.2f}–{max(keras.values()):.2f} ms. In batches of 256, BN + L1 runs "
             f"{rate['bn', 'litert-f32']:,.0f} images/s in float32 and {rate['bn', 'litert-int8']:,.0f} in int8 "

@@ -30,11 +30,10 @@ def _and(names):
 
 
 def _spread(values, scale=1.0, decimals=2, thousands=False):
-    """mean ± half the seed range."""
-    mean, half = scale * _mean(values), scale * (max(values) - min(values)) / 2
-    if thousands:
-        return f"{mean:,.0f} ± {half:,.0f}"
-    return f"{mean:.{decimals}f} ± {half:.{decimals}f}"
+    """The seeds' mean (lowest–highest): "±" is kept for a standard deviation."""
+    form = ",.0f" if thousands else f".{decimals}f"
+    mean, low, high = scale * _mean(values), scale * min(values), scale * max(values)
+    return f"{mean:{form}} ({low:{form}}–{high:{form}})"
 
 
 def _optimizer(config):

@@ -1,6 +1,7 @@
 """The group axis's table and verdict: from LN (all channels in one group) through GN to IN (one channel per group)."""
 
 from .. import results
+from .. import variants as variants_lib
 from .fmt import _mean
 
 
@@ -13,6 +14,21 @@ def _cell(values, decimals=1):
 
 def _clean(point):
     return [100 * run["final_accuracy"] for run in point["runs"]]
+
+
+def _trained(summary):
+    """Which runs are new and how long they took, on which machine."""
+    new = [run for run in summary["runs"] if run["run_dir"].startswith(summary["settings"].get("output_dir", "\0"))]
+    reused = sorted({run["norm"] for run in summary["runs"] if run not in new}, key="ln gn in".split().index)
+    machine = summary.get("machine", {})
+    where = machine.get("processor", "several machines") if isinstance(machine, dict) else machine
+    text = f"The {len(new)} new runs trained {sum(run['train_seconds'] for run in new) / 60:.0f} minutes on {where}"
+    if "cpu_count" in machine:
+        text += f" ({machine['cpu_count']} cores)"
+    if reused:
+        text += (f"; the {', '.join(variants_lib.NORM_LABELS[n] for n in reused)} points are the 20-epoch study's runs, "
+                 "reused")
+    return text + "."
 
 
 def group_axis_table(summary):
@@ -38,7 +54,8 @@ def group_axis_table(summary):
               "given over the layers of 8, 12 and 16 channels (a range where they differ by layer). *Mean of the "
               f"shifts*: the {shifted} shifts of the input-shift study. *Paper*: the GN paper's Table 3, ResNet-50's "
               "top-1 error on ImageNet at the same number of groups or channels per group (a different network, "
-              "data set and measure: compare the order of the points, not the values)."]
+              "data set and measure: compare the order of the points, not the values). "
+              f"{_trained(summary)}"]
     return "\n".join(lines)
 
 
@@ -68,7 +85,7 @@ def group_axis_verdict(summary):
         + ", ".join(f"{p['name']} {_mean(clean[p['name']]):.2f}" for p in points)
         + f" % (mean of {len(first['runs'])} seeds; the seeds of one point lie up to {spread:.2f} points apart). "
         f"The best point of the middle, {best['name']}, is {versus(best, first)} and {versus(best, last)}: "
-        + ("within the seeds' spread of LN, clearly above IN. "
+        + ("within the seeds' range of LN, clearly above IN. "
            if abs(_mean(clean[best["name"]]) - _mean(clean[first["name"]])) <= spread else "")
         + f"Robustness runs the other way: on grey paper (+128) accuracy rises from {_mean(grey[first['name']]):.1f} % "
         f"({first['name']}) to {_mean(grey[last['name']]):.1f} % ({last['name']}), the largest step "

@@ -21,7 +21,7 @@ def instance_norm(summary, shifted, rates, sizes, deployed):
              f"{', '.join(str(r['seed']) for r in entry['runs'])}), {place} {len(ranked)} models ("
              + ", ".join(f"{label[n]} {_pct(summary['variants'][n]['final_accuracy_mean'])}" for n in ranked
                          if n != inst)
-             + f" %), with a seed spread of {_pct(entry['final_accuracy_std'])} against at most "
+             + f" %), with a standard deviation across seeds of {_pct(entry['final_accuracy_std'])} against at most "
              f"{_pct(summary['variants'][widest]['final_accuracy_std'])} for the others ({label[widest]}).")
 
     def shift(norm, name):
@@ -70,3 +70,17 @@ def instance_norm(summary, shifted, rates, sizes, deployed):
                if worst else "") + ".")
     return (f"{clean} {shifts} Test accuracy after {sizes['settings']['epochs']} epochs by training batch size, "
             f"mean of seeds: {by_batch}. {rate} {cost}")
+
+
+def in_invariance(summary):
+    """IN's blindness to a*x + b, with its ε and the largest move measured (the shift study's in_invariance)."""
+    found = summary["in_invariance"]
+    def move(m):
+        changed = f" ({m['answers_changed']} answers change)" if m["answers_changed"] else ""
+        return f"a = {m['a']:g}, b = {m['b']:g}: {m['largest_probability_change']:.1e}{changed}"
+
+    moves = "; ".join(move(m) for m in found["moves"])
+    unchanged = all(not m["answers_changed"] for m in found["moves"])
+    return (f"Exact but for its ε = {found['epsilon']:g} in √(σ² + ε), which weighs more as `a` shrinks the variance: "
+            f"over the first {found['images']:,} test images, seed {found['seed']}'s largest change of any probability "
+            f"when every pixel becomes a·x + b is {moves}" + ("; no answer changes." if unchanged else "."))

@@ -53,14 +53,14 @@ def shift_verdict(summary):
         for norm, mode in inference.items():
             values = _shift_values(runs, norm, mode, name)
             label = variants_lib.NORM_LABELS[norm] + (" (moving averages)" if norm == "bn" else "")
-            cells.append(f"{label} {_mean(values):.{decimals}f}" + (f" ± {(max(values) - min(values)) / 2:.{decimals}f}"
+            cells.append(f"{label} {_mean(values):.{decimals}f}" + (f" ({min(values):.{decimals}f}–{max(values):.{decimals}f})"
                                                                     if len(values) > 1 else ""))
         return ", ".join(cells)
 
     clean = ", ".join(f"{variants_lib.NORM_LABELS[n]} {acc(n, m, 'clean'):.2f}" for n, m in inference.items())
 
     return (f"Fainter ink (contrast ×0.25): {listing('contrast 0.25')} %; a grey background: "
-            f"{listing('grey background')} % (mean ± half the range of the seeds). "
+            f"{listing('grey background')} % (mean of the seeds, lowest–highest in brackets). "
             f"Averaged over the {len(shifted)} shifts, the models rank {', '.join(f'{variants_lib.NORM_LABELS[n]} {v:.1f}' for n, v in ranked)} % "
             f"(clean: {clean} %). "
             f"The same BN models normalizing with each 1,000-image test batch's own statistics instead of their moving "
