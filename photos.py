@@ -1,7 +1,9 @@
-"""Writes a photo of MNIST test digits (mnist_norm.photos makes them), or times predict.py on a 12-megapixel one.
+"""Writes a photo of MNIST test digits (mnist_norm.photos makes them), times predict.py on a 12-megapixel one, or
+measures what the reader reads and refuses (mnist_norm.refusals).
 
     python photos.py number.jpg --digits 18 19 20 21 --paper ruled    # one to try predict.py on
     python photos.py --time results/predict/photo_timing.json        # predict.py on a 12-megapixel photo
+    python photos.py --refusals results/refusals/summary.json        # MNIST kept, real images refused (minutes)
 """
 
 import argparse
@@ -27,8 +29,24 @@ def main(argv=None):
     parser.add_argument("--table", action="store_true", help="the sheet on a darker table")
     parser.add_argument("--seed", type=int, default=4, help="(default: %(default)s)")
     parser.add_argument("--time", action="store_true", help="time predict.py on a 12-megapixel photo instead")
+    parser.add_argument("--refusals", action="store_true",
+                        help="measure what the reader reads and refuses instead (needs scikit-image's gallery)")
+    parser.add_argument("--models", default="results", help="--refusals: the models' folder (default: %(default)s)")
     args = parser.parse_args(argv)
 
+    if args.refusals:
+        from mnist_norm import refusals
+        from mnist_norm import runtimes
+
+        models = runtimes.load_models(args.models, runtimes.AUTO)
+        _, (images, labels) = data.load_bundled()
+        summary = {**refusals.study(models, images, labels), "machine": machine.cpu_name()}
+        rundir.write_json(args.output, summary)
+        found = summary["mnist"]
+        refused = sum(row["refused"] is not None for row in summary["gallery"])
+        print(f"MNIST: {found['kept_as_one_digit']} of {found['digits']} kept; gallery: {refused} of "
+              f"{len(summary['gallery'])} refused; wrote {args.output}")
+        return 0
     if args.time:
         with tempfile.TemporaryDirectory() as folder:
             timing = photos.time_predict(folder)

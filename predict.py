@@ -61,7 +61,8 @@ def main(argv=None):
         except reading.ImageError as error:
             failed += 1
             if args.json:
-                print(json.dumps({"image": path, "error": str(error)}))
+                print(json.dumps({"image": path, "error": str(error), "refused": reading.refusal(error),
+                                  **({"seen": error.seen} if isinstance(error, reading.NotADigit) else {})}))
             print(f"error: {error}", file=sys.stderr)
             continue
         shown.append((os.path.basename(path), grey, scale, digits, probabilities))
@@ -69,7 +70,8 @@ def main(argv=None):
             print(json.dumps(reading.as_json(path, digits, probabilities)))
         else:
             print(f"{path}: " + "; ".join(f"{variants.NORM_LABELS[n]} {reading.describe_number(v)}"
-                                          for n, v in probabilities.items()))
+                                          for n, v in probabilities.items())
+                  + f" | {reading.describe_agreement(reading.agreement(probabilities))}")
     if args.show and shown:
         from mnist_norm import plots
 

@@ -84,15 +84,17 @@ class Answerer:
                 grey = self.predict.decode(io.BytesIO(png), "the drawing", max_pixels=MAX_CANVAS_PIXELS,
                                            reader="the drawing page")
                 digits = self.predict.read_number(grey, "the drawing")
-        except self.predict.NoInk:  # nothing (digit-like) drawn yet: no answer, and no error either
+        except self.predict.NoInk:  # nothing drawn yet: no answer, and no error either
             return {"number": None, "digits": [], "settings": settings}
-        except self.predict.ImageError as error:  # too large, damaged, two lines: the reason goes back to the page
+        except self.predict.ImageError as error:  # no digit, too large, damaged, two lines: the reason to the page
             raise ValueError(str(error)) from None
         fields = np.stack([digit.field for digit in digits])
         if settings != SLIDERS:  # else the fields as predict.py has them (the shift also rounds to integers)
             fields = shift.adjusted(fields[..., None], **settings)[..., 0]
         probabilities = self.predict.predict(self.models, fields)
-        return {"settings": settings,
+        found = self.predict.agreement(probabilities)
+        return {"settings": settings, "agreement": self.predict.describe_agreement(found),
+                "flags": [digit["flag"] for digit in found["digits"]],
                 "number": {norm: self.predict.number(values) for norm, values in probabilities.items()},
                 "digits": [{"box": list(digit.box), "field": np.clip(np.rint(field), 0, 255).astype(int).tolist(),
                             "models": {norm: [round(float(p), 6) for p in values[k]]

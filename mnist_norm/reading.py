@@ -16,6 +16,14 @@ FIELD, BOX = 28, 20  # MNIST: the digit scaled into 20 x 20, centred by mass in 
 INK_THRESHOLD = 0.1  # fraction of the ink's contrast that counts as ink when cropping
 MAX_PIXELS = 100_000_000  # larger images are refused from their header, before any decoding
 MAX_DIGITS = 12  # more marks in one line than a number of this many digits: not read as one number
+BLANK_CONTRAST = 24.0  # grey levels: an image whose brightness spans less (but for 1 % of its pixels) is blank
+# What a handwritten digit's mark is, measured on MNIST's 10,000 test digits drawn large (docs/your_digits.md):
+LETTERS = 6  # separate pieces in one mark from which it is letters joined into words (a digit has 1 or 2)
+FILLED = 0.7  # stroke width over the mark's height from which it is a filled shape (MNIST's widest: 0.62)
+UNEVEN = 3.5  # thickest stroke over the typical one from which a mark may be a photo's shapes (MNIST: up to 14)
+TONES = 0.85  # ...when at least this share of its ink is mid-grey (0.15-0.85): a photo's tones, not a pen's ink
+WIDE = 2.8  # width over height from which a mark is no digit (MNIST's widest: 2.65)
+HOLES = 7  # enclosed holes from which a mark is a pattern, not a digit (an 8 has 2; MNIST's most: 6)
 WORK_SIDE = 1024  # a larger photo is reduced to about this longest side before the ink is looked for
 _OPEN_LOCK = threading.Lock()  # Pillow's own pixel limit is a module setting: lifted for one open at a time
 
@@ -25,7 +33,21 @@ class ImageError(ValueError):
 
 
 class NoInk(ImageError):
-    """A readable image with nothing drawn or written on it."""
+    """A readable image with nothing drawn or written on it: one brightness throughout (no contrast)."""
+
+
+class NotADigit(ImageError):
+    """Ink, or an image with contrast, that holds no handwritten digit; `seen` says what was seen instead."""
+
+    def __init__(self, name, seen):
+        super().__init__(f"{name}: no handwritten digit found ({seen})")
+        self.seen = seen
+
+
+def refusal(error):
+    """The kind of a refused image, for --json and the page: "blank", "not a digit", "not a number" or
+    "unreadable" (a file that cannot be decoded, or too large)."""
+    return {NoInk: "blank", NotADigit: "not a digit", NotANumber: "not a number"}.get(type(error), "unreadable")
 
 
 def _open(handle, name):
@@ -212,7 +234,10 @@ def ink(grey, name="image"):
     _, contrast, raised = max(candidates, key=lambda candidate: candidate[0])
     noise = 1.4826 * float(np.median(np.abs(raised)))  # the paper's spread (ink is a minority of pixels)
     if contrast < max(16.0, 8.0 * noise):  # nothing stands out of the paper by more than ~6 % of the range
-        raise NoInk(f"{name}: no ink found (the image is blank)")
+        low, high = np.percentile(grey, [0.5, 99.5])
+        if high - low < BLANK_CONTRAST:
+            raise NoInk(f"{name}: no ink found (the image is blank)")
+        raise NotADigit(name, "a photo or a texture: no strokes of ink stand out of it")
     floor = 3.0 * noise
     return (np.clip((raised - floor) / (contrast - floor), 0.0, 1.0), np.clip(raised / contrast, 0.0, 1.0),
             noise / contrast)
@@ -246,6 +271,7 @@ def without_rules(strength, faint=None, noise=0.0):
         areas = np.bincount(labels[runs], minlength=count + 1)[1:]
         spans = [box[axis].stop - box[axis].start - (length - 1) for box in ndimage.find_objects(labels)]
         rules = [k + 1 for k in range(count) if spans[k] >= 0.5 * extent and areas[k] * 25 <= spans[k] ** 2]
+        rules = _printed(rules, areas, spans, extent)
         if rules:
             thickness += [areas[k - 1] / spans[k - 1] for k in rules]
             # Each rule at most half again its usual strength (its lower quartile: a stroke along it is stronger),
@@ -264,6 +290,18 @@ def without_rules(strength, faint=None, noise=0.0):
     # What is left of the rules is no thicker than the rules; a photo's strokes (on paper with rules) are thicker.
     size = min(7, max(3, int(np.ceil(np.median(thickness))) | 1))
     return ndimage.grey_opening(np.clip(cleaned, 0.0, 1.0), size=(size, size), mode="nearest")
+
+
+def _printed(lines, areas, spans, extent):
+    """Of long thin straight lines (labels into `areas`, `spans`), those a paper printed: a rule repeats, as thin as
+    the others (a digit's stroke drawn straight along a ruler is thicker than the rules, a pen's rather than a
+    printer's), or, alone, runs across the paper (a margin line); a single straight stroke that stops short of the
+    paper's edges is a digit's (a 1, a 7's bar)."""
+    thickness = {k: areas[k - 1] / spans[k - 1] for k in lines}
+    if len(lines) >= 3:
+        usual = float(np.median(list(thickness.values())))
+        return [k for k in lines if thickness[k] <= 2.0 * usual]
+    return [k for k in lines if spans[k - 1] >= 0.9 * extent]
 
 
 def field(digit):
@@ -287,6 +325,7 @@ def field(digit):
 class Digit(NamedTuple):
     box: tuple  # (left, top, right, bottom) in the image's pixels, right and bottom exclusive (PIL's crop box)
     field: np.ndarray  # (28, 28) float32 in 0-255, what the models see
+    measures: dict = None  # its mark's stroke_measures, on which it was judged a digit
 
 
 class NotANumber(ImageError):
@@ -375,8 +414,76 @@ def _marks(strength, name):
         count = sum(len(row) for row in rows)
         raise NotANumber(f"{name}: {count} marks in {lines} line{'s' * (lines > 1)}: more than one number "
                          f"holds (one line of at most {MAX_DIGITS} digits); crop the image to the number")
-    marks = number
-    return sorted(marks, key=lambda mark: mark[2]), labels
+    return _with_ticks_joined(sorted(number, key=lambda mark: mark[2]), ink_of), labels
+
+
+def _with_ticks_joined(marks, ink_of):
+    """A stroke broken off a digit (a 1's flag or foot written apart, a 9's tail): a mark under 60 % of its
+    neighbour's height, with under a quarter of its ink, within 15 % of that height beside it, is part of it."""
+    joined = [marks[0]] if marks else []
+    for mark in marks[1:]:
+        before = joined[-1]
+        small, big = sorted((before, mark), key=lambda m: m[1] - m[0])
+        tall = big[1] - big[0] + 1
+        gap = mark[2] - before[3]
+        if (small[1] - small[0] + 1 < 0.6 * tall and ink_of[id(small)] < 0.25 * ink_of[id(big)]
+                and gap <= 0.15 * tall):
+            merged = [min(before[0], mark[0]), max(before[1], mark[1]), before[2], max(before[3], mark[3]),
+                      before[4] + mark[4]]
+            ink_of[id(merged)] = ink_of[id(before)] + ink_of[id(mark)]
+            joined[-1] = merged
+        else:
+            joined.append(mark)
+    return joined
+
+
+def stroke_measures(mine, strength=None):
+    """A mark's shape as a pen draws it (`mine`: its ink, a boolean array of its box; `strength`: the ink map of the
+    same box): {"pieces": separate pieces of 2 % or more of its ink, "width": its typical stroke width over its
+    height, "uneven": its thickest stroke over its typical one, "wide": its width over its height, "holes": pieces of
+    paper it encloses, "tones": the share of its ink that is mid-grey}. Stroke widths are twice the distance
+    transform on the strokes' middle lines (the ridge of `distance_transform_edt`)."""
+    height, width = mine.shape
+    distance = ndimage.distance_transform_edt(np.pad(mine, 1))[1:-1, 1:-1]
+    ridge = mine & (distance > 0) & (distance == ndimage.maximum_filter(distance, 3))
+    typical = float(np.median(distance[ridge])) if ridge.any() else 0.0
+    thickest = float(np.percentile(distance[ridge], 95)) if ridge.any() else 0.0
+    pieces, count = ndimage.label(mine, structure=np.ones((3, 3), bool))
+    sizes = np.bincount(pieces.ravel())[1:] if count else np.zeros(1)
+    # Holes: pieces of the paper inside the mark that do not reach its box's edge (and hold more than a speck).
+    paper, count = ndimage.label(np.pad(~mine, 1, constant_values=True))
+    areas = np.bincount(paper.ravel())[1:]
+    holes = int(np.sum(areas[1:] >= max(4, 0.002 * mine.size))) if count > 1 else 0  # label 1: the outside
+    values = strength[mine] if strength is not None and mine.any() else np.ones(1)
+    return {"pieces": int(np.sum(sizes >= 0.02 * sizes.max())), "width": 2 * typical / height,
+            "uneven": thickest / typical if typical else 0.0, "wide": width / height, "holes": holes,
+            "tones": float(np.mean((values > 0.15) & (values < 0.85)))}
+
+
+def not_a_digit(measures, lines=1):
+    """What a mark is instead of a handwritten digit (words for the refusal), or None for a digit."""
+    if measures["pieces"] >= LETTERS:
+        return f"text: {lines} line{'s' * (lines > 1)} of letters"
+    if measures["width"] >= FILLED:
+        return "a filled shape, not strokes"
+    if measures["uneven"] >= UNEVEN and measures["tones"] >= TONES:
+        return "a photo's shapes: thick and thin parts in grey tones, not strokes of one pen"
+    if measures["wide"] >= WIDE:
+        return "a mark far wider than a digit"
+    if measures["holes"] >= HOLES:
+        return f"a pattern with {measures['holes']} holes"
+    return None
+
+
+def _text_lines(strength):
+    """How many lines the small pieces of ink of an image stand in (letters' lines on a page of text)."""
+    pieces, count = ndimage.label(strength > INK_THRESHOLD, structure=np.ones((3, 3), bool))
+    if not count:
+        return 0
+    boxes = [box for box in ndimage.find_objects(pieces) if box is not None]
+    middles = sorted((box[0].start + box[0].stop) / 2 for box in boxes)
+    typical = float(np.median([box[0].stop - box[0].start for box in boxes]))
+    return 1 + sum(after - before > 0.6 * typical for before, after in zip(middles, middles[1:]))
 
 
 def read_number(grey, name="image", scale=1.0):
@@ -387,8 +494,12 @@ def read_number(grey, name="image", scale=1.0):
     its own ink in its box, other marks' ink left out. `scale`: the image's pixels per pixel of `grey` (the
     boxes are given in the image's pixels).
 
+    Before it is answered, each mark must be a handwritten digit's (`stroke_measures`, `not_a_digit`): strokes of
+    one width, a small part of its height, not a filled or uneven shape, not letters, not far wider than high.
+
     Raises:
-        NoInk: nothing digit-like; NotANumber: more than one number could hold.
+        NoInk: an image without contrast; NotADigit: ink that is no handwritten digit (the message says what it is
+        instead); NotANumber: more than one number could hold.
     """
     strength = without_rules(*ink(on_the_sheet(np.asarray(grey, dtype="float32")), name))
     marks, labels = _marks(strength, name)
@@ -397,9 +508,13 @@ def read_number(grey, name="image", scale=1.0):
         crop = strength[top : bottom + 1, left : right + 1]
         region = labels[top : bottom + 1, left : right + 1]
         mine = np.isin(region, own)
+        measures = stroke_measures(mine & (crop > INK_THRESHOLD), crop)
+        seen = not_a_digit(measures, lines=_text_lines(strength))
+        if seen:
+            raise NotADigit(name, seen)
         crop = np.where(ndimage.binary_dilation((region > 0) & ~mine, iterations=2) & ~mine, 0.0, crop)
         box = tuple(int(round(value * scale)) for value in (left, top, right + 1, bottom + 1))
-        digits.append(Digit(box, field(crop)))
+        digits.append(Digit(box, field(crop), measures))
     return digits
 
 
@@ -432,6 +547,34 @@ def describe_number(probabilities):
             f"{100 * probabilities[least, order[0]]:.1f}%, runner-up {order[1]} {100 * probabilities[least, order[1]]:.1f}%)")
 
 
+UNSURE = 0.6  # a digit whose most-read answer the models give with less than this (median) probability is unsure
+
+
+def agreement(probabilities):
+    """How far the models agree: {"number": the number most of them read, "models": how many read it, "of": how many
+    models, "digits": [{"digit", "models", "confidence": the median probability those models give it, "flag":
+    "models disagree", "unsure" or None}]} for {norm: (n, 10) probabilities}."""
+    numbers = [number(values) for values in probabilities.values()]
+    common = max(sorted(set(numbers)), key=numbers.count)
+    digits = []
+    for k in range(len(common)):
+        reads = [int(np.argmax(values[k])) for values in probabilities.values()]
+        digit = max(sorted(set(reads)), key=reads.count)
+        confidence = float(np.median([values[k][digit] for values in probabilities.values()
+                                      if int(np.argmax(values[k])) == digit]))
+        flag = "models disagree" if reads.count(digit) < len(reads) else "unsure" if confidence < UNSURE else None
+        digits.append({"digit": digit, "models": reads.count(digit), "confidence": round(confidence, 4),
+                       "flag": flag})
+    return {"number": common, "models": numbers.count(common), "of": len(numbers), "digits": digits}
+
+
+def describe_agreement(found):
+    """The text line's verdict: "5 of 5 models read 3496", with the digits to check flagged."""
+    flags = [f"digit {k + 1}: {digit['flag']}" for k, digit in enumerate(found["digits"]) if digit["flag"]]
+    return f"{found['models']} of {found['of']} models read {found['number']}" + (
+        f" (check {'; '.join(flags)})" if flags else "")
+
+
 def answer(models, path):
     """(the image's greyscale, its scale, [Digit], {norm: (n, 10) probabilities}) for the image file at `path`.
 
@@ -446,8 +589,10 @@ def answer(models, path):
 def as_json(path, digits, probabilities):
     """The JSON object of one answered image: each model's number, each digit's box and probabilities, and for
     an image of one digit each model's probabilities under "models" as well (as before numbers were read)."""
+    found = agreement(probabilities)
     line = {"image": path, "number": {norm: number(values) for norm, values in probabilities.items()},
-            "digits": [{"box": list(digit.box),
+            "agreement": {key: found[key] for key in ("number", "models", "of")},
+            "digits": [{"box": list(digit.box), "agreement": found["digits"][k],
                         "models": {norm: [round(p, 6) for p in values[k].tolist()] for norm, values in probabilities.items()}}
                        for k, digit in enumerate(digits)]}
     if len(digits) == 1:

@@ -200,6 +200,15 @@ def settings(args, source):
     return out
 
 
+def reused_environment(args, point):
+    """The machine and versions of a point reused from --reuse-dir, as that folder's summary records them (runs made
+    before result.json recorded its own); None for the sweep's own points."""
+    if os.path.dirname(os.path.dirname(point.run_dir)) != os.path.normpath(getattr(args, "reuse_dir", "")):
+        return None
+    found = rundir.read_summary(args.reuse_dir) or {}
+    return {key: found[key] for key in ("versions", "machine") if key in found} or None
+
+
 def write_summary(args, runs, source, environments=()):
     """summary.json and the study's figure; the machine and versions are those of the runs' own result.json
     (a run made before result.json recorded them keeps the summary's earlier record)."""
@@ -285,7 +294,7 @@ def run(args):
               f"-> {point.run_dir}", flush=True)
         point_started = time.perf_counter()
         row, was_trained = run_point(point, splits, strategy)
-        environments.append(row.pop("environment"))
+        environments.append(row.pop("environment") or reused_environment(args, point))
         if args.study == "group-axis" and not row["diverged"]:
             row.update(group_axis_row(point, splits))
         runs.append(row)

@@ -84,6 +84,8 @@ BLOCKS = (
     Block("int8_layers", ("deploy",), deploy.int8_layers),
     Block("deploy_verdict", ("deploy",), deploy.deploy_verdict),
     Block("photo_timing", (os.path.join("predict", "photo_timing.json"),), digits.photo_timing),
+    Block("refusals", (os.path.join("refusals", "summary.json"),), digits.refusals),
+    Block("refusal_rules", (os.path.join("refusals", "summary.json"),), digits.refusal_rules),
     Block("predict_number", (os.path.join("predict", "number.json"),), digits.predict_number),
     Block("in_invariance", ("shift",), instance.in_invariance, lambda s: "in_invariance" in s),
     Block("group_axis", ("group_axis",), group_axis.group_axis_table),

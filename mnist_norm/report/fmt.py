@@ -38,3 +38,13 @@ def _spread(values, scale=1.0, decimals=2, thousands=False):
 
 def _optimizer(config):
     return {"adam": "Adam", "sgd": "SGD + Nesterov"}[config["optimizer"]]
+
+
+def machine_name(summary):
+    """The machine a summary's runs were made on, in words: "AMD EPYC (2 cores)", or each where they were several."""
+    machines = [entry.get("machine", {}) for entry in summary.get("environments", [])] or [summary.get("machine", {})]
+    names = list(dict.fromkeys(f"{m.get('processor', 'an unrecorded machine')}"
+                               + (f" ({m['cpu_count']} cores)" if "cpu_count" in m else "") for m in machines))
+    if len(machines) > 1 and len(names) == 1:
+        return f"{len(machines)} machines of one kind, {names[0]}"
+    return " and ".join(names)

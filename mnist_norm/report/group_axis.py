@@ -2,7 +2,7 @@
 
 from .. import results
 from .. import variants as variants_lib
-from .fmt import _mean
+from .fmt import _mean, machine_name
 
 
 def _cell(values, decimals=1):
@@ -20,11 +20,8 @@ def _trained(summary):
     """Which runs are new and how long they took, on which machine."""
     new = [run for run in summary["runs"] if run["run_dir"].startswith(summary["settings"].get("output_dir", "\0"))]
     reused = sorted({run["norm"] for run in summary["runs"] if run not in new}, key="ln gn in".split().index)
-    machine = summary.get("machine", {})
-    where = machine.get("processor", "several machines") if isinstance(machine, dict) else machine
-    text = f"The {len(new)} new runs trained {sum(run['train_seconds'] for run in new) / 60:.0f} minutes on {where}"
-    if "cpu_count" in machine:
-        text += f" ({machine['cpu_count']} cores)"
+    text = (f"The {len(new)} new runs trained {sum(run['train_seconds'] for run in new) / 60:.0f} minutes on "
+            f"{machine_name(summary)}")
     if reused:
         text += (f"; the {', '.join(variants_lib.NORM_LABELS[n] for n in reused)} points are the 20-epoch study's runs, "
                  "reused")

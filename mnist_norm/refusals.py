@@ -1,0 +1,143 @@
+"""The reader's judgement, measured: what it reads and what it refuses, kind of image by kind (`photos.py --refusals`).
+
+Four kinds: MNIST's 10,000 test digits drawn large on white (each must be read as one digit; the stroke measures of
+`reading.stroke_measures` over all of them are what the rules of `reading.not_a_digit` rest on); real images no one
+here made, scikit-image's data gallery, which ships inside its wheel (each should be refused, and not as blank);
+photos of numbers made from test digits on plain paper, ruled paper and a sheet on a table (`photos.photo`); and a
+digit's own straight strokes (a 1 drawn as one line, a 7 with a ruler-straight bar) on plain and ruled paper.
+"""
+
+import os
+import time
+
+import numpy as np
+
+from . import photos
+from . import reading
+
+# Real images no one here made (scikit-image's gallery): none holds a handwritten digit.
+GALLERY = ("page.png", "text.png", "camera.png", "coins.png", "astronaut.png", "chelsea.png", "coffee.png",
+           "moon.png", "horse.png", "brick.png", "cell.png", "chessboard_GRAY.png", "clock_motion.png", "color.png",
+           "grass.png", "gravel.png", "hubble_deep_field.jpg", "ihc.png", "logo.png", "microaneurysms.png",
+           "motorcycle_left.png", "phantom.png", "retina.jpg", "rocket.jpg")
+PAPERS = ("plain", "ruled", "table")
+
+
+def gallery_folder():
+    """scikit-image's data folder (a test-only dependency; its wheel holds these images)."""
+    import skimage
+
+    return os.path.join(os.path.dirname(skimage.__file__), "data")
+
+
+def on_white(digit, factor=8):
+    """An MNIST test digit (28, 28) drawn large, dark on white, as a scan of it would be."""
+    return 255.0 - np.kron(digit.astype("float32"), np.ones((factor, factor), "float32"))
+
+
+def _read(models, grey, name, digits_out=None):
+    """(the number each model reads, or None; the refusal's kind and words, or None; seconds). The digits read are
+    appended to `digits_out` when given."""
+    started = time.perf_counter()
+    try:
+        digits = reading.read_number(grey, name)
+    except reading.ImageError as error:
+        return None, (reading.refusal(error), str(error).split(": ", 1)[-1]), time.perf_counter() - started
+    probabilities = reading.predict(models, np.stack([digit.field for digit in digits]))
+    numbers = {norm: reading.number(values) for norm, values in probabilities.items()}
+    if digits_out is not None:
+        digits_out.extend(digits)
+    return numbers, None, time.perf_counter() - started
+
+
+def _majority(numbers):
+    values = list(numbers.values())
+    return max(set(values), key=values.count)
+
+
+def mnist(models, images, labels):
+    """MNIST's test digits drawn large: how many are read as one digit, how many the models' majority reads right,
+    the refusals' words, the stroke measures' highest values, and the seconds per image."""
+    kept = right = 0
+    refused, seconds = {}, []
+    highest = {}
+    for index, (image, label) in enumerate(zip(images[:, :, :, 0], labels)):
+        found = []
+        numbers, refusal, took = _read(models, on_white(image), f"test digit {index}", found)
+        seconds.append(took)
+        if refusal:
+            refused[refusal[1]] = refused.get(refusal[1], 0) + 1
+            continue
+        if all(len(number) == 1 for number in numbers.values()):
+            kept += 1
+            right += _majority(numbers) == str(label)
+        for name, value in found[0].measures.items():
+            highest[name] = max(highest.get(name, value), value)
+    return {"digits": len(labels), "kept_as_one_digit": kept, "majority_right": right, "refused": refused,
+            "highest_measures": {name: round(float(value), 3) for name, value in highest.items()},
+            "median_seconds": round(float(np.median(seconds)), 4)}
+
+
+def gallery(models, folder=None):
+    """Each gallery image: read (each model's number) or refused (its kind and words), and the seconds it took."""
+    folder = folder or gallery_folder()
+    rows = []
+    for name in GALLERY:
+        grey = reading.read_image(os.path.join(folder, name))
+        numbers, refusal, took = _read(models, grey, name)
+        rows.append({"image": name, "size": list(grey.shape[::-1]), "numbers": numbers,
+                     "refused": refusal and refusal[0], "words": refusal and refusal[1], "seconds": round(took, 4)})
+    return rows
+
+
+def generated(models, images, labels, first=1000, count=10, digits=4):
+    """Photos of numbers made from test digits (from index `first`) on each paper: numbers the models' majority
+    reads right, of `count`."""
+    rows = []
+    rng = np.random.default_rng(7)
+    for paper in PAPERS:
+        right, seconds = 0, []
+        for k in range(count):
+            chosen = images[first + k * digits : first + (k + 1) * digits, :, :, 0]
+            truth = "".join(str(int(label)) for label in labels[first + k * digits : first + (k + 1) * digits])
+            image = photos.photo(chosen, rng, paper="plain" if paper == "table" else paper, table=paper == "table")
+            numbers, _, took = _read(models, np.asarray(image.convert("L"), dtype="float32"), paper)
+            right += bool(numbers) and _majority(numbers) == truth
+            seconds.append(took)
+        rows.append({"paper": paper, "numbers": count, "read_right": right,
+                     "median_seconds": round(float(np.median(seconds)), 4)})
+    return rows
+
+
+def straight_strokes(size=600, ruled_every=44):
+    """A 1 drawn as one straight line 8 pixels wide and a 7 whose bar is a ruler-straight line 10 pixels thick,
+    dark on white, on plain paper and on paper ruled every `ruled_every` pixels: {name: greyscale image}."""
+    one = np.full((size, size), 255.0, "float32")
+    one[size // 6 : 5 * size // 6, size // 2 - 4 : size // 2 + 4] = 0
+    seven = np.full((size, size), 255.0, "float32")
+    seven[size // 4 : size // 4 + 10, size // 4 : 5 * size // 6] = 0  # the bar: more than half the page wide
+    for t in range(size // 2):  # the stem, down to the left
+        y, x = size // 4 + 10 + t, int(5 * size // 6 - 0.55 * t)
+        seven[y, x - 5 : x + 5] = 0
+
+    def ruled(grey):
+        return np.where((np.arange(size) % ruled_every < 2)[:, None], np.minimum(grey, 170.0), grey)
+
+    return {"1 plain": one, "7 plain": seven, "1 ruled": ruled(one), "7 ruled": ruled(seven)}
+
+
+def strokes(models):
+    """What each model reads on `straight_strokes`' images (or the refusal's words)."""
+    rows = []
+    for name, grey in straight_strokes().items():
+        numbers, refusal, _ = _read(models, grey, name)
+        rows.append({"image": name, "numbers": numbers, "words": refusal and refusal[1]})
+    return rows
+
+
+def study(models, images, labels, folder=None):
+    """Every kind's rows: the refusals study's summary (without the machine, which the command adds)."""
+    return {"mnist": mnist(models, images, labels), "gallery": gallery(models, folder),
+            "generated": generated(models, images, labels), "strokes": strokes(models),
+            "rules": {"letters": reading.LETTERS, "filled": reading.FILLED, "uneven": reading.UNEVEN,
+                      "wide": reading.WIDE, "holes": reading.HOLES}}
