@@ -70,8 +70,9 @@ class Answerer:
                 "runtime": next(iter(self.models.values())).runtime}
 
     def answer(self, request):
-        """{"number": {norm: the number}, "digits": [{"box", "field": 28 x 28 pixels the models saw,
-        "models": {norm: 10 probabilities}}, ...] left to right} for a drawn canvas (one digit or several)."""
+        """predict.py's JSON answer for a drawn canvas (one digit or several: "number", "agreement", "digits" left to
+        right with their "box", "agreement" and "models"), each digit also with the 28 x 28 "field" the models saw,
+        and the sliders' "settings" and the text line's "verdict" (how far the models agree, what to check)."""
         from . import shift
 
         self.ready.wait()
@@ -92,14 +93,12 @@ class Answerer:
         if settings != SLIDERS:  # else the fields as predict.py has them (the shift also rounds to integers)
             fields = shift.adjusted(fields[..., None], **settings)[..., 0]
         probabilities = self.predict.predict(self.models, fields)
-        found = self.predict.agreement(probabilities)
-        return {"settings": settings, "agreement": self.predict.describe_agreement(found),
-                "flags": [digit["flag"] for digit in found["digits"]],
-                "number": {norm: self.predict.number(values) for norm, values in probabilities.items()},
-                "digits": [{"box": list(digit.box), "field": np.clip(np.rint(field), 0, 255).astype(int).tolist(),
-                            "models": {norm: [round(float(p), 6) for p in values[k]]
-                                       for norm, values in probabilities.items()}}
-                           for k, (digit, field) in enumerate(zip(digits, fields))]}
+        # predict.py's answer for a file (its JSON shape), with the fields the models saw and the sliders' settings
+        answer = self.predict.as_json("the drawing", digits, probabilities)
+        for digit, field in zip(answer["digits"], fields):
+            digit["field"] = np.clip(np.rint(field), 0, 255).astype(int).tolist()
+        answer.update(settings=settings, verdict=self.predict.describe_agreement(self.predict.agreement(probabilities)))
+        return answer
 
 
 def _png_bytes(data_url):

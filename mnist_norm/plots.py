@@ -236,7 +236,7 @@ def plot_learning_rate(runs, labels, epochs, warmup_fraction):
             seeds = max(len(e) for e in errors)
             label = labels.get(norm, norm) + (f", mean of {seeds} seeds" if seeds > 1 else "")
             line, = ax.plot(rates, [np.mean(e) for e in errors], marker="o", label=label, color=COLORS.get(norm),
-                            linestyle="--" if norm == "none" else "-")
+                            linestyle="--" if norm == variants.CONTROL else "-")
             if seeds > 1:
                 ax.fill_between(rates, [min(e) for e in errors], [max(e) for e in errors],
                                 color=line.get_color(), alpha=0.15, linewidth=0)

@@ -140,4 +140,4 @@ def study(models, images, labels, folder=None):
     return {"mnist": mnist(models, images, labels), "gallery": gallery(models, folder),
             "generated": generated(models, images, labels), "strokes": strokes(models),
             "rules": {"letters": reading.LETTERS, "filled": reading.FILLED, "uneven": reading.UNEVEN,
-                      "wide": reading.WIDE, "holes": reading.HOLES}}
+                      "tones": reading.TONES, "wide": reading.WIDE, "holes": reading.HOLES}}

@@ -17,7 +17,7 @@ from . import variants
 # Keras, TensorFlow and Matplotlib are imported where they are needed: predict.py and draw.py use this module's
 # files and parser, and start without TensorFlow.
 
-# A run folder's files, by kind. train.py writes the first six; deploy.py the LiteRT files (their kinds are the
+# A run folder's files, by kind. training.train_run writes the first seven; deploy.py the LiteRT files (their kinds are the
 # runtimes' names, see runtimes.py).
 FILES = {
     "config": "config.json",      # what determines the result; a finished run is reused only if it matches

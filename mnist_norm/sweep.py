@@ -116,7 +116,7 @@ def group_axis_row(point, splits):
     """Where a group-axis point sits (groups and channels of each normalized layer), the run it read, and its
     trained model's test accuracy under every shift of shift.py."""
     config = point.config
-    images, labels = splits[1]
+    images, labels = splits.evaluation
     network = rundir.load_trained_model(point.run_dir)
     return {"groups_per_layer": model_lib.groups_per_layer(config.norm, config.network, config.groups,
                                                            config.group_size),
@@ -158,12 +158,12 @@ def run_point(point, splits, strategy):
         # A result like any other: marks the point finished, so a rerun does not train it again.
         result, trained = {"norm": point.norm, "seed": point.seed, "diverged": True,
                            "diverged_epoch": error.epoch, "epochs": error.epoch,
-                           "final_accuracy": None, "final_ce": None, "config": config.record(splits[2])}, True
+                           "final_accuracy": None, "final_ce": None, "config": config.record(splits.source)}, True
         rundir.write_json(rundir.file(point.run_dir, "result"), result)
     row = {"norm": point.norm, "seed": point.seed,
            **{flag.replace("-", "_"): getattr(config, flag.replace("-", "_")) for flag, _ in point.setting},
            "lr": config.lr, "batch_size": config.batch_size, "optimizer": config.optimizer,
-           "steps_per_epoch": math.ceil(len(splits[0][0]) / config.batch_size),
+           "steps_per_epoch": math.ceil(len(splits.train[0]) / config.batch_size),
            "diverged": bool(result.get("diverged", False))}
     for key in ("epochs", "final_accuracy", "final_ce", "best_accuracy", "best_epoch", "train_seconds",
                 "mean_epoch_seconds", "trainable_params", "diverged_epoch"):
@@ -209,11 +209,15 @@ def reused_environment(args, point):
     return {key: found[key] for key in ("versions", "machine") if key in found} or None
 
 
-def write_summary(args, runs, source, environments=()):
+def earlier_environment(output_dir):
+    """The machine and versions the summary in `output_dir` recorded before this sweep, or None."""
+    found = rundir.read_summary(output_dir)
+    return found and {key: found[key] for key in ("versions", "machine") if key in found}
+
+
+def write_summary(args, runs, source, environments=(), previous=None):
     """summary.json and the study's figure; the machine and versions are those of the runs' own result.json
-    (a run made before result.json recorded them keeps the summary's earlier record)."""
-    previous = rundir.read_summary(args.output_dir)
-    previous = previous and {key: previous[key] for key in ("versions", "machine") if key in previous}
+    (a run made before result.json recorded them keeps `previous`, the summary's record before this sweep)."""
     summary = {"settings": settings(args, source), "runs": runs, **machine.of_runs(environments, previous)}
     os.makedirs(args.output_dir, exist_ok=True)  # its first points may be runs of another folder, reused
     rundir.write_json(rundir.summary_path(args.output_dir), summary)
@@ -288,6 +292,7 @@ def run(args):
     strategy = training.configure(first)
     splits = training.load_splits(first)
     runs, environments, trained, started, training_seconds = [], [], 0, time.perf_counter(), 0.0
+    previous = earlier_environment(args.output_dir)  # read once: the summary is rewritten after every point
     total = len(args.points)
     for k, point in enumerate(args.points, 1):
         print(f"point {k} of {total}: {point.describe()} ({args.epochs} epochs, peak lr {point.config.lr:.5g}) "
@@ -298,7 +303,7 @@ def run(args):
         if args.study == "group-axis" and not row["diverged"]:
             row.update(group_axis_row(point, splits))
         runs.append(row)
-        write_summary(args, runs, splits[2], environments)  # a killed sweep still leaves what it finished
+        write_summary(args, runs, splits.source, environments, previous)  # a killed sweep keeps what it finished
         if was_trained:
             trained += 1
             training_seconds += time.perf_counter() - point_started
@@ -309,5 +314,5 @@ def run(args):
         print(f"point {k} of {total}: {point.describe()}: {outcome} | elapsed {clock(time.perf_counter() - started)}"
               + (f", about {clock(left)} left" if math.isfinite(left) and k < total else ""), flush=True)
     if args.study == "batch-size" and "bn" in args.norms and "batch-size" in dict(args.axes):
-        bn_test_time(args, splits[1])
+        bn_test_time(args, splits.evaluation)
     return 0

@@ -367,11 +367,11 @@ def train_run(config, splits, run_dir, strategy=None, export=True):
     """Trains the run of `config` in `run_dir`: resumes it from its last finished epoch, or reuses it when it finished
     with the same settings (unless config.force). Returns (its result, whether it trained now).
 
-    splits: `load_splits(config)`'s (train, evaluation, data source). `export=False` skips the SavedModel (studies
+    splits: `load_splits(config)`. `export=False` skips the SavedModel (studies
     of many runs keep only model.keras). Raises TrainingDiverged on a NaN loss (the run starts afresh next time)
     and NoSpace when the folder cannot be written for lack of space (the finished epochs are kept).
     """
-    record = config.record(splits[2])
+    record = config.record(splits.source)
     if prepare_run_dir(run_dir, record, config.force):
         return rundir.read_json(rundir.file(run_dir, "result")), False
     try:
@@ -556,8 +556,17 @@ def configure(config):
     return tf.distribute.get_strategy()
 
 
+class Splits(typing.NamedTuple):
+    """A run's data: (images, labels) to train on, (images, labels) to evaluate on (the test set, or the validation
+    split), and the data source's name (what config.json records)."""
+
+    train: tuple
+    evaluation: tuple
+    source: str
+
+
 def load_splits(config):
-    """(train, evaluation, data source name): evaluation is the test set, or the validation split."""
+    """The `Splits` of a config: evaluation is the test set, or the validation split."""
     train, test = data_lib.load_mnist(config.data, config.data_dir)
     if config.validation_size:
         train, test = data_lib.split_validation(train, config.validation_size)
@@ -567,8 +576,7 @@ def load_splits(config):
             print(f"notice: --{name}-limit {limit} is larger than the {len(split[0])} available; using all.")
     train = tuple(a[: config.train_limit] for a in train)
     test = tuple(a[: config.test_limit] for a in test)
-    source = data_lib.source_name(config.data, config.data_dir)
-    return train, test, source
+    return Splits(train, test, data_lib.source_name(config.data, config.data_dir))
 
 
 # ----------------------------------------------------------------------------- train.py's flags and runs
@@ -672,10 +680,10 @@ def train_all(configs):
     for config in configs:
         norm, seed = config.norm, config.seed
         run_dir = rundir.run_dir_for(config.output_dir, norm, seed, several)
-        if finished(config, run_dir, splits[2]):
+        if finished(config, run_dir, splits.source):
             print(f"{norm} seed {seed}: already finished in {run_dir} (use --force to retrain)")
             continue
-        print(f"{norm} seed {seed}: training {config.epochs} epochs on {len(splits[0][0])} images -> {run_dir}")
+        print(f"{norm} seed {seed}: training {config.epochs} epochs on {len(splits.train[0])} images -> {run_dir}")
         try:
             result, _ = train_run(config, splits, run_dir, strategy)
         except TrainingDiverged as error:
@@ -691,6 +699,6 @@ def train_all(configs):
     results = rundir.collect_results(first.output_dir)
     if results:
         summarize(first.output_dir, results)
-        write_figures(first.output_dir, results, splits[1][0])
+        write_figures(first.output_dir, results, splits.evaluation[0])
     return 1 if failures else 0
 

@@ -267,7 +267,7 @@ def _same_image_in_two_batches(seed=11):
 
 @pytest.mark.parametrize("norm", ["gn", "ln", "in"])
 @pytest.mark.parametrize("training", [False, True])
-def test_gn_and_ln_predict_an_image_the_same_whatever_shares_its_batch(norm, training):
+def test_gn_ln_and_in_predict_an_image_the_same_whatever_shares_its_batch(norm, training):
     keras.utils.set_random_seed(5)
     net = model.build_model(norm)
     batch_a, batch_b = _same_image_in_two_batches()

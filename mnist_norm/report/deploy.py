@@ -94,7 +94,7 @@ def deploy_verdict(summary):
     statistics_error = {n: max((r["rmse_steps"] or 0) for r in rows if "_norm" in r["tensor"])
                         for n, rows in summary.get("int8_layers", {}).items() if n in ("gn", "ln")}
     conv_error = max((r["rmse_steps"] or 0) for r in summary.get("int8_layers", {}).get("bn", [{"rmse_steps": 0}]))
-    bn_ops, none_ops = (set(_deploy_rows(summary, n, "litert-f32")[0]["ops"]) for n in ("bn", "none"))
+    bn_ops, none_ops = (set(_deploy_rows(summary, n, "litert-f32")[0]["ops"]) for n in ("bn", variants_lib.CONTROL))
     machine = summary["machine"]["processor"]
 
     def spread(norm):  # the seeds' mean (lowest–highest) float32 latency
@@ -102,7 +102,7 @@ def deploy_verdict(summary):
 
     # Which models int8 speeds up at batch 256 is read off the numbers, not assumed.
     faster = {n for n in norms if rate[n, "litert-int8"] > rate[n, "litert-f32"]}
-    if faster == {"bn", "none"}:
+    if faster == {"bn", variants_lib.CONTROL}:
         effect = ("int8 speeds up the plain conv graphs and slows down "
                   + _and([variants_lib.NORM_LABELS[n] for n in norms if n not in faster]))
     else:

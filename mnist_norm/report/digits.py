@@ -63,7 +63,8 @@ def refusals(summary):
 
 RULES = (("pieces", "letters", "separate pieces in one mark", "text"),
          ("width", "filled", "stroke width / the mark's height", "a filled shape"),
-         ("uneven", "uneven", "thickest stroke / its typical stroke (with mid-grey tones)", "a photo's shapes"),
+         ("uneven", "uneven", "thickest stroke / its typical stroke", "a photo's shapes"),
+         ("tones", "tones", "share of its ink in mid-grey (with *uneven*)", "a photo's shapes"),
          ("wide", "wide", "width / height", "a mark far wider than a digit"),
          ("holes", "holes", "holes it encloses", "a pattern with"))
 

@@ -113,7 +113,7 @@ def _three(summary):
 def control(summary):
     """What the control without normalization reaches in the same 20 epochs, beside the three."""
     variants = summary["variants"]
-    none = variants["none"]
+    none = variants[variants_lib.CONTROL]
     three = {n: variants[n]["final_accuracy_mean"] for n in variants_lib.NORMS if n in variants}
     config = none["config"]
     low, high = min(three.values()), max(three.values())
@@ -142,7 +142,7 @@ def buys_headline(summary, shifted, rates):
         return _mean(_shift_values(shifted["runs"], norm, mode, "contrast 0.25"))
 
     spans = {n: _trains_range(rates, "adam", n) for n in (variants_lib.CONTROL, *variants_lib.NORMS)}
-    epochs = variants["none"]["config"]["epochs"]
+    epochs = variants[variants_lib.CONTROL]["config"]["epochs"]
     faint_ink = ", ".join(f"{variants_lib.NORM_LABELS[n]} {faint(n, results.inference_mode(n)):.1f} %"
                           for n in variants_lib.NORMS)
     return (f"after {epochs} epochs the control reaches {_pct(variants['none']['final_accuracy_mean'])} % "
