@@ -8,6 +8,7 @@ measures what the reader reads and refuses (mnist_norm.refusals).
 
 import argparse
 import io
+import os
 import sys
 import tempfile
 
@@ -41,6 +42,7 @@ def main(argv=None):
         models = runtimes.load_models(args.models, runtimes.AUTO)
         _, (images, labels) = data.load_bundled()
         summary = {**refusals.study(models, images, labels), "machine": machine.cpu_name()}
+        os.makedirs(os.path.dirname(args.output) or ".", exist_ok=True)
         rundir.write_json(args.output, summary)
         found = summary["mnist"]
         refused = sum(row["refused"] is not None for row in summary["gallery"])

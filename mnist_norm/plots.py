@@ -1,7 +1,9 @@
-"""Figures of the study: joint test-loss / test-accuracy curves and misclassified grids.
+"""Every figure of the project: the joint test-loss / test-accuracy curves, misclassified grids, the batch-size,
+learning-rate, L1, shift, group-axis and deployment studies, predictions and numbers read, the normalization axes.
 
-Every function takes data and returns a matplotlib Figure; nothing is shown or saved
-here (train.py and the notebook decide that).
+Every function takes plain data (numbers already spelled, labels passed in) and returns a matplotlib Figure; nothing
+is shown or saved here (the commands and the notebook decide that); it reads only constants and accessors (variants,
+results, runtimes' labels), never a command or the image reader.
 """
 
 import matplotlib.pyplot as plt

@@ -1,4 +1,5 @@
-"""The "Your own digits" blocks: what the models read on the README's photo, and how long a large photo takes."""
+"""The "Your own digits" blocks: what the models read on the README's photo, how long a large photo takes, and
+what the reader refuses and keeps (the refusals study and its rules)."""
 
 from .. import variants as variants_lib
 from .fmt import _and
