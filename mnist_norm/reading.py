@@ -301,7 +301,9 @@ def _printed(lines, areas, spans, extent):
     if len(lines) >= 3:
         usual = float(np.median(list(thickness.values())))
         return [k for k in lines if thickness[k] <= 2.0 * usual]
-    return [k for k in lines if spans[k - 1] >= 0.9 * extent]
+    # Two lines are rules when both run most of the way across (two strokes of a "11" do not); one, all the way
+    # (a span is measured less the opening's length, a sixth of the image: a line across the page spans 5/6 of it).
+    return [k for k in lines if spans[k - 1] >= (0.7 if len(lines) == 2 else 0.8) * extent]
 
 
 def field(digit):

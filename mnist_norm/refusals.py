@@ -42,12 +42,20 @@ def _read(models, grey, name, digits_out=None):
     try:
         digits = reading.read_number(grey, name)
     except reading.ImageError as error:
-        return None, (reading.refusal(error), str(error).split(": ", 1)[-1]), time.perf_counter() - started
+        return None, (reading.refusal(error), str(error).split(": ", 1)[-1], _seen(error)), \
+            time.perf_counter() - started
     probabilities = reading.predict(models, np.stack([digit.field for digit in digits]))
     numbers = {norm: reading.number(values) for norm, values in probabilities.items()}
     if digits_out is not None:
         digits_out.extend(digits)
     return numbers, None, time.perf_counter() - started
+
+
+def _seen(error):
+    """What the reader saw instead of a number, in a few words (the refusals' groups)."""
+    if isinstance(error, reading.NotADigit):
+        return error.seen.split(":")[0]
+    return "several lines of marks" if isinstance(error, reading.NotANumber) else reading.refusal(error)
 
 
 def _majority(numbers):
@@ -86,7 +94,8 @@ def gallery(models, folder=None):
         grey = reading.read_image(os.path.join(folder, name))
         numbers, refusal, took = _read(models, grey, name)
         rows.append({"image": name, "size": list(grey.shape[::-1]), "numbers": numbers,
-                     "refused": refusal and refusal[0], "words": refusal and refusal[1], "seconds": round(took, 4)})
+                     "refused": refusal and refusal[0], "seen": refusal and refusal[2], "words": refusal and refusal[1],
+                     "seconds": round(took, 4)})
     return rows
 
 

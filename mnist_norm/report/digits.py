@@ -43,7 +43,7 @@ def refusals(summary):
     read = [row for row in gallery if not row["refused"]]
     kinds = {}
     for row in refused:
-        kinds.setdefault(row["words"].split("(")[-1].rstrip(")").split(":")[0], []).append(row["image"])
+        kinds.setdefault(row["seen"], []).append(row["image"])
     words = "; ".join(f"{what}: {', '.join(names)}" for what, names in kinds.items())
     readings = ", ".join(f"{row['image']} (as {max(row['numbers'].values(), key=list(row['numbers'].values()).count)})"
                         for row in read)
@@ -63,7 +63,7 @@ def refusals(summary):
 
 
 RULES = (("pieces", "letters", "separate pieces in one mark", "text"),
-         ("width", "filled", "stroke width / the mark's height", "a filled shape"),
+         ("width", "filled", "stroke width / the mark's height", "a filled shape, not strokes"),
          ("uneven", "uneven", "thickest stroke / its typical stroke", "a photo's shapes"),
          ("tones", "tones", "share of its ink in mid-grey (with *uneven*)", "a photo's shapes"),
          ("wide", "wide", "width / height", "a mark far wider than a digit"),
@@ -77,7 +77,7 @@ def refusal_rules(summary):
     lines = ["| rule | measure | refused from | highest among MNIST's test digits | gallery images it refuses |",
              "|---|---|---|---|---|"]
     for measure, rule, about, words in RULES:
-        refused = [row["image"] for row in summary["gallery"] if row["words"] and words in row["words"]]
+        refused = [row["image"] for row in summary["gallery"] if row["seen"] and row["seen"].startswith(words)]
         lines.append(f"| {rule} | {about} | {summary['rules'][rule]:g} | {highest[measure]:g} | "
                      f"{', '.join(refused) or '–'} |")
     found = summary["mnist"]
