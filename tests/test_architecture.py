@@ -5,6 +5,7 @@ import ast
 import glob
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -139,9 +140,13 @@ def test_importing_the_package_loads_nothing_heavy():
 def test_pip_install_adds_one_import_name_that_builds_and_loads_the_models(tmp_path):
     """`pip install .` puts one top-level name in site-packages; from another folder the package builds the five
     models and a model.keras that training wrote loads with keras.saving.load_model once the package is imported."""
-    site = tmp_path / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(site), ROOT],
-                   check=True, capture_output=True, timeout=600)
+    source, site = tmp_path / "source", tmp_path / "site"
+    # From a copy of what the build reads: setuptools writes build/ and *.egg-info beside the sources.
+    shutil.copytree(os.path.join(ROOT, PACKAGE), source / PACKAGE, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(os.path.join(ROOT, name), source / name)
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(site),
+                    str(source)], check=True, capture_output=True, timeout=600)
     names = {name for name in os.listdir(site) if not name.endswith((".dist-info", ".egg-info"))}
     assert names == {PACKAGE}, names
     assert (site / PACKAGE / "draw.html").is_file() and (site / PACKAGE / "report" / "study.py").is_file()

@@ -144,6 +144,6 @@ def test_shift_table_and_verdict_average_over_seeds_per_model_and_mode():
     table = report.shift.shift_table(summary)
     assert "| contrast 0.25 | 83.0 (82.0–84.0) | 88.0 (87.0–89.0) | 86.0 (85.0–87.0) | 73.0 (72.0–74.0) |" in table
     verdict = report.shift.shift_verdict(summary)
-    assert ("Fainter ink (contrast ×0.25): BN + L1 (moving averages) 83.0 ± 1.0, GN 73.0 ± 1.0, LN 63.0 ± 1.0, "
-            "no norm 53.0 ± 1.0 %") in verdict
+    assert ("Fainter ink (contrast ×0.25): BN + L1 (moving averages) 83.0 (82.0–84.0), GN 73.0 (72.0–74.0), "
+            "LN 63.0 (62.0–64.0), no norm 53.0 (52.0–54.0) %") in verdict
     assert "the models rank BN + L1 78.0, GN 68.0, LN 58.0, no norm 48.0 %" in verdict

@@ -68,13 +68,15 @@ def test_a_filled_shape_and_a_pattern_of_holes_are_no_digits():
 
 
 @pytest.mark.slow
-def test_mnist_test_digits_drawn_large_are_kept(models, test_set):
-    """At least 99.9 % of MNIST test digits the rules were not tuned on (indices 5,000-6,999), drawn large on white,
-    are read as one digit each."""
-    images, labels = test_set
-    measured = refusals.mnist(models, images[5000:7000], labels[5000:7000])
-    assert measured["kept_as_one_digit"] >= 0.999 * 2000, measured["refused"]
-    assert measured["majority_right"] >= 0.98 * 2000
+def test_mnist_digits_the_rules_were_not_set_on_are_kept(models):
+    """At least 99.9 % of MNIST digits drawn large on white are read as one digit each: training digits 0-2,999, which
+    the rules' thresholds were not set on (they were measured on the 10,000 test digits, photos.py --refusals)."""
+    from mnist_norm import data
+
+    (images, labels), _ = data.load_bundled()
+    measured = refusals.mnist(models, images[:3000], labels[:3000])
+    assert measured["kept_as_one_digit"] >= 0.999 * 3000, measured["refused"]
+    assert measured["majority_right"] >= 0.99 * 3000
 
 
 def test_json_gives_the_models_agreement_and_a_refusals_kind(tmp_path):
