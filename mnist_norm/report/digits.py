@@ -85,3 +85,15 @@ def refusal_rules(summary):
               "digit. Before these, an image whose brightness spans under 24 grey levels is blank, and one with "
               "contrast but no strokes standing out of its texture is \"a photo or a texture\"."]
     return "\n".join(lines)
+
+
+def page_answers(page):
+    """What the models answer in the README's screenshot of the drawing page (its browser test wrote the file)."""
+    readings = {}
+    for norm, number in page["numbers"].items():
+        readings.setdefault(number, []).append(variants_lib.NORM_LABELS[norm])
+    kept = readings.pop(page["drawn"], [])
+    others = "; ".join(f"{_and(labels)} read{'s' if len(labels) == 1 else ''} {number}"
+                       for number, labels in sorted(readings.items(), key=lambda item: -len(item[1])))
+    return (f"{page['drawn']} drawn, on grey paper (+{page['background']:g})" + (f": {others}" if others else "")
+            + (f"; {_and(kept)} keep{'s' if len(kept) == 1 else ''} {page['drawn']}" if kept else ""))
