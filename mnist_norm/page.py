@@ -94,10 +94,11 @@ class Answerer:
             fields = shift.adjusted(fields[..., None], **settings)[..., 0]
         probabilities = self.predict.predict(self.models, fields)
         # predict.py's answer for a file (its JSON shape), with the fields the models saw and the sliders' settings
-        answer = self.predict.as_json("the drawing", digits, probabilities)
+        found = self.predict.agreement(probabilities)
+        answer = self.predict.as_json("the drawing", digits, probabilities, found)
         for digit, field in zip(answer["digits"], fields):
             digit["field"] = np.clip(np.rint(field), 0, 255).astype(int).tolist()
-        answer.update(settings=settings, verdict=self.predict.describe_agreement(self.predict.agreement(probabilities)))
+        answer.update(settings=settings, verdict=self.predict.describe_agreement(found))
         return answer
 
 

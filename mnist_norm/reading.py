@@ -511,7 +511,8 @@ def read_number(grey, name="image", scale=1.0):
         region = labels[top : bottom + 1, left : right + 1]
         mine = np.isin(region, own)
         measures = stroke_measures(mine & (crop > INK_THRESHOLD), crop)
-        seen = not_a_digit(measures, lines=_text_lines(strength))
+        # The lines of letters are counted over the whole map, so only for a mark that is letters.
+        seen = not_a_digit(measures, lines=_text_lines(strength) if measures["pieces"] >= LETTERS else 1)
         if seen:
             raise NotADigit(name, seen)
         crop = np.where(ndimage.binary_dilation((region > 0) & ~mine, iterations=2) & ~mine, 0.0, crop)
@@ -588,10 +589,11 @@ def answer(models, path):
     return grey, scale, digits, predict(models, np.stack([digit.field for digit in digits]))
 
 
-def as_json(path, digits, probabilities):
+def as_json(path, digits, probabilities, found=None):
     """The JSON object of one answered image: each model's number, each digit's box and probabilities, and for
-    an image of one digit each model's probabilities under "models" as well (as before numbers were read)."""
-    found = agreement(probabilities)
+    an image of one digit each model's probabilities under "models" as well (as before numbers were read).
+    `found`: the models' `agreement`, when the caller has it already."""
+    found = found or agreement(probabilities)
     line = {"image": path, "number": {norm: number(values) for norm, values in probabilities.items()},
             "agreement": {key: found[key] for key in ("number", "models", "of")},
             "digits": [{"box": list(digit.box), "agreement": found["digits"][k],
