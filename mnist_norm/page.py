@@ -93,8 +93,11 @@ class Answerer:
         if settings != SLIDERS:  # else the fields as predict.py has them (the shift also rounds to integers)
             fields = shift.adjusted(fields[..., None], **settings)[..., 0]
         probabilities = self.predict.predict(self.models, fields)
+        try:  # the models' part of the judgement, as for a file
+            found = self.predict.judge(digits, probabilities, "the drawing")
+        except self.predict.ImageError as error:
+            raise ValueError(str(error)) from None
         # predict.py's answer for a file (its JSON shape), with the fields the models saw and the sliders' settings
-        found = self.predict.agreement(probabilities)
         answer = self.predict.as_json("the drawing", digits, probabilities, found)
         for digit, field in zip(answer["digits"], fields):
             digit["field"] = np.clip(np.rint(field), 0, 255).astype(int).tolist()

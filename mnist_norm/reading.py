@@ -1,7 +1,8 @@
 """Reading an image as the models see it: decoding (`decode`, `read_image`), the sheet on a table
 (`on_the_sheet`), the ink (`ink`), a paper's rules (`without_rules`), the digits of a number (`read_number`, with
-scipy.ndimage), each made an MNIST field (`field`), and the models' answers and how they are spelled (`answer`,
-`number`, `describe_number`, `as_json`). predict.py and the drawing page's server call it; no TensorFlow here.
+scipy.ndimage), each judged a handwritten digit's or not (`not_a_digit`, and with the models' answers `judge`) and
+made an MNIST field (`field`), and the models' answers and how they are spelled (`answer`, `number`,
+`describe_number`, `as_json`). predict.py and the drawing page's server call it; no TensorFlow here.
 """
 
 import threading
@@ -24,6 +25,9 @@ UNEVEN = 3.5  # thickest stroke over the typical one from which a mark may be a 
 TONES = 0.85  # ...when at least this share of its ink is mid-grey (0.15-0.85): a photo's tones, not a pen's ink
 WIDE = 2.8  # width over height from which a mark is no digit (MNIST's widest: 2.65)
 HOLES = 7  # enclosed holes from which a mark is a pattern, not a digit (an 8 has 2; MNIST's most: 6)
+FAINT = 0.8  # share of its strokes' middle lines fainter than a third of its strong ink: an outline (MNIST: 0.67)
+SURROUND = 0.6  # spread of the paper around it over the ink's contrast: a bright region's edge (photos: 0.42)
+DISAGREED = 3.0  # thickest stroke over the typical one from which a mark the models disagree on is refused (MNIST: 2.3)
 WORK_SIDE = 1024  # a larger photo is reduced to about this longest side before the ink is looked for
 _OPEN_LOCK = threading.Lock()  # Pillow's own pixel limit is a module setting: lifted for one open at a time
 
@@ -145,6 +149,29 @@ def paper_level(ink_up):
     return level[:height, :width]
 
 
+def _flattened(grey):
+    """The image (H, W) over its brightness smoothed across a quarter of the image: light that falls off across a
+    page divided away, while a stroke, or a blot however large, stays darker (or brighter) than the paper around it
+    (a local median would take a large blot's own ink for its paper)."""
+    height, width = grey.shape
+    block = max(1, min(height, width) // 32)
+    rows, cols = -(-height // block), -(-width // block)
+    padded = np.pad(grey, ((0, rows * block - height), (0, cols * block - width)), mode="edge")
+    grid = padded.reshape(rows, block, cols, block).mean(axis=(1, 3)).astype("float32")
+    grid = ndimage.gaussian_filter(grid, sigma=max(1.0, min(rows, cols) / 4), mode="nearest")
+    return grey / (_resize(grid, (rows * block, cols * block))[:height, :width] + 1.0)
+
+
+def _contrast(raised):
+    """How far the ink stands out of its paper: the 99.9th percentile of `raised` (the top thousandth of the
+    pixels is ink wherever there is ink enough), or, for a little ink (a number written small in a large
+    frame: a few hundred pixels in a million), the 99.98th percentile when that stands out of the paper's noise
+    by far more."""
+    top, few = np.percentile(raised, [99.9, 99.98])
+    noise = 1.4826 * float(np.median(np.abs(raised)))
+    return float(top if top >= max(16.0, 8.0 * noise) or few < 2.0 * max(16.0, 8.0 * noise) else few)
+
+
 def _otsu(values):
     """The brightness that splits `values` into two classes with the largest variance between them (Otsu)."""
     counts, edges = np.histogram(values, bins=128)
@@ -209,7 +236,8 @@ def ink(grey, name="image"):
     """The ink of a greyscale image (H, W): (its map in 0-1, 1 the darkest ink against its own paper; the same map
     before the paper's noise floor is taken away; the paper's noise on that map's scale).
 
-    Which side is ink is tried both ways (the ink lies further from the median brightness). The paper's own
+    Which side is ink is tried both ways (the ink lies further from the median brightness, once the light's fall-off
+    across the image is divided away: `_flattened`). The paper's own
     brightness is estimated locally (`paper_level`) and taken away, so light that falls off across a page or a
     shadow is not taken for ink; what remains is kept where it stands out of the paper's noise by three times
     its spread, and scaled by the ink's contrast.
@@ -223,13 +251,14 @@ def ink(grey, name="image"):
     # Which side is ink: tried both ways, each finds what stands out of its paper; on the wrong side that is
     # the paper around and inside the strokes, on the right side the ink, which lies further from the image's
     # median brightness (the paper's, as ink is the minority).
-    middle = float(np.median(grey))
+    flat = _flattened(grey)
+    middle = float(np.median(flat))
     candidates = []
     for sign, ink_up in ((1.0, grey), (-1.0, 255.0 - grey)):
         raised = ink_up - paper_level(ink_up)
-        contrast = float(np.percentile(raised, 99.9))
+        contrast = _contrast(raised)
         standing_out = raised > 0.5 * contrast
-        distance = sign * (float(grey[standing_out].mean()) - middle) if standing_out.any() else 0.0
+        distance = sign * (float(flat[standing_out].mean()) - middle) if standing_out.any() else 0.0
         candidates.append((distance, contrast, raised))
     _, contrast, raised = max(candidates, key=lambda candidate: candidate[0])
     noise = 1.4826 * float(np.median(np.abs(raised)))  # the paper's spread (ink is a minority of pixels)
@@ -334,27 +363,38 @@ class NotANumber(ImageError):
     """Marks that no number could hold: several lines of them, or more than MAX_DIGITS."""
 
 
+def _stroke_width(mask):
+    """The typical stroke width of an ink mask, in pixels: twice the median distance to the paper along the
+    strokes' middle lines (the ridge of `distance_transform_edt`)."""
+    distance = ndimage.distance_transform_edt(mask)
+    ridge = mask & (distance == ndimage.maximum_filter(distance, 3))
+    return 2.0 * float(np.median(distance[ridge])) if ridge.any() else 0.0
+
+
 def _marks(strength, name):
     """The digit-like marks of an ink map, left to right: [(top, bottom, left, right, labels), ...] with the
     component labels each mark is made of, and the labels array.
 
-    Connected components of the ink (above INK_THRESHOLD, joined across gaps of up to 6 pixels, holding ink of
-    0.3 or more somewhere); specks under 1 % of the largest piece's pixels dropped; pieces stacked above each
+    Connected components of the ink (above INK_THRESHOLD, joined across gaps of half a stroke width, 2 to 6
+    pixels, holding ink of 0.3 or more somewhere); specks under 1 % of the largest piece's pixels dropped; pieces stacked above each
     other (a 5's flag, a 4 written in two strokes) joined into one mark. Then what no digit is: a line thin as a
     rule reaching from edge to edge or along half the image from an edge, a dash three times wider than high
     (several: words, a page of text), a speck under 30 % of the tallest mark or with under 4 % of the most ink.
     The number is the line of marks with the most ink; smaller marks off it are specks.
 
     Raises:
-        NoInk: nothing digit-like; NotANumber: digit-sized marks in several lines, or more than MAX_DIGITS.
+        NotADigit: nothing digit-like (only lines or specks), or words (dashes of joined letters) in several
+            lines; NotANumber: digit-sized marks in several lines, or more than MAX_DIGITS.
     """
     height, width = strength.shape
     mask = strength > INK_THRESHOLD
-    # Pieces 6 pixels apart or less are one (a stroke a rule or a faint spot cut in two); the labels mark the ink.
-    labels, count = ndimage.label(ndimage.binary_dilation(mask, iterations=3), structure=np.ones((3, 3), bool))
+    # Pieces half a stroke width apart or less (2 to 6 pixels) are one: a stroke that a rule or a faint spot cut
+    # in two; digits written small stand closer than 6 pixels. The labels mark the ink.
+    joined = int(np.clip(round(_stroke_width(mask) / 4), 1, 3))
+    labels, count = ndimage.label(ndimage.binary_dilation(mask, iterations=joined), structure=np.ones((3, 3), bool))
     labels[~mask] = 0
-    if not count:
-        raise NoInk(f"{name}: no ink found (the image is blank)")
+    if not count:  # ink() found contrast, so the image is not blank
+        raise NotADigit(name, "only specks: nothing stands out as strokes")
     areas = np.bincount(labels.ravel(), minlength=count + 1)[1:]
     pieces = [[box[0].start, box[0].stop - 1, box[1].start, box[1].stop - 1, [k + 1]]
               for k, box in enumerate(ndimage.find_objects(labels))
@@ -390,11 +430,11 @@ def _marks(strength, name):
     kinds = {id(mark): line(mark) for mark in marks}
     writing = [mark for mark in marks if kinds[id(mark)] == "writing"]
     if len(writing) > 1:  # letters joined into words, in lines: a page of text
-        raise NotANumber(f"{name}: {len(writing)} lines of writing: more than one number holds (one line of at most "
-                         f"{MAX_DIGITS} digits); crop the image to the number")
+        lines = _text_lines(strength)
+        raise NotADigit(name, f"text: {lines} line{'s' * (lines > 1)} of letters")
     marks = [mark for mark in marks if not kinds[id(mark)]]
     if not marks:
-        raise NoInk(f"{name}: no digit found (only lines or specks)")
+        raise NotADigit(name, "only lines or specks")
     tallest = max(mark[1] - mark[0] + 1 for mark in marks)
     most = max(ink_of[id(mark)] for mark in marks)
     marks = [mark for mark in marks
@@ -443,7 +483,9 @@ def stroke_measures(mine, strength=None):
     """A mark's shape as a pen draws it (`mine`: its ink, a boolean array of its box; `strength`: the ink map of the
     same box): {"pieces": separate pieces of 2 % or more of its ink, "width": its typical stroke width over its
     height, "uneven": its thickest stroke over its typical one, "wide": its width over its height, "holes": pieces of
-    paper it encloses, "tones": the share of its ink that is mid-grey}. Stroke widths are twice the distance
+    paper it encloses, "tones": the share of its ink that is mid-grey, "faint": the share of its strokes' middle lines
+    fainter than a third of its strong ink (its 95th percentile)}.
+    Stroke widths are twice the distance
     transform on the strokes' middle lines (the ridge of `distance_transform_edt`)."""
     height, width = mine.shape
     distance = ndimage.distance_transform_edt(np.pad(mine, 1))[1:-1, 1:-1]
@@ -457,9 +499,11 @@ def stroke_measures(mine, strength=None):
     areas = np.bincount(paper.ravel())[1:]
     holes = int(np.sum(areas[1:] >= max(4, 0.002 * mine.size))) if count > 1 else 0  # label 1: the outside
     values = strength[mine] if strength is not None and mine.any() else np.ones(1)
+    middle = strength[ridge] if strength is not None and ridge.any() else np.ones(1)
     return {"pieces": int(np.sum(sizes >= 0.02 * sizes.max())), "width": 2 * typical / height,
             "uneven": thickest / typical if typical else 0.0, "wide": width / height, "holes": holes,
-            "tones": float(np.mean((values > 0.15) & (values < 0.85)))}
+            "tones": float(np.mean((values > 0.15) & (values < 0.85))),
+            "faint": float(np.mean(middle < 0.35 * np.percentile(values, 95)))}
 
 
 def not_a_digit(measures, lines=1):
@@ -474,7 +518,53 @@ def not_a_digit(measures, lines=1):
         return "a mark far wider than a digit"
     if measures["holes"] >= HOLES:
         return f"a pattern with {measures['holes']} holes"
+    if measures["faint"] >= FAINT:
+        return "an outline around a faint region, not strokes"
+    if measures.get("surround", 0.0) >= SURROUND:
+        return "the edge of a brighter region, not a stroke on paper"
     return None
+
+
+def judge(digits, probabilities, name="image"):
+    """The models' part of the judgement (after `read_number` and `predict`): a mark whose strokes are uneven (its
+    thickest over its typical width DISAGREED or more) and that the models do not all read alike is no digit. Each
+    alone happens in real digits (some model reads 1 to 2 % of MNIST's test digits differently); together they are
+    rare (docs/your_digits.md has the counts).
+
+    Raises:
+        NotADigit: such a mark.
+    """
+    found = agreement(probabilities)
+    for digit, read in zip(digits, found["digits"]):
+        if read["flag"] == "models disagree" and digit.measures and digit.measures["uneven"] >= DISAGREED:
+            raise NotADigit(name, f"a shape the models do not agree on: {read['models']} of {found['of']} read "
+                                  f"{read['digit']}, and its thick and thin parts are no strokes of one pen")
+    return found
+
+
+def _surround(sheet, strength, labels, box, own):
+    """How uneven the paper around a mark is, against the ink's contrast: the spread (interquartile range) of the
+    brightness in a band a stroke wide just outside its ink, over how far its ink lies from that band's median.
+    A pen's stroke has paper on both sides (a shadow's edge or the light's fall-off moves it a little); the edge
+    of a bright region in a photo, which the paper's level leaves behind as a band of "ink", has the bright
+    region on one side and the dark one on the other."""
+    top, bottom, left, right = box
+    margin = max(4, (bottom - top + 1) // 4)
+    rows = slice(max(0, top - margin), bottom + 1 + margin)
+    cols = slice(max(0, left - margin), right + 1 + margin)
+    mine = np.isin(labels[rows, cols], own) & (strength[rows, cols] > INK_THRESHOLD)
+    # Outside the ink and whatever it encloses: a 0's paper inside it, or a blot's middle that the paper's level
+    # (a third of the image wide) took for paper.
+    inked = ndimage.binary_fill_holes(strength[rows, cols] > INK_THRESHOLD)
+    wide = max(2, int(round(_stroke_width(mine))))
+    band = ndimage.binary_dilation(mine, iterations=2 + wide) & ~ndimage.binary_dilation(inked, iterations=2)
+    core = mine & (strength[rows, cols] > 0.5)
+    if not band.any() or not core.any():
+        return 0.0
+    paper = sheet[rows, cols][band]
+    low, middle, high = np.percentile(paper, [25, 50, 75])
+    contrast = abs(middle - float(np.median(sheet[rows, cols][core])))
+    return float((high - low) / contrast) if contrast else 0.0
 
 
 def _text_lines(strength):
@@ -503,7 +593,8 @@ def read_number(grey, name="image", scale=1.0):
         NoInk: an image without contrast; NotADigit: ink that is no handwritten digit (the message says what it is
         instead); NotANumber: more than one number could hold.
     """
-    strength = without_rules(*ink(on_the_sheet(np.asarray(grey, dtype="float32")), name))
+    sheet = on_the_sheet(np.asarray(grey, dtype="float32"))
+    strength = without_rules(*ink(sheet, name))
     marks, labels = _marks(strength, name)
     digits = []
     for top, bottom, left, right, own in marks:
@@ -511,6 +602,7 @@ def read_number(grey, name="image", scale=1.0):
         region = labels[top : bottom + 1, left : right + 1]
         mine = np.isin(region, own)
         measures = stroke_measures(mine & (crop > INK_THRESHOLD), crop)
+        measures["surround"] = _surround(sheet, strength, labels, (top, bottom, left, right), own)
         # The lines of letters are counted over the whole map, so only for a mark that is letters.
         seen = not_a_digit(measures, lines=_text_lines(strength) if measures["pieces"] >= LETTERS else 1)
         if seen:
@@ -586,7 +678,9 @@ def answer(models, path):
     """
     grey, scale = read_image(path, scaled=True)
     digits = read_number(grey, path, scale)
-    return grey, scale, digits, predict(models, np.stack([digit.field for digit in digits]))
+    probabilities = predict(models, np.stack([digit.field for digit in digits]))
+    judge(digits, probabilities, path)
+    return grey, scale, digits, probabilities
 
 
 def as_json(path, digits, probabilities, found=None):

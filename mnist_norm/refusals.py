@@ -1,10 +1,12 @@
 """The reader's judgement, measured: what it reads and what it refuses, kind of image by kind (`photos.py --refusals`).
 
-Four kinds: MNIST's 10,000 test digits drawn large on white (each must be read as one digit; the stroke measures of
+Six kinds: MNIST's 10,000 test digits drawn large on white (each must be read as one digit; the stroke measures of
 `reading.stroke_measures` over all of them are what the rules of `reading.not_a_digit` rest on); real images no one
 here made, scikit-image's data gallery, which ships inside its wheel (each should be refused, and not as blank);
-photos of numbers made from test digits on plain paper, ruled paper and a sheet on a table (`photos.photo`); and a
-digit's own straight strokes (a 1 drawn as one line, a 7 with a ruler-straight bar) on plain and ruled paper.
+photos of numbers made from test digits on plain paper, ruled paper and a sheet on a table (`photos.photo`, whose
+digits' measures the rules that photos alone bring out rest on); a digit's own straight strokes (a 1 drawn as one
+line, a 7 with a ruler-straight bar) on plain and ruled paper; numbers written small (digits a few percent of the
+frame's height); and real images no rule's threshold was set on (`other_images`), each of which should be refused.
 """
 
 import os
@@ -21,6 +23,9 @@ GALLERY = ("page.png", "text.png", "camera.png", "coins.png", "astronaut.png", "
            "grass.png", "gravel.png", "hubble_deep_field.jpg", "ihc.png", "logo.png", "microaneurysms.png",
            "motorcycle_left.png", "phantom.png", "retina.jpg", "rocket.jpg")
 PAPERS = ("plain", "ruled", "table")
+SMALL_HEIGHTS = (24, 32, 40, 48, 56, 64)  # digit heights (pixels) of the numbers written small, in a 900-pixel frame
+OTHER_SKIMAGE = ("chessboard_RGB.png", "motorcycle_right.png", "no_time_for_that_tiny.gif")
+MATPLOTLIB_ICONS = ("back", "forward", "filesave", "help", "home", "matplotlib", "move", "subplots", "zoom_to_rect")
 
 
 def gallery_folder():
@@ -37,18 +42,30 @@ def on_white(digit, factor=8):
 
 def _read(models, grey, name, digits_out=None):
     """(the number each model reads, or None; the refusal's kind and words, or None; seconds). The digits read are
-    appended to `digits_out` when given."""
+    appended to `digits_out` when given, each with the models' agreement on it: (Digit, agreement's digit)."""
     started = time.perf_counter()
     try:
         digits = reading.read_number(grey, name)
+        probabilities = reading.predict(models, np.stack([digit.field for digit in digits]))
+        found = reading.judge(digits, probabilities, name)
     except reading.ImageError as error:
         return None, (reading.refusal(error), str(error).split(": ", 1)[-1], _seen(error)), \
             time.perf_counter() - started
-    probabilities = reading.predict(models, np.stack([digit.field for digit in digits]))
     numbers = {norm: reading.number(values) for norm, values in probabilities.items()}
     if digits_out is not None:
-        digits_out.extend(digits)
+        digits_out.extend(zip(digits, found["digits"]))
     return numbers, None, time.perf_counter() - started
+
+
+def _highest(found):
+    """The highest value of each stroke measure over [(Digit, agreement), ...], and the highest *uneven* among the
+    digits the models do not all read alike (what reading.DISAGREED must stay above)."""
+    highest = {}
+    for digit, _ in found:
+        for name, value in digit.measures.items():
+            highest[name] = round(float(max(highest.get(name, value), value)), 3)
+    disagreed = [digit.measures["uneven"] for digit, read in found if read["flag"] == "models disagree"]
+    return highest, {"digits": len(disagreed), "highest_uneven": round(float(max(disagreed, default=0.0)), 3)}
 
 
 def _seen(error):
@@ -59,18 +76,18 @@ def _seen(error):
 
 
 def _majority(numbers):
+    """The number more models read than any other, or None where two tie (2 of 5 each: no majority)."""
     values = list(numbers.values())
-    return max(set(values), key=values.count)
+    counts = sorted(((values.count(value), value) for value in set(values)), reverse=True)
+    return counts[0][1] if len(counts) == 1 or counts[0][0] > counts[1][0] else None
 
 
 def mnist(models, images, labels):
     """MNIST's test digits drawn large: how many are read as one digit, how many the models' majority reads right,
     the refusals' words, the stroke measures' highest values, and the seconds per image."""
     kept = right = 0
-    refused, seconds = {}, []
-    highest = {}
+    refused, seconds, found = {}, [], []
     for index, (image, label) in enumerate(zip(images[:, :, :, 0], labels)):
-        found = []
         numbers, refusal, took = _read(models, on_white(image), f"test digit {index}", found)
         seconds.append(took)
         if refusal:
@@ -79,10 +96,9 @@ def mnist(models, images, labels):
         if all(len(number) == 1 for number in numbers.values()):
             kept += 1
             right += _majority(numbers) == str(label)
-        for name, value in found[0].measures.items():
-            highest[name] = max(highest.get(name, value), value)
+    highest, disagreed = _highest(found)
     return {"digits": len(labels), "kept_as_one_digit": kept, "majority_right": right, "refused": refused,
-            "highest_measures": {name: round(float(value), 3) for name, value in highest.items()},
+            "highest_measures": highest, "models_disagree": disagreed,
             "median_seconds": round(float(np.median(seconds)), 4)}
 
 
@@ -102,7 +118,7 @@ def gallery(models, folder=None):
 def generated(models, images, labels, first=1000, count=10, digits=4):
     """Photos of numbers made from test digits (from index `first`) on each paper: numbers the models' majority
     reads right, of `count`."""
-    rows = []
+    rows, found = [], []
     rng = np.random.default_rng(7)
     for paper in PAPERS:
         right, seconds = 0, []
@@ -110,12 +126,65 @@ def generated(models, images, labels, first=1000, count=10, digits=4):
             chosen = images[first + k * digits : first + (k + 1) * digits, :, :, 0]
             truth = "".join(str(int(label)) for label in labels[first + k * digits : first + (k + 1) * digits])
             image = photos.photo(chosen, rng, paper="plain" if paper == "table" else paper, table=paper == "table")
-            numbers, _, took = _read(models, np.asarray(image.convert("L"), dtype="float32"), paper)
+            numbers, _, took = _read(models, np.asarray(image.convert("L"), dtype="float32"), paper, found)
             right += bool(numbers) and _majority(numbers) == truth
             seconds.append(took)
         rows.append({"paper": paper, "numbers": count, "read_right": right,
                      "median_seconds": round(float(np.median(seconds)), 4)})
+    return rows, _highest(found)[0]
+
+
+def small(models, images, labels, heights=SMALL_HEIGHTS, count=10, first=2000, digits=4):
+    """Numbers written small: photos (1200 x 900) of `count` 4-digit numbers (test digits from index `first`) whose
+    digits are `heights` pixels tall, on plain and on ruled paper (rules every 32-45 pixels): for each, how many the
+    models' majority reads right and how many are refused (and how many of those as blank)."""
+    rows = []
+    for paper in ("plain", "ruled"):
+        for height in heights:
+            rng = np.random.default_rng(11)
+            right = refused = blank = 0
+            for k in range(count):
+                start = first + k * digits
+                truth = "".join(str(int(label)) for label in labels[start : start + digits])
+                image = photos.photo(images[start : start + digits, :, :, 0], rng, paper=paper, digit_height=height)
+                numbers, refusal, _ = _read(models, np.asarray(image.convert("L"), dtype="float32"), paper)
+                right += bool(numbers) and _majority(numbers) == truth
+                refused += refusal is not None
+                blank += refusal is not None and refusal[0] == "blank"
+            rows.append({"paper": paper, "digit_height": height, "frame_height": 900, "numbers": count,
+                         "read_right": right, "refused": refused, "blank": blank})
     return rows
+
+
+def other_images(models):
+    """Real images that no rule was set on: the 200 patches of scikit-image's `lfw_subset` (100 faces, 100 other
+    parts of the same photos, 25 x 25 pixels, enlarged 16 times), its other images (chessboard_RGB,
+    motorcycle_right, no_time_for_that_tiny.gif), and matplotlib's sample photo and toolbar icons (from its wheel):
+    {"images", "refused", "blank", "seen": {what: count}, "read": [{"image", "number", "models"}]}."""
+    import matplotlib
+    from PIL import Image
+
+    folder = gallery_folder()
+    greys = []
+    for index, patch in enumerate(np.load(os.path.join(folder, "lfw_subset.npy"))):
+        enlarged = Image.fromarray((255 * patch).astype("float32")).resize((400, 400), Image.BICUBIC)
+        greys.append((f"lfw_subset[{index}]", np.clip(np.asarray(enlarged), 0, 255)))
+    mpl = os.path.join(os.path.dirname(matplotlib.__file__), "mpl-data")
+    paths = [os.path.join(folder, name) for name in OTHER_SKIMAGE]
+    paths += [os.path.join(mpl, "sample_data", "Minduka_Present_Blue_Pack.png")]
+    paths += [os.path.join(mpl, "images", f"{name}_large.png") for name in MATPLOTLIB_ICONS]
+    greys += [(os.path.basename(path), reading.read_image(path)) for path in paths]
+    seen, read, blank = {}, [], 0
+    for name, grey in greys:
+        numbers, refusal, _ = _read(models, grey, name)
+        if refusal:
+            seen[refusal[2]] = seen.get(refusal[2], 0) + 1
+            blank += refusal[0] == "blank"
+        else:
+            values = list(numbers.values())
+            common = max(sorted(set(values)), key=values.count)  # as reading.agreement breaks a tie
+            read.append({"image": name, "number": common, "models": values.count(common)})
+    return {"images": len(greys), "refused": len(greys) - len(read), "blank": blank, "seen": seen, "read": read}
 
 
 def straight_strokes(size=600, ruled_every=44):
@@ -146,7 +215,10 @@ def strokes(models):
 
 def study(models, images, labels, folder=None):
     """Every kind's rows: the refusals study's summary (without the machine, which the command adds)."""
+    made, highest = generated(models, images, labels)
     return {"mnist": mnist(models, images, labels), "gallery": gallery(models, folder),
-            "generated": generated(models, images, labels), "strokes": strokes(models),
+            "generated": made, "generated_highest_measures": highest, "strokes": strokes(models),
+            "small": small(models, images, labels), "other_images": other_images(models),
             "rules": {"letters": reading.LETTERS, "filled": reading.FILLED, "uneven": reading.UNEVEN,
-                      "tones": reading.TONES, "wide": reading.WIDE, "holes": reading.HOLES}}
+                      "tones": reading.TONES, "wide": reading.WIDE, "holes": reading.HOLES, "faint": reading.FAINT,
+                      "surround": reading.SURROUND, "disagreed": reading.DISAGREED}}

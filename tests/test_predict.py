@@ -365,7 +365,7 @@ def test_a_page_of_text_or_a_page_without_digits_is_refused_with_one_line(tmp_pa
     assert result.returncode == 1
     errors = result.stderr.splitlines()
     assert len(errors) == 2 and "Traceback" not in result.stderr
-    assert errors[0].startswith(f"error: {text}: ") and ": 8 lines of writing: more than one number holds" in errors[0]
+    assert errors[0].startswith(f"error: {text}: ") and ": no handwritten digit found (text: 8 lines of letters)" in errors[0]
     assert errors[1].startswith(f"error: {empty}: no ")
     assert result.stdout.startswith(f"{good}: BN + L1 ")
 

@@ -7,17 +7,18 @@ import sys
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
+from mnist_norm import photos
 from mnist_norm import reading
 from mnist_norm import refusals
 from mnist_norm import runtimes
 
 from conftest import ROOT, RESULTS
 
-# Real images (scikit-image's gallery, shipped in its wheel) that hold no handwritten digit and are refused. The horse
-# silhouette is not (read as a 7): see docs/your_digits.md.
-NOT_DIGITS = ("page.png", "text.png", "camera.png", "coins.png", "astronaut.png", "chelsea.png", "coffee.png",
-              "moon.png")
+# Real images (scikit-image's gallery, shipped in its wheel) that hold no handwritten digit and are refused: all of it
+# but color.png (a shaded sphere, read as a 7 by 4 of 5 models): see docs/your_digits.md.
+NOT_DIGITS = tuple(name for name in refusals.GALLERY if name != "color.png")
 
 
 @pytest.fixture(scope="module")
@@ -25,13 +26,72 @@ def models():
     return runtimes.load_models(RESULTS, "auto")
 
 
+def _judged(models, grey, name):
+    """The reader's whole judgement, as predict.py makes it: the marks, then the models' part."""
+    digits = reading.read_number(grey, name)
+    return reading.judge(digits, reading.predict(models, np.stack([digit.field for digit in digits])), name)
+
+
 @pytest.mark.parametrize("name", NOT_DIGITS)
-def test_a_real_image_without_a_digit_is_refused_and_not_as_blank(name):
+def test_a_real_image_without_a_digit_is_refused_and_not_as_blank(models, name):
     grey = reading.read_image(os.path.join(refusals.gallery_folder(), name))
     with pytest.raises(reading.ImageError) as refused:
-        reading.read_number(grey, name)
+        _judged(models, grey, name)
     assert reading.refusal(refused.value) in ("not a digit", "not a number"), str(refused.value)
     assert "blank" not in str(refused.value)
+
+
+def test_real_images_no_rule_was_set_on_are_refused_and_only_flat_ones_as_blank(models):
+    """Scikit-image's lfw_subset (200 patches of real photos, 100 of them faces) and the other images of its wheel
+    and matplotlib's: most are refused, and an image called blank has no contrast."""
+    found = refusals.other_images(models)
+    assert found["refused"] >= 0.8 * found["images"], found["read"]
+    for row in found["read"]:
+        assert row["models"] >= 1
+    folder = refusals.gallery_folder()
+    for index, patch in enumerate(np.load(os.path.join(folder, "lfw_subset.npy"))):
+        if float(np.ptp(np.percentile(255 * patch, [0.5, 99.5]))) >= 2 * reading.BLANK_CONTRAST:
+            grey = np.kron(255 * patch, np.ones((16, 16)))
+            try:
+                _judged(models, grey, f"lfw_subset[{index}]")
+            except reading.NoInk as error:
+                raise AssertionError(f"lfw_subset[{index}] has contrast and was called blank: {error}") from None
+            except reading.ImageError:
+                pass
+
+
+def test_the_models_refuse_an_uneven_shape_only_when_they_disagree():
+    """judge: a mark with a stroke DISAGREED times its typical width is refused when some model reads it otherwise;
+    the same mark read alike by every model, or an even one the models disagree on, is kept."""
+    def digit(uneven):
+        return reading.Digit((0, 0, 28, 28), np.zeros((28, 28), np.float32), {"uneven": uneven})
+
+    sure, other = np.eye(10)[[7]], np.eye(10)[[1]]
+    split = {"bn": sure, "gn": sure, "ln": sure, "in": other, "none": sure}
+    with pytest.raises(reading.NotADigit, match=r"a shape the models do not agree on: 4 of 5 read 7"):
+        reading.judge([digit(reading.DISAGREED)], split, "horse")
+    assert reading.judge([digit(reading.DISAGREED)], {norm: sure for norm in split})["number"] == "7"
+    assert reading.judge([digit(reading.DISAGREED - 0.5)], split)["models"] == 4
+
+
+def test_an_outline_around_a_faint_region_and_a_bright_regions_edge_are_no_digits():
+    """faint: a grey ring drawn round with bright outlines (as phantom.png's shapes) has its middle line in the grey,
+    the same ring in a pen's even ink is a 0; surround: a band of "ink" along the edge of a bright region has bright
+    paper on one side and dark on the other, a stroke on paper the same paper on both."""
+    radius = np.hypot(*np.mgrid[-80:81, -80:81])
+    band = (radius >= 50) & (radius <= 74)
+    outlined = np.where(band, 0.3, 0.0).astype(np.float32)
+    outlined[band & ((radius < 53) | (radius > 71))] = 1.0
+    assert reading.not_a_digit(reading.stroke_measures(band, outlined)) == "an outline around a faint region, not strokes"
+    assert reading.not_a_digit(reading.stroke_measures(band, band.astype(np.float32))) is None
+    grey = np.full((300, 400), 60.0, np.float32)
+    grey[60:240, 150:] = 200.0  # a bright region reaching the right edge, its edges soft as a lens makes them
+    with pytest.raises(reading.NotADigit) as refused:
+        reading.read_number(ndimage.gaussian_filter(grey, 2), "edge")
+    assert refused.value.seen == "the edge of a brighter region, not a stroke on paper"
+    stroke = np.full((300, 400), 230.0, np.float32)  # a stroke on paper has the same paper on both sides: kept
+    stroke[60:240, 197:205] = 40.0
+    assert reading.read_number(ndimage.gaussian_filter(stroke, 2), "stroke")[0].measures["surround"] < 0.1
 
 
 def test_a_page_of_printed_text_is_called_text():
@@ -69,12 +129,13 @@ def test_a_filled_shape_and_a_pattern_of_holes_are_no_digits():
 
 @pytest.mark.slow
 def test_mnist_digits_the_rules_were_not_set_on_are_kept(models):
-    """At least 99.9 % of MNIST digits drawn large on white are read as one digit each: training digits 0-2,999, which
-    the rules' thresholds were not set on (they were measured on the 10,000 test digits, photos.py --refusals)."""
+    """At least 99.9 % of MNIST digits drawn large on white are read as one digit each: training digits 3,000-5,999,
+    which the rules' thresholds were not set on (they were measured on the 10,000 test digits, photos.py --refusals;
+    digits 0-2,999, this test's earlier set, showed that *faint* at 0.6 refused two thin 7s and 6s, so it is 0.8)."""
     from mnist_norm import data
 
     (images, labels), _ = data.load_bundled()
-    measured = refusals.mnist(models, images[:3000], labels[:3000])
+    measured = refusals.mnist(models, images[3000:6000], labels[3000:6000])
     assert measured["kept_as_one_digit"] >= 0.999 * 3000, measured["refused"]
     assert measured["majority_right"] >= 0.99 * 3000
 
@@ -99,3 +160,29 @@ def test_json_gives_the_models_agreement_and_a_refusals_kind(tmp_path):
     text = subprocess.run([sys.executable, "predict.py", number], cwd=ROOT, capture_output=True, text=True,
                           timeout=300).stdout
     assert f"| {read['agreement']['models']} of 5 models read {read['agreement']['number']}" in text
+
+
+def test_a_number_written_small_is_read_and_never_called_blank(models, test_set):
+    """Digits 64 pixels tall in a 1200 x 900 photo (7 % of its height), on plain and ruled paper, are read like large
+    ones; at 32 pixels (3.6 %) a number may be missed but is never called blank. Test digits from 7,000 on: the
+    refusals study measured heights on digits 2,000-2,039."""
+    images, labels = test_set
+    right, written = 0, 0
+    for paper in ("plain", "ruled"):
+        rng = np.random.default_rng(23)
+        for k in range(4):
+            start = 7000 + 16 * k + (8 if paper == "ruled" else 0)
+            truth = "".join(str(int(label)) for label in labels[start : start + 4])
+            for height in (64, 32):
+                image = photos.photo(images[start : start + 4, :, :, 0], rng, paper=paper, digit_height=height)
+                grey = np.asarray(image.convert("L"), dtype="float32")
+                try:
+                    found = _judged(models, grey, f"{paper} {height}")
+                except reading.NoInk as error:
+                    raise AssertionError(f"a number {height} pixels tall called blank: {error}") from None
+                except reading.ImageError:
+                    found = None
+                if height == 64:
+                    written += 1
+                    right += found is not None and found["number"] == truth
+    assert right >= written - 1, f"{right} of {written} read right"

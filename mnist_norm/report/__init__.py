@@ -86,6 +86,8 @@ BLOCKS = (
     Block("photo_timing", (os.path.join("predict", "photo_timing.json"),), digits.photo_timing),
     Block("refusals", (os.path.join("refusals", "summary.json"),), digits.refusals),
     Block("refusal_rules", (os.path.join("refusals", "summary.json"),), digits.refusal_rules),
+    Block("small_writing", (os.path.join("refusals", "summary.json"),), digits.small_writing),
+    Block("other_images", (os.path.join("refusals", "summary.json"),), digits.other_images),
     Block("page_answers", (os.path.join("draw", "page.json"),), digits.page_answers),
     Block("predict_number", (os.path.join("predict", "number.json"),), digits.predict_number),
     Block("in_invariance", ("shift",), instance.in_invariance, lambda s: "in_invariance" in s),

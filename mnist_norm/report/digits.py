@@ -52,14 +52,60 @@ def refusals(summary):
                           "table" for row in summary["generated"])
     strokes = [row for row in summary["strokes"] if row["numbers"]
                and set(row["numbers"].values()) == {row["image"][0]}]
+    blank = sum(row["refused"] == "blank" for row in refused)
+    other = summary["other_images"]
     return (f"Of {len(gallery)} real images that hold no digit (scikit-image's gallery), {len(refused)} are refused, "
-            f"none as blank ({words})" + (f"; read: {readings}" if read else "") + ". "
+            f"{'none' if not blank else blank} as blank ({words})" + (f"; read: {readings}" if read else "") + ". "
+            f"Of {other['images']} other real images no threshold was set on, {other['refused']} are refused "
+            f"({other['blank']} as blank: flat patches) and {len(other['read'])} read. "
             f"Of MNIST's {found['digits']:,} test digits drawn large on white, {found['kept_as_one_digit']:,} are read "
             f"as one digit ({100 * found['kept_as_one_digit'] / found['digits']:.2f} %) and the models' majority reads "
             f"{found['majority_right']:,} right, in {1000 * found['median_seconds']:.0f} ms an image (median, "
             f"{summary['machine']}). Photos of 4-digit numbers read right: {generated}; a 1 drawn as one straight "
             f"line and a 7 with a ruler-straight bar, on plain and ruled paper: {len(strokes)} of "
-            f"{len(summary['strokes'])} read right by every model.")
+            f"{len(summary['strokes'])} read right by every model. Numbers written small: {smallest(summary)}.")
+
+
+def smallest(summary):
+    """The smallest digit height from which every number written small is read right on plain and on ruled paper
+    (in the refusals study's frames), and whether any was called blank."""
+    rows = summary["small"]
+    heights = sorted({row["digit_height"] for row in rows})
+    whole = [height for height in heights
+             if all(row["read_right"] == row["numbers"] for row in rows if row["digit_height"] >= height)]
+    frame = rows[0]["frame_height"]
+    blank = sum(row["blank"] for row in rows)
+    found = (f"every number read right from digits {whole[0]} pixels tall ({100 * whole[0] / frame:.1f} % of the "
+             f"frame's height) on plain and ruled paper" if whole else "no height at which every number is read right")
+    return found + (f"; {blank} called blank" if blank else "; none called blank")
+
+
+def small_writing(summary):
+    """Numbers written small, height by height: read right, refused (as blank) of the numbers, on each paper."""
+    rows = summary["small"]
+    heights = sorted({row["digit_height"] for row in rows})
+    frame = rows[0]["frame_height"]
+    cells = {(row["paper"], row["digit_height"]): row for row in rows}
+    lines = ["| paper | " + " | ".join(f"{height} px ({100 * height / frame:.1f} %)" for height in heights) + " |",
+             "|---|" + "---|" * len(heights)]
+    for paper in dict.fromkeys(row["paper"] for row in rows):
+        lines.append(f"| {paper} | " + " | ".join(
+            f"{cells[paper, height]['read_right']} / {cells[paper, height]['numbers']}"
+            + (f" ({cells[paper, height]['blank']} blank)" if cells[paper, height]["blank"] else "")
+            for height in heights) + " |")
+    lines += ["", f"Numbers read right by the models' majority, of those written, in a 1200 x {frame} photo; the "
+              f"digits' height in pixels and as a share of the frame's height. {smallest(summary)[0].upper()}"
+              f"{smallest(summary)[1:]}."]
+    return "\n".join(lines)
+
+
+def other_images(summary):
+    """The real images no rule was set on: what the reader saw in those it refused, and what it read."""
+    other = summary["other_images"]
+    seen = "; ".join(f"{what}: {count}" for what, count in sorted(other["seen"].items(), key=lambda item: -item[1]))
+    read = ", ".join(f"{row['image']} ({row['number']}, {row['models']} of 5)" for row in other["read"])
+    return (f"Of {other['images']} images, {other['refused']} are refused ({seen}) and {len(other['read'])} read"
+            + (f": {read}" if read else "") + ".")
 
 
 RULES = (("pieces", "letters", "separate pieces in one mark", "text"),
@@ -67,23 +113,34 @@ RULES = (("pieces", "letters", "separate pieces in one mark", "text"),
          ("uneven", "uneven", "thickest stroke / its typical stroke", "a photo's shapes"),
          ("tones", "tones", "share of its ink in mid-grey (with *uneven*)", "a photo's shapes"),
          ("wide", "wide", "width / height", "a mark far wider than a digit"),
-         ("holes", "holes", "holes it encloses", "a pattern with"))
+         ("holes", "holes", "holes it encloses", "a pattern with"),
+         ("faint", "faint", "share of its middle lines under a third of its strong ink", "an outline"),
+         ("surround", "surround", "spread of the paper around it / the ink's contrast", "the edge of a"),
+         ("uneven", "disagreed", "*uneven*, when the models do not all read it alike", "a shape the models"))
 
 
 def refusal_rules(summary):
-    """Each rule of reading.not_a_digit: its measure, the threshold, the highest value among MNIST's test digits
-    drawn large (what the threshold must stay above), and the gallery images it refuses."""
+    """Each rule of reading.not_a_digit (and reading.judge): its measure, the threshold, the highest value among
+    MNIST's test digits drawn large and among the photos' digits (what the threshold must stay above), and the
+    gallery images it refuses."""
     highest = summary["mnist"]["highest_measures"]
-    lines = ["| rule | measure | refused from | highest among MNIST's test digits | gallery images it refuses |",
-             "|---|---|---|---|---|"]
+    photo = summary["generated_highest_measures"]
+    disagreed = summary["mnist"]["models_disagree"]
+    lines = ["| rule | measure | refused from | highest among MNIST's test digits kept | MNIST's test digits it "
+             "refuses | highest among the photos' digits | gallery images it refuses |", "|---|---|---|---|---|---|---|"]
     for measure, rule, about, words in RULES:
         refused = [row["image"] for row in summary["gallery"] if row["seen"] and row["seen"].startswith(words)]
-        lines.append(f"| {rule} | {about} | {summary['rules'][rule]:g} | {highest[measure]:g} | "
+        mnist = disagreed["highest_uneven"] if rule == "disagreed" else highest[measure]
+        lost = sum(count for said, count in summary["mnist"]["refused"].items()
+                   if said.startswith(f"no handwritten digit found ({words}"))
+        lines.append(f"| {rule} | {about} | {summary['rules'][rule]:g} | {mnist:g} | {lost} | {photo[measure]:g} | "
                      f"{', '.join(refused) or '–'} |")
     found = summary["mnist"]
     lines += ["", f"Over all {found['digits']:,} test digits, each drawn 8x on white; a digit counts when read as one "
-              "digit. Before these, an image whose brightness spans under 24 grey levels is blank, and one with "
-              "contrast but no strokes standing out of its texture is \"a photo or a texture\"."]
+              f"digit ({disagreed['digits']} of them are read differently by some model: *disagreed*'s column is "
+              "their highest *uneven*); the photos: 10 numbers of 4 digits on each paper. Before these, an image "
+              "whose brightness spans under 24 grey levels is blank, and one with contrast but no strokes standing "
+              "out of its texture is \"a photo or a texture\"."]
     return "\n".join(lines)
 
 
