@@ -134,25 +134,27 @@ def generated(models, images, labels, first=1000, count=10, digits=4):
     return rows, _highest(found)[0]
 
 
-def small(models, images, labels, heights=SMALL_HEIGHTS, count=10, first=2000, digits=4):
+def small(models, images, labels, heights=SMALL_HEIGHTS, count=20, first=2000, digits=4):
     """Numbers written small: photos (1200 x 900) of `count` 4-digit numbers (test digits from index `first`) whose
     digits are `heights` pixels tall, on plain and on ruled paper (rules every 32-45 pixels): for each, how many the
-    models' majority reads right and how many are refused (and how many of those as blank)."""
+    models' majority reads right, how many are refused (and how many of those as blank), and what was seen instead."""
     rows = []
     for paper in ("plain", "ruled"):
         for height in heights:
             rng = np.random.default_rng(11)
-            right = refused = blank = 0
+            right = blank = 0
+            seen = {}
             for k in range(count):
                 start = first + k * digits
                 truth = "".join(str(int(label)) for label in labels[start : start + digits])
                 image = photos.photo(images[start : start + digits, :, :, 0], rng, paper=paper, digit_height=height)
                 numbers, refusal, _ = _read(models, np.asarray(image.convert("L"), dtype="float32"), paper)
                 right += bool(numbers) and _majority(numbers) == truth
-                refused += refusal is not None
-                blank += refusal is not None and refusal[0] == "blank"
+                if refusal:
+                    seen[refusal[2]] = seen.get(refusal[2], 0) + 1
+                    blank += refusal[0] == "blank"
             rows.append({"paper": paper, "digit_height": height, "frame_height": 900, "numbers": count,
-                         "read_right": right, "refused": refused, "blank": blank})
+                         "read_right": right, "refused": sum(seen.values()), "blank": blank, "seen": seen})
     return rows
 
 

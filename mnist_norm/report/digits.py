@@ -67,17 +67,21 @@ def refusals(summary):
 
 
 def smallest(summary):
-    """The smallest digit height from which every number written small is read right on plain and on ruled paper
-    (in the refusals study's frames), and whether any was called blank."""
+    """The smallest digit height from which numbers written small are read right as often as the photos of numbers
+    at their usual size (`generated`, on the same paper), on each paper, and whether any was called blank."""
     rows = summary["small"]
-    heights = sorted({row["digit_height"] for row in rows})
-    whole = [height for height in heights
-             if all(row["read_right"] == row["numbers"] for row in rows if row["digit_height"] >= height)]
-    frame = rows[0]["frame_height"]
+    usual = {row["paper"]: row["read_right"] / row["numbers"] for row in summary["generated"]}
+    parts = []
+    for paper in dict.fromkeys(row["paper"] for row in rows):
+        own = sorted((row for row in rows if row["paper"] == paper), key=lambda row: row["digit_height"])
+        kept = [row["digit_height"] for k, row in enumerate(own)
+                if all(later["read_right"] / later["numbers"] >= usual[paper] for later in own[k:])]
+        frame = own[0]["frame_height"]
+        parts.append(f"from {kept[0]} pixels ({100 * kept[0] / frame:.1f} % of the frame's height) on {paper} paper"
+                     if kept else f"at no height on {paper} paper")
     blank = sum(row["blank"] for row in rows)
-    found = (f"every number read right from digits {whole[0]} pixels tall ({100 * whole[0] / frame:.1f} % of the "
-             f"frame's height) on plain and ruled paper" if whole else "no height at which every number is read right")
-    return found + (f"; {blank} called blank" if blank else "; none called blank")
+    return (f"read as often as at their usual size ({', '.join(f'{100 * usual[paper]:.0f} % on {paper}' for paper in dict.fromkeys(row['paper'] for row in rows))}) "
+            + " and ".join(parts) + (f"; {blank} called blank" if blank else "; none called blank"))
 
 
 def small_writing(summary):
@@ -91,11 +95,16 @@ def small_writing(summary):
     for paper in dict.fromkeys(row["paper"] for row in rows):
         lines.append(f"| {paper} | " + " | ".join(
             f"{cells[paper, height]['read_right']} / {cells[paper, height]['numbers']}"
-            + (f" ({cells[paper, height]['blank']} blank)" if cells[paper, height]["blank"] else "")
+            + (f" ({cells[paper, height]['refused']} refused)" if cells[paper, height]["refused"] else "")
             for height in heights) + " |")
-    lines += ["", f"Numbers read right by the models' majority, of those written, in a 1200 x {frame} photo; the "
-              f"digits' height in pixels and as a share of the frame's height. {smallest(summary)[0].upper()}"
-              f"{smallest(summary)[1:]}."]
+    seen = {}
+    for row in rows:
+        for what, count in row["seen"].items():
+            seen[what] = seen.get(what, 0) + count
+    said = "; ".join(f"{what}: {count}" for what, count in sorted(seen.items(), key=lambda item: -item[1]))
+    lines += ["", f"Numbers read right by the models' majority, of those written, in a 1200 x {frame} photo, and how "
+              f"many were refused; the digits' height in pixels and as a share of the frame's height. Numbers "
+              f"{smallest(summary)}." + (f" The refusals: {said}." if said else "")]
     return "\n".join(lines)
 
 
