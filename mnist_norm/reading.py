@@ -250,7 +250,7 @@ def ink(grey, name="image"):
     grey = ndimage.uniform_filter(grey, 3, mode="nearest") if min(grey.shape) >= 64 else grey
     # Which side is ink: tried both ways, each finds what stands out of its paper; on the wrong side that is
     # the paper around and inside the strokes, on the right side the ink, which lies further from the image's
-    # median brightness (the paper's, as ink is the minority).
+    # median brightness (the paper's, as ink is the minority) once the light's fall-off is divided away.
     flat = _flattened(grey)
     middle = float(np.median(flat))
     candidates = []
@@ -376,8 +376,8 @@ def _marks(strength, name):
     component labels each mark is made of, and the labels array.
 
     Connected components of the ink (above INK_THRESHOLD, joined across gaps of half a stroke width, 2 to 6
-    pixels, holding ink of 0.3 or more somewhere); specks under 1 % of the largest piece's pixels dropped; pieces stacked above each
-    other (a 5's flag, a 4 written in two strokes) joined into one mark. Then what no digit is: a line thin as a
+    pixels, holding ink of 0.3 or more somewhere); specks under 1 % of the largest piece's pixels dropped; pieces
+    stacked above each other (a 5's flag, a 4 written in two strokes) joined into one mark. Then what no digit is: a line thin as a
     rule reaching from edge to edge or along half the image from an edge, a dash three times wider than high
     (several: words, a page of text), a speck under 30 % of the tallest mark or with under 4 % of the most ink.
     The number is the line of marks with the most ink; smaller marks off it are specks.
@@ -484,9 +484,8 @@ def stroke_measures(mine, strength=None):
     same box): {"pieces": separate pieces of 2 % or more of its ink, "width": its typical stroke width over its
     height, "uneven": its thickest stroke over its typical one, "wide": its width over its height, "holes": pieces of
     paper it encloses, "tones": the share of its ink that is mid-grey, "faint": the share of its strokes' middle lines
-    fainter than a third of its strong ink (its 95th percentile)}.
-    Stroke widths are twice the distance
-    transform on the strokes' middle lines (the ridge of `distance_transform_edt`)."""
+    fainter than a third of its strong ink (its 95th percentile)}. Stroke widths are twice the distance transform
+    on the strokes' middle lines (the ridge of `distance_transform_edt`)."""
     height, width = mine.shape
     distance = ndimage.distance_transform_edt(np.pad(mine, 1))[1:-1, 1:-1]
     ridge = mine & (distance > 0) & (distance == ndimage.maximum_filter(distance, 3))
@@ -587,7 +586,9 @@ def read_number(grey, name="image", scale=1.0):
     boxes are given in the image's pixels).
 
     Before it is answered, each mark must be a handwritten digit's (`stroke_measures`, `not_a_digit`): strokes of
-    one width, a small part of its height, not a filled or uneven shape, not letters, not far wider than high.
+    one width, a small part of its height, not a filled or uneven shape, not letters, not far wider than high, not
+    an outline around a faint middle, with the same paper on both sides (`_surround`). The models' part of the
+    judgement comes after they answer (`judge`).
 
     Raises:
         NoInk: an image without contrast; NotADigit: ink that is no handwritten digit (the message says what it is
