@@ -551,13 +551,14 @@ def _surround(sheet, strength, labels, box, own):
     margin = max(4, (bottom - top + 1) // 4)
     rows = slice(max(0, top - margin), bottom + 1 + margin)
     cols = slice(max(0, left - margin), right + 1 + margin)
-    mine = np.isin(labels[rows, cols], own) & (strength[rows, cols] > INK_THRESHOLD)
+    window = strength[rows, cols]
+    mine = np.isin(labels[rows, cols], own) & (window > INK_THRESHOLD)
     # Outside the ink and whatever it encloses: a 0's paper inside it, or a blot's middle that the paper's level
     # (a third of the image wide) took for paper.
-    inked = ndimage.binary_fill_holes(strength[rows, cols] > INK_THRESHOLD)
+    inked = ndimage.binary_fill_holes(window > INK_THRESHOLD)
     wide = max(2, int(round(_stroke_width(mine))))
     band = ndimage.binary_dilation(mine, iterations=2 + wide) & ~ndimage.binary_dilation(inked, iterations=2)
-    core = mine & (strength[rows, cols] > 0.5)
+    core = mine & (window > 0.5)
     if not band.any() or not core.any():
         return 0.0
     paper = sheet[rows, cols][band]

@@ -41,8 +41,9 @@ def on_white(digit, factor=8):
 
 
 def _read(models, grey, name, digits_out=None):
-    """(the number each model reads, or None; the refusal's kind and words, or None; seconds). The digits read are
-    appended to `digits_out` when given, each with the models' agreement on it: (Digit, agreement's digit)."""
+    """(the number each model reads, or None; the refusal's kind and words, or None; seconds; the models'
+    `reading.agreement`, or None). The digits read are appended to `digits_out` when given, each with the models'
+    agreement on it: (Digit, agreement's digit)."""
     started = time.perf_counter()
     try:
         digits = reading.read_number(grey, name)
@@ -50,11 +51,11 @@ def _read(models, grey, name, digits_out=None):
         found = reading.judge(digits, probabilities, name)
     except reading.ImageError as error:
         return None, (reading.refusal(error), str(error).split(": ", 1)[-1], _seen(error)), \
-            time.perf_counter() - started
+            time.perf_counter() - started, None
     numbers = {norm: reading.number(values) for norm, values in probabilities.items()}
     if digits_out is not None:
         digits_out.extend(zip(digits, found["digits"]))
-    return numbers, None, time.perf_counter() - started
+    return numbers, None, time.perf_counter() - started, found
 
 
 def _highest(found):
@@ -88,7 +89,7 @@ def mnist(models, images, labels):
     kept = right = 0
     refused, seconds, found = {}, [], []
     for index, (image, label) in enumerate(zip(images[:, :, :, 0], labels)):
-        numbers, refusal, took = _read(models, on_white(image), f"test digit {index}", found)
+        numbers, refusal, took, _ = _read(models, on_white(image), f"test digit {index}", found)
         seconds.append(took)
         if refusal:
             refused[refusal[1]] = refused.get(refusal[1], 0) + 1
@@ -108,7 +109,7 @@ def gallery(models, folder=None):
     rows = []
     for name in GALLERY:
         grey = reading.read_image(os.path.join(folder, name))
-        numbers, refusal, took = _read(models, grey, name)
+        numbers, refusal, took, _ = _read(models, grey, name)
         rows.append({"image": name, "size": list(grey.shape[::-1]), "numbers": numbers,
                      "refused": refusal and refusal[0], "seen": refusal and refusal[2], "words": refusal and refusal[1],
                      "seconds": round(took, 4)})
@@ -126,7 +127,7 @@ def generated(models, images, labels, first=1000, count=10, digits=4):
             chosen = images[first + k * digits : first + (k + 1) * digits, :, :, 0]
             truth = "".join(str(int(label)) for label in labels[first + k * digits : first + (k + 1) * digits])
             image = photos.photo(chosen, rng, paper="plain" if paper == "table" else paper, table=paper == "table")
-            numbers, _, took = _read(models, np.asarray(image.convert("L"), dtype="float32"), paper, found)
+            numbers, _, took, _ = _read(models, np.asarray(image.convert("L"), dtype="float32"), paper, found)
             right += bool(numbers) and _majority(numbers) == truth
             seconds.append(took)
         rows.append({"paper": paper, "numbers": count, "read_right": right,
@@ -148,7 +149,7 @@ def small(models, images, labels, heights=SMALL_HEIGHTS, count=20, first=2000, d
                 start = first + k * digits
                 truth = "".join(str(int(label)) for label in labels[start : start + digits])
                 image = photos.photo(images[start : start + digits, :, :, 0], rng, paper=paper, digit_height=height)
-                numbers, refusal, _ = _read(models, np.asarray(image.convert("L"), dtype="float32"), paper)
+                numbers, refusal, _, _ = _read(models, np.asarray(image.convert("L"), dtype="float32"), paper)
                 right += bool(numbers) and _majority(numbers) == truth
                 if refusal:
                     seen[refusal[2]] = seen.get(refusal[2], 0) + 1
@@ -178,14 +179,12 @@ def other_images(models):
     greys += [(os.path.basename(path), reading.read_image(path)) for path in paths]
     seen, read, blank = {}, [], 0
     for name, grey in greys:
-        numbers, refusal, _ = _read(models, grey, name)
+        _, refusal, _, found = _read(models, grey, name)
         if refusal:
             seen[refusal[2]] = seen.get(refusal[2], 0) + 1
             blank += refusal[0] == "blank"
         else:
-            values = list(numbers.values())
-            common = max(sorted(set(values)), key=values.count)  # as reading.agreement breaks a tie
-            read.append({"image": name, "number": common, "models": values.count(common)})
+            read.append({"image": name, "number": found["number"], "models": found["models"]})
     return {"images": len(greys), "refused": len(greys) - len(read), "blank": blank, "seen": seen, "read": read}
 
 
@@ -210,7 +209,7 @@ def strokes(models):
     """What each model reads on `straight_strokes`' images (or the refusal's words)."""
     rows = []
     for name, grey in straight_strokes().items():
-        numbers, refusal, _ = _read(models, grey, name)
+        numbers, refusal, _, _ = _read(models, grey, name)
         rows.append({"image": name, "numbers": numbers, "words": refusal and refusal[1]})
     return rows
 

@@ -71,8 +71,9 @@ def smallest(summary):
     at their usual size (`generated`, on the same paper), on each paper, and whether any was called blank."""
     rows = summary["small"]
     usual = {row["paper"]: row["read_right"] / row["numbers"] for row in summary["generated"]}
+    papers = list(dict.fromkeys(row["paper"] for row in rows))
     parts = []
-    for paper in dict.fromkeys(row["paper"] for row in rows):
+    for paper in papers:
         own = sorted((row for row in rows if row["paper"] == paper), key=lambda row: row["digit_height"])
         kept = [row["digit_height"] for k, row in enumerate(own)
                 if all(later["read_right"] / later["numbers"] >= usual[paper] for later in own[k:])]
@@ -80,8 +81,9 @@ def smallest(summary):
         parts.append(f"from {kept[0]} pixels ({100 * kept[0] / frame:.1f} % of the frame's height) on {paper} paper"
                      if kept else f"at no height on {paper} paper")
     blank = sum(row["blank"] for row in rows)
-    return (f"read as often as at their usual size ({', '.join(f'{100 * usual[paper]:.0f} % on {paper}' for paper in dict.fromkeys(row['paper'] for row in rows))}) "
-            + " and ".join(parts) + (f"; {blank} called blank" if blank else "; none called blank"))
+    rates = ", ".join(f"{100 * usual[paper]:.0f} % on {paper}" for paper in papers)
+    return (f"read as often as at their usual size ({rates}) " + " and ".join(parts)
+            + (f"; {blank} called blank" if blank else "; none called blank"))
 
 
 def small_writing(summary):
