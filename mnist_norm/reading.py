@@ -26,7 +26,9 @@ TONES = 0.85  # ...when at least this share of its ink is mid-grey (0.15-0.85): 
 WIDE = 2.8  # width over height from which a mark is no digit (MNIST's widest: 2.65)
 HOLES = 7  # enclosed holes from which a mark is a pattern, not a digit (an 8 has 2; MNIST's most: 6)
 FAINT = 0.8  # share of its strokes' middle lines fainter than a third of its strong ink: an outline (MNIST: 0.67)
-SURROUND = 0.6  # spread of the paper around it over the ink's contrast: a bright region's edge (photos: 0.42)
+SOFT = 0.65  # share of a thick mark's ink under half its contrast: a shaded shape, not a pen's (MNIST: 0.55)
+THICK = 0.25  # ...for a mark whose typical stroke is this share of its height or more (a thinner one is all edge)
+SURROUND = 0.6  # spread of the paper around it over the ink's contrast: a bright region's edge (photos: 0.40)
 DISAGREED = 3.0  # thickest stroke over the typical one from which a mark the models disagree on is refused (MNIST: 2.3)
 WORK_SIDE = 1024  # a larger photo is reduced to about this longest side before the ink is looked for
 _OPEN_LOCK = threading.Lock()  # Pillow's own pixel limit is a module setting: lifted for one open at a time
@@ -280,13 +282,17 @@ def without_rules(strength, faint=None, noise=0.0):
     A grey opening with a line a sixth of the image long keeps only straight horizontal (then vertical) runs of
     ink; runs in one line, across gaps shorter than that (where a shadow or the noise broke a faint rule), that
     together span half the image or more and are at least 25 times longer than thick are a paper's rules (a
-    digit's stroke is never that thin for its length). They are subtracted at their strongest within 15 pixels along
-    them and a pixel either side (the lens blurs them, the noise varies along them) but never by more than half
-    again their usual strength, so a stroke that crosses a rule, or runs along one, keeps its own ink there,
-    less the rule's; what was under 0.5 and is left under 0.3 where a rule was is taken away too, and then
-    whatever is no thicker than the rules (a grey opening as wide as their median thickness, 3 to 7 pixels).
+    digit's stroke is never that thin for its length); on a page with three rules or more, so are those that span a
+    quarter of it and are no thicker than twice the usual rule (where the light falls off, a rule fades and breaks).
+    They are subtracted at their strongest within 15 pixels along them and a pixel either side (the lens blurs them,
+    the noise varies along them) but never by more than half again their usual strength, so a stroke that crosses a
+    rule, or runs along one, keeps its own ink there, less the rule's; what was under 0.5 and is left under 0.3 along
+    a rule is taken away too, and then, along the rules only, whatever is no thicker than they are across them (a
+    grey opening across them as long as the median thickness of the rules in that direction, 3 to 7 pixels: a
+    margin line is thicker than the rules). A stroke away from the rules is left whole, however thin: a number
+    written small, with a pen as thick as the rules, keeps its strokes.
     """
-    cleaned, thickness = strength, []
+    cleaned, bands = strength, []
     for axis in (1, 0):
         extent = strength.shape[axis]
         length = max(3, extent // 6)
@@ -299,26 +305,44 @@ def without_rules(strength, faint=None, noise=0.0):
             continue
         areas = np.bincount(labels[runs], minlength=count + 1)[1:]
         spans = [box[axis].stop - box[axis].start - (length - 1) for box in ndimage.find_objects(labels)]
-        rules = [k + 1 for k in range(count) if spans[k] >= 0.5 * extent and areas[k] * 25 <= spans[k] ** 2]
-        rules = _printed(rules, areas, spans, extent)
-        if rules:
-            thickness += [areas[k - 1] / spans[k - 1] for k in rules]
-            # Each rule at most half again its usual strength (its lower quartile: a stroke along it is stronger),
-            # so that where a stroke runs along a rule, the stroke stays.
-            typical = np.zeros(count + 1, dtype="float32")
-            typical[rules] = ndimage.labeled_comprehension(lines, np.where(runs, labels, 0), rules,
-                                                           lambda values: np.percentile(values, 25), "float32", 0.0)
-            found = np.where(runs, np.minimum(lines, 1.5 * typical[labels]), 0.0)
-            spread = ndimage.grey_dilation(found, size=(3, 15) if axis == 1 else (15, 3))
-            cleaned = cleaned - spread
-            # Where a rule was, what was weak (under 0.5) and stays weak (under 0.3) is the rule's remainder; a
-            # stroke across it was strong.
-            cleaned = np.where((spread > 0) & (cleaned < 0.3) & (strength < 0.5), 0.0, cleaned)
+        straight = [k + 1 for k in range(count) if spans[k] >= 0.5 * extent and areas[k] * 25 <= spans[k] ** 2]
+        rules = _printed(straight, areas, spans, extent)
+        if not rules:
+            continue
+        thickness = float(np.median([areas[k - 1] / spans[k - 1] for k in rules]))
+        banded = rules
+        if len(rules) >= 3:  # a ruled page: rules the light left faint, and so broken, are its rules too
+            rules = rules + [k + 1 for k in range(count) if 0.25 * extent <= spans[k] < 0.5 * extent
+                             and areas[k] <= 2.0 * thickness * spans[k]]
+            # A rule that a stroke runs along is thicker than the others: not subtracted (the stroke would go with
+            # it), but what is left of it is taken away along it as along the others.
+            banded = rules + [k for k in straight if k not in rules]
+        # Each rule at most half again its usual strength (its lower quartile: a stroke along it is stronger),
+        # so that where a stroke runs along a rule, the stroke stays.
+        typical = np.zeros(count + 1, dtype="float32")
+        typical[rules] = ndimage.labeled_comprehension(lines, np.where(runs, labels, 0), rules,
+                                                       lambda values: np.percentile(values, 25), "float32", 0.0)
+        found = np.where(runs, np.minimum(lines, 1.5 * typical[labels]), 0.0)
+        spread = ndimage.grey_dilation(found, size=(3, 15) if axis == 1 else (15, 3))
+        cleaned = cleaned - spread
+        # Where a rule was (along all of it, and two pixels either side: a faint rule's runs are broken and
+        # thinner than its ink), what was weak (under 0.5) and stays weak (under 0.3) is the rule's remainder;
+        # a stroke across it was strong.
+        across = (5, 1) if axis == 1 else (1, 5)
+        band = np.isin(labels, banded) & ndimage.binary_dilation(runs, structure=np.ones(across, bool))
+        cleaned = np.where((band | (spread > 0)) & (cleaned < 0.3) & (strength < 0.5), 0.0, cleaned)
+        bands.append((axis, band, min(7, max(3, int(np.ceil(thickness)) | 1))))
     if cleaned is strength:
         return strength
-    # What is left of the rules is no thicker than the rules; a photo's strokes (on paper with rules) are thicker.
-    size = min(7, max(3, int(np.ceil(np.median(thickness))) | 1))
-    return ndimage.grey_opening(np.clip(cleaned, 0.0, 1.0), size=(size, size), mode="nearest")
+    # What is left of the rules is no thicker than the rules, and runs along them: along the rules only, an opening
+    # across them as long as they are thick (a stroke elsewhere, however thin, is left whole; one that crosses a
+    # rule stays).
+    cleaned = np.clip(cleaned, 0.0, 1.0)
+    for axis, band, size in bands:
+        across = (size, 1) if axis == 1 else (1, size)
+        opened = ndimage.grey_opening(cleaned, size=across, mode="nearest")
+        cleaned = np.where(ndimage.binary_dilation(band, structure=np.ones(across, bool)), opened, cleaned)
+    return cleaned
 
 
 def _printed(lines, areas, spans, extent):
@@ -484,7 +508,9 @@ def stroke_measures(mine, strength=None):
     same box): {"pieces": separate pieces of 2 % or more of its ink, "width": its typical stroke width over its
     height, "uneven": its thickest stroke over its typical one, "wide": its width over its height, "holes": pieces of
     paper it encloses, "tones": the share of its ink that is mid-grey, "faint": the share of its strokes' middle lines
-    fainter than a third of its strong ink (its 95th percentile)}. Stroke widths are twice the distance transform
+    fainter than a third of its strong ink (its 95th percentile), "soft": the share of its ink under half the ink's
+    contrast if its typical stroke is THICK of its height or more, else 0 (a thin stroke is all edge: blurred, it is
+    soft throughout; a thick one is soft only at its edges)}. Stroke widths are twice the distance transform
     on the strokes' middle lines (the ridge of `distance_transform_edt`)."""
     height, width = mine.shape
     distance = ndimage.distance_transform_edt(np.pad(mine, 1))[1:-1, 1:-1]
@@ -502,7 +528,8 @@ def stroke_measures(mine, strength=None):
     return {"pieces": int(np.sum(sizes >= 0.02 * sizes.max())), "width": 2 * typical / height,
             "uneven": thickest / typical if typical else 0.0, "wide": width / height, "holes": holes,
             "tones": float(np.mean((values > 0.15) & (values < 0.85))),
-            "faint": float(np.mean(middle < 0.35 * np.percentile(values, 95)))}
+            "faint": float(np.mean(middle < 0.35 * np.percentile(values, 95))),
+            "soft": float(np.mean(values < 0.5)) if 2 * typical / height >= THICK else 0.0}
 
 
 def not_a_digit(measures, lines=1):
@@ -517,6 +544,8 @@ def not_a_digit(measures, lines=1):
         return "a mark far wider than a digit"
     if measures["holes"] >= HOLES:
         return f"a pattern with {measures['holes']} holes"
+    if measures["soft"] >= SOFT:
+        return "a shaded shape with soft edges, not a pen's strokes"
     if measures["faint"] >= FAINT:
         return "an outline around a faint region, not strokes"
     if measures.get("surround", 0.0) >= SURROUND:

@@ -221,5 +221,5 @@ def study(models, images, labels, folder=None):
             "generated": made, "generated_highest_measures": highest, "strokes": strokes(models),
             "small": small(models, images, labels), "other_images": other_images(models),
             "rules": {"letters": reading.LETTERS, "filled": reading.FILLED, "uneven": reading.UNEVEN,
-                      "tones": reading.TONES, "wide": reading.WIDE, "holes": reading.HOLES, "faint": reading.FAINT,
-                      "surround": reading.SURROUND, "disagreed": reading.DISAGREED}}
+                      "tones": reading.TONES, "wide": reading.WIDE, "holes": reading.HOLES, "soft": reading.SOFT,
+                      "faint": reading.FAINT, "surround": reading.SURROUND, "disagreed": reading.DISAGREED}}

@@ -387,6 +387,23 @@ def test_rules_are_taken_away_and_strokes_along_them_stay():
     assert predict.without_rules(tight) is tight
 
 
+def test_a_stroke_as_thin_as_the_rules_keeps_its_ink_and_faded_rules_go():
+    """A number written small has a pen as thick as the paper's rules: what stands between the rules is left whole
+    (a square opening as wide as the rules erased a thin slanted stroke), and rules that fade and break where the
+    light falls off are taken away with the others."""
+    strength = np.zeros((400, 600), np.float32)
+    rows = np.arange(20, 400, 30)
+    for k, row in enumerate(rows):
+        strength[row : row + 3, :] = 0.3 if k < 7 else np.where(np.arange(600) < 260, 0.25, 0.0)  # faded
+    stroke = np.zeros_like(strength, bool)
+    for y in range(58, 76):  # a slanted stroke 3 pixels wide, between the rules at rows 50 and 80
+        stroke[y, 300 + (y - 58) // 2 : 303 + (y - 58) // 2] = True
+    strength[stroke] = 1.0
+    cleaned = predict.without_rules(strength)
+    assert cleaned[stroke].min() > 0.9
+    assert cleaned[~stroke].max() < 0.1
+
+
 def test_the_sheet_is_found_on_a_darker_table_and_a_shadow_is_not_a_table(test_set):
     digits = test_set[0][[0, 1], :, :, 0]
     for seed in range(4):

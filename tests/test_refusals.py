@@ -16,9 +16,8 @@ from mnist_norm import runtimes
 
 from conftest import ROOT, RESULTS
 
-# Real images (scikit-image's gallery, shipped in its wheel) that hold no handwritten digit and are refused: all of it
-# but color.png (a shaded sphere, read as a 7 by 4 of 5 models): see docs/your_digits.md.
-NOT_DIGITS = tuple(name for name in refusals.GALLERY if name != "color.png")
+# Real images (scikit-image's gallery, shipped in its wheel) that hold no handwritten digit: each is refused.
+NOT_DIGITS = refusals.GALLERY
 
 
 @pytest.fixture(scope="module")
@@ -92,6 +91,27 @@ def test_an_outline_around_a_faint_region_and_a_bright_regions_edge_are_no_digit
     stroke = np.full((300, 400), 230.0, np.float32)  # a stroke on paper has the same paper on both sides: kept
     stroke[60:240, 197:205] = 40.0
     assert reading.read_number(ndimage.gaussian_filter(stroke, 2), "stroke")[0].measures["surround"] < 0.1
+
+
+def test_a_shaded_shape_is_no_digit_and_a_thick_or_blurred_pen_stroke_is():
+    """soft: a thick cross whose ink fades from a bright middle (as the lit part of color.png's shaded sphere) is
+    mostly weak ink; the same cross in a pen's even ink has soft edges only, and a thin stroke blurred until it is
+    weak throughout is kept (it is all edge)."""
+    rows, cols = np.mgrid[-60:61, -60:61]
+    cross = (abs(rows) < 20) | (abs(cols) < 20)  # strokes a third of its height thick
+
+    def measured(ink):
+        return reading.stroke_measures(ink > reading.INK_THRESHOLD, ink)
+
+    shaded = np.where(cross, np.exp(-np.hypot(rows, cols) / 25), 0.0).astype(np.float32)
+    inked = ndimage.gaussian_filter(cross.astype(np.float32), 2)
+    assert measured(shaded)["width"] >= reading.THICK and measured(inked)["width"] >= reading.THICK
+    assert reading.not_a_digit(measured(shaded)) == "a shaded shape with soft edges, not a pen's strokes"
+    assert reading.not_a_digit(measured(inked)) is None
+    line = np.zeros((121, 121), np.float32)
+    line[10:110, 56:64] = 0.45  # a pale stroke: weak throughout, but thin
+    line = ndimage.gaussian_filter(line, 2)
+    assert measured(line)["soft"] == 0.0 and reading.not_a_digit(measured(line)) is None
 
 
 def test_a_page_of_printed_text_is_called_text():
@@ -186,3 +206,22 @@ def test_a_number_written_small_is_read_and_never_called_blank(models, test_set)
                     written += 1
                     right += found is not None and found["number"] == truth
     assert right >= written - 1, f"{right} of {written} read right"
+
+
+def test_a_notebook_page_with_digits_40_pixels_tall_is_read_as_the_forms_are(models, test_set):
+    """The issue's notebook page: digits 40 pixels tall (4.4 % of a 1200 x 900 frame) standing on rules 32-45 pixels
+    apart are read right as often as numbers at their usual size on ruled paper (8 of 10), on test digits 7,500 on
+    (the study measured 2,000 on; the rules' cleaning was probed on 6,000 on)."""
+    images, labels = test_set
+    rng = np.random.default_rng(29)
+    right = 0
+    for k in range(10):
+        start = 7500 + 4 * k
+        truth = "".join(str(int(label)) for label in labels[start : start + 4])
+        image = photos.photo(images[start : start + 4, :, :, 0], rng, paper="ruled", digit_height=40)
+        try:
+            found = _judged(models, np.asarray(image.convert("L"), dtype="float32"), f"ruled 40 px {k}")
+        except reading.ImageError:
+            continue
+        right += found["number"] == truth
+    assert right >= 8, f"{right} of 10 read right"

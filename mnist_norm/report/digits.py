@@ -125,6 +125,8 @@ RULES = (("pieces", "letters", "separate pieces in one mark", "text"),
          ("tones", "tones", "share of its ink in mid-grey (with *uneven*)", "a photo's shapes"),
          ("wide", "wide", "width / height", "a mark far wider than a digit"),
          ("holes", "holes", "holes it encloses", "a pattern with"),
+         ("soft", "soft", "share of its ink under half its contrast, for strokes a quarter of its height or thicker",
+          "a shaded shape"),
          ("faint", "faint", "share of its middle lines under a third of its strong ink", "an outline"),
          ("surround", "surround", "spread of the paper around it / the ink's contrast", "the edge of a"),
          ("uneven", "disagreed", "*uneven*, when the models do not all read it alike", "a shape the models"))
