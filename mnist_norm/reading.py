@@ -164,14 +164,20 @@ def _flattened(grey):
     return grey / (_resize(grid, (rows * block, cols * block))[:height, :width] + 1.0)
 
 
+def _standing_out(noise):
+    """The least contrast that stands out of paper whose noise spreads by `noise` (~6 % of the range at least)."""
+    return max(16.0, 8.0 * noise)
+
+
 def _contrast(raised):
-    """How far the ink stands out of its paper: the 99.9th percentile of `raised` (the top thousandth of the
-    pixels is ink wherever there is ink enough), or, for a little ink (a number written small in a large
-    frame: a few hundred pixels in a million), the 99.98th percentile when that stands out of the paper's noise
-    by far more."""
+    """(How far the ink stands out of its paper, the paper's noise): the 99.9th percentile of `raised` (the top
+    thousandth of the pixels is ink wherever there is ink enough), or, for a little ink (a number written small in
+    a large frame: a few hundred pixels in a million), the 99.98th percentile when that stands out of the paper's
+    noise by far more; the noise is the spread of `raised` (ink is a minority of pixels)."""
     top, few = np.percentile(raised, [99.9, 99.98])
     noise = 1.4826 * float(np.median(np.abs(raised)))
-    return float(top if top >= max(16.0, 8.0 * noise) or few < 2.0 * max(16.0, 8.0 * noise) else few)
+    least = _standing_out(noise)
+    return float(top if top >= least or few < 2.0 * least else few), noise
 
 
 def _otsu(values):
@@ -258,13 +264,12 @@ def ink(grey, name="image"):
     candidates = []
     for sign, ink_up in ((1.0, grey), (-1.0, 255.0 - grey)):
         raised = ink_up - paper_level(ink_up)
-        contrast = _contrast(raised)
+        contrast, noise = _contrast(raised)
         standing_out = raised > 0.5 * contrast
         distance = sign * (float(flat[standing_out].mean()) - middle) if standing_out.any() else 0.0
-        candidates.append((distance, contrast, raised))
-    _, contrast, raised = max(candidates, key=lambda candidate: candidate[0])
-    noise = 1.4826 * float(np.median(np.abs(raised)))  # the paper's spread (ink is a minority of pixels)
-    if contrast < max(16.0, 8.0 * noise):  # nothing stands out of the paper by more than ~6 % of the range
+        candidates.append((distance, contrast, noise, raised))
+    _, contrast, noise, raised = max(candidates, key=lambda candidate: candidate[0])
+    if contrast < _standing_out(noise):  # nothing stands out of the paper
         low, high = np.percentile(grey, [0.5, 99.5])
         if high - low < BLANK_CONTRAST:
             raise NoInk(f"{name}: no ink found (the image is blank)")
@@ -328,21 +333,24 @@ def without_rules(strength, faint=None, noise=0.0):
         # Where a rule was (along all of it, and two pixels either side: a faint rule's runs are broken and
         # thinner than its ink), what was weak (under 0.5) and stays weak (under 0.3) is the rule's remainder;
         # a stroke across it was strong.
-        across = (5, 1) if axis == 1 else (1, 5)
-        band = np.isin(labels, banded) & ndimage.binary_dilation(runs, structure=np.ones(across, bool))
+        band = np.isin(labels, banded) & ndimage.binary_dilation(runs, structure=np.ones(_across(axis, 5), bool))
         cleaned = np.where((band | (spread > 0)) & (cleaned < 0.3) & (strength < 0.5), 0.0, cleaned)
-        bands.append((axis, band, min(7, max(3, int(np.ceil(thickness)) | 1))))
+        bands.append((band, _across(axis, min(7, max(3, int(np.ceil(thickness)) | 1)))))
     if cleaned is strength:
         return strength
     # What is left of the rules is no thicker than the rules, and runs along them: along the rules only, an opening
     # across them as long as they are thick (a stroke elsewhere, however thin, is left whole; one that crosses a
     # rule stays).
     cleaned = np.clip(cleaned, 0.0, 1.0)
-    for axis, band, size in bands:
-        across = (size, 1) if axis == 1 else (1, size)
+    for band, across in bands:
         opened = ndimage.grey_opening(cleaned, size=across, mode="nearest")
         cleaned = np.where(ndimage.binary_dilation(band, structure=np.ones(across, bool)), opened, cleaned)
     return cleaned
+
+
+def _across(axis, length):
+    """The shape of a line `length` pixels long across rules that run along `axis` (1: horizontal rules)."""
+    return (length, 1) if axis == 1 else (1, length)
 
 
 def _printed(lines, areas, spans, extent):

@@ -103,17 +103,22 @@ def small_writing(summary):
     for row in rows:
         for what, count in row["seen"].items():
             seen[what] = seen.get(what, 0) + count
-    said = "; ".join(f"{what}: {count}" for what, count in sorted(seen.items(), key=lambda item: -item[1]))
+    said = _most_first(seen)
     lines += ["", f"Numbers read right by the models' majority, of those written, in a 1200 x {frame} photo, and how "
               f"many were refused; the digits' height in pixels and as a share of the frame's height. Numbers "
               f"{smallest(summary)}." + (f" The refusals: {said}." if said else "")]
     return "\n".join(lines)
 
 
+def _most_first(seen):
+    """What the reader saw instead of a number, {what: count}, as "what: count; ..." the most seen first."""
+    return "; ".join(f"{what}: {count}" for what, count in sorted(seen.items(), key=lambda item: -item[1]))
+
+
 def other_images(summary):
     """The real images no rule was set on: what the reader saw in those it refused, and what it read."""
     other = summary["other_images"]
-    seen = "; ".join(f"{what}: {count}" for what, count in sorted(other["seen"].items(), key=lambda item: -item[1]))
+    seen = _most_first(other["seen"])
     read = ", ".join(f"{row['image']} ({row['number']}, {row['models']} of 5)" for row in other["read"])
     return (f"Of {other['images']} images, {other['refused']} are refused ({seen}) and {len(other['read'])} read"
             + (f": {read}" if read else "") + ".")
