@@ -6,15 +6,15 @@
                                        # Colab) from `git remote get-url origin`, then commit the two files
 """
 
-import argparse
 import subprocess
 import sys
 
 from mnist_norm import colab
+from mnist_norm import rundir
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = rundir.Parser(prog="colab.py", description=__doc__.split("\n")[0])
     action = parser.add_mutually_exclusive_group(required=True)
     action.add_argument("--missing", action="store_true", help="list the requirements this Python lacks")
     action.add_argument("--set-repo-url", nargs="?", const="origin", metavar="URL",

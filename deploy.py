@@ -9,11 +9,8 @@ import os
 import sys
 import time
 
-from mnist_norm import data as data_lib
-from mnist_norm import deploy
-from mnist_norm import variants
 from mnist_norm import rundir
-from mnist_norm import runtimes
+from mnist_norm import variants
 
 
 def parse_args(argv=None):
@@ -26,13 +23,18 @@ def parse_args(argv=None):
         command.add_argument("--runs", default="results", help="folder of finished runs (default: %(default)s)")
         command.add_argument("--seeds", type=int, nargs="+", help="only these seeds (default: all)")
         command.add_argument("--debug", action="store_true", help="show tracebacks and TensorFlow's C++ log lines")
-    export.add_argument("--norm", choices=variants.ALL_NORMS, nargs="+", default=variants.ALL_NORMS)
+    export.add_argument("--norm", choices=variants.ALL_NORMS, nargs="+", default=list(variants.ALL_NORMS),
+                        help="the variants to export")
     export.add_argument("--data-dir", help="IDX folder whose training images calibrate int8 (default: data/mnist)")
-    measure.add_argument("--output-dir", default=os.path.join("results", "deploy"))
+    measure.add_argument("--output-dir", default=os.path.join("outputs", "deploy"),
+                         help="where summary.json and deploy.png go (the committed study: results/deploy)")
     measure.add_argument("--latency-calls", type=int, default=1000,
-                         help="single-image calls per model and runtime, in 10 interleaved rounds "
-                              "(default: %(default)s)")
+                         help="single-image calls per model and runtime, in 10 interleaved rounds")
     args = parser.parse_args(argv)
+    if not os.path.isdir(args.runs):
+        parser.error(f"--runs {args.runs!r}: no such folder")
+    if args.command == "export" and args.data_dir is not None and not os.path.isdir(args.data_dir):
+        parser.error(f"--data-dir {args.data_dir!r}: no such folder")
     if args.command == "study" and args.latency_calls < 3:
         parser.error(f"--latency-calls must be >= 3; received {args.latency_calls}")
     return args
@@ -40,6 +42,10 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    from mnist_norm import data as data_lib
+    from mnist_norm import deploy  # TensorFlow loads here, once the flags are read
+    from mnist_norm import runtimes
+
     try:
         if args.command == "export":
             found = deploy.finished_runs(args.runs, args.norm, args.seeds)

@@ -10,20 +10,35 @@ The network lives in mnist_norm.network (its docstring says how each norm is bui
 
 import sys
 
-from mnist_norm import quiet_tf
+from mnist_norm import rundir
+from mnist_norm.variants import ALL_NORMS
 
-quiet_tf.start()  # before keras: TensorFlow's C++ start-up lines only with --debug
+# What `from model import ...` gives a reader; loaded from mnist_norm.network (TensorFlow) on first use, so that
+# `python model.py --help` answers at once.
+EXPORTS = ("ALL_NORMS", "ARCHITECTURE", "NORM_LABELS", "NORMS", "build_model", "markdown_table", "multiply_adds",
+           "probability_model")
 
-from mnist_norm.network import (  # noqa: E402,F401 (the names a reader imports from here)
-    ALL_NORMS, ARCHITECTURE, NORM_LABELS, NORMS, build_model, markdown_table, multiply_adds, probability_model,
-)
+
+def __getattr__(name):
+    if name not in EXPORTS:
+        raise AttributeError(f"module 'model' has no attribute {name!r}")
+    from mnist_norm import network
+
+    return getattr(network, name)
 
 
 def main(argv=None):
-    for norm in (sys.argv[1:] if argv is None else argv) or ALL_NORMS:
+    parser = rundir.Parser(prog="model.py", description=__doc__.split("\n")[0])
+    parser.add_argument("norms", nargs="*", metavar="NORM",
+                        help=f"the variants to show, of {', '.join(ALL_NORMS)} (default: all of them)")
+    parser.add_argument("--debug", action="store_true", help="show TensorFlow's C++ log lines")
+    args = parser.parse_args(argv)
+    for norm in args.norms:
         if norm not in ALL_NORMS:
-            print(f"model.py: error: unknown norm {norm!r}; expected one of {', '.join(ALL_NORMS)}", file=sys.stderr)
-            return 2
+            parser.error(f"unknown norm {norm!r}; expected one of {', '.join(ALL_NORMS)}")
+    from mnist_norm.network import build_model, markdown_table, multiply_adds  # TensorFlow loads here
+
+    for norm in args.norms or ALL_NORMS:
         net = build_model(norm)
         net.summary()
         print(markdown_table(net))

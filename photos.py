@@ -6,7 +6,6 @@ measures what the reader reads and refuses (mnist_norm.refusals).
     python photos.py --refusals results/refusals/summary.json        # MNIST kept, real images refused (minutes)
 """
 
-import argparse
 import io
 import os
 import sys
@@ -21,19 +20,22 @@ from mnist_norm import rundir
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="photos.py", description="Writes a photo of MNIST test digits, or times "
+    parser = rundir.Parser(prog="photos.py", description="Writes a photo of MNIST test digits, or times "
                                      "predict.py on a 12-megapixel one.")
     parser.add_argument("output", help="the photo to write (.jpg or .png), or with --time the timing's JSON file")
     parser.add_argument("--digits", type=int, nargs="+", default=[18, 19, 20, 21], metavar="INDEX",
                         help="test-set indices of the digits, left to right (default: %(default)s)")
-    parser.add_argument("--paper", choices=photos.PAPERS, default="ruled", help="(default: %(default)s)")
+    parser.add_argument("--paper", choices=photos.PAPERS, default="ruled", help="plain, ruled or squared paper")
     parser.add_argument("--table", action="store_true", help="the sheet on a darker table")
-    parser.add_argument("--seed", type=int, default=4, help="(default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=4, help="the photo's random draws (light, tilt, noise)")
     parser.add_argument("--time", action="store_true", help="time predict.py on a 12-megapixel photo instead")
     parser.add_argument("--refusals", action="store_true",
                         help="measure what the reader reads and refuses instead (needs scikit-image's gallery)")
     parser.add_argument("--models", default="results", help="--refusals: the models' folder (default: %(default)s)")
     args = parser.parse_args(argv)
+    wanted = (".json",) if args.time or args.refusals else (".jpg", ".jpeg", ".png")
+    if not args.output.lower().endswith(wanted):
+        parser.error(f"{args.output!r}: the output is a {' or '.join(wanted)} file here")
 
     if args.refusals:
         from mnist_norm import refusals

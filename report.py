@@ -4,15 +4,15 @@
     python report.py                        # print them
 """
 
-import argparse
 import os
 import sys
 
 from mnist_norm import report
+from mnist_norm import rundir
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = rundir.Parser(prog="report.py", description=__doc__.split("\n")[0])
     parser.add_argument("--update", action="store_true", help="rewrite the marked blocks of README.md and docs/*.md")
     parser.add_argument("--debug", action="store_true", help="show TensorFlow's C++ log lines")
     args = parser.parse_args(argv)

@@ -29,14 +29,16 @@ def parse_args(argv=None):
 
     parser = rundir.Parser(prog="shift.py", description=__doc__.split("\n")[0])
     parser.add_argument("--models", default="results", help=f"folder with {rundir.layout(rundir.FILES['model'])}")
-    parser.add_argument("--output-dir", default=os.path.join("results", "shift"))
-    parser.add_argument("--norm", nargs="+", choices=variants.ALL_NORMS, default=list(variants.ALL_NORMS))
-    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--output-dir", default=os.path.join("outputs", "shift"),
+                        help="where summary.json and shift.png go (the committed study: results/shift)")
+    parser.add_argument("--norm", nargs="+", choices=variants.ALL_NORMS, default=list(variants.ALL_NORMS),
+                        help="the variants to evaluate")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="the seeds' runs to evaluate")
     parser.add_argument("--test-batches", type=int, nargs="+", default=list(shift.DEFAULT_TEST_BATCHES),
                         help="test-batch sizes for BN with batch statistics")
-    parser.add_argument("--data", choices=data_lib.SOURCES, default="bundled")
-    parser.add_argument("--data-dir")
-    parser.add_argument("--test-limit", type=int, help="only the first N test images")
+    parser.add_argument("--data", choices=data_lib.SOURCES, default="bundled", help="as in train.py")
+    parser.add_argument("--data-dir", help="MNIST IDX folder; replaces --data")
+    parser.add_argument("--test-limit", type=int, help="only the first N test images (default: all)")
     parser.add_argument("--debug", action="store_true", help="show TensorFlow's C++ log lines")
     args = parser.parse_args(argv)
     if min(args.test_batches) < 1:
@@ -45,14 +47,16 @@ def parse_args(argv=None):
         parser.error(f"--test-limit must be >= 1; received {args.test_limit}")
     if not os.path.isdir(args.models):
         parser.error(f"--models {args.models!r} is not a folder")
+    if args.data_dir is not None and not os.path.isdir(args.data_dir):
+        parser.error(f"--data-dir {args.data_dir!r}: no such folder")
     return args
 
 
 def main(argv=None):
-    quiet_tf.start()
+    args = parse_args(argv)
+    quiet_tf.start(argv)  # the flags are read: TensorFlow loads now, without its C++ start-up lines
     from mnist_norm import data as data_lib
 
-    args = parse_args(argv)
     try:
         _, (images, labels) = data_lib.load_mnist(args.data, args.data_dir)
     except (data_lib.DataError, OSError) as error:

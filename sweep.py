@@ -20,59 +20,55 @@ lr = base_lr * (batch / base_batch) ** power (`--lr-scaling`: sqrt, linear or no
 study then also evaluates its BN models with the statistics of each test batch (bn_test_time.json).
 """
 
-import argparse
 import math
 import os
 import sys
 
-from mnist_norm import quiet_tf
-
-quiet_tf.start()
-
-from mnist_norm import data as data_lib  # noqa: E402
-from mnist_norm import rundir  # noqa: E402
-from mnist_norm import sweep  # noqa: E402
-from mnist_norm import training  # noqa: E402
-from mnist_norm import variants  # noqa: E402
+from mnist_norm import config as config_lib
+from mnist_norm import data as data_lib
+from mnist_norm import rundir
+from mnist_norm import studies
+from mnist_norm import variants
 
 
 def parse_args(argv=None):
     parser = rundir.Parser(prog="sweep.py", description=__doc__.split("\n")[0], allow_abbrev=False,
-                           formatter_class=argparse.RawDescriptionHelpFormatter,
-                           epilog="studies:\n" + "\n".join(f"  {n:14} {s.about}" for n, s in sweep.STUDIES.items()))
-    parser.add_argument("study", choices=tuple(sweep.STUDIES))
+                           epilog="studies:\n" + "\n".join(f"  {n:14} {s.about}" for n, s in studies.STUDIES.items()))
+    parser.add_argument("study", choices=tuple(studies.STUDIES))
     parser.add_argument("--vary", nargs="+", action="append", default=[], metavar=("FLAG", "VALUE"),
                         help="a train.py option and its values, e.g. --vary lr 0.01 0.1 (repeatable)")
-    parser.add_argument("--seeds", type=int, nargs="+")
-    parser.add_argument("--norm", choices=(*variants.ALL_NORMS, training.ALL, "all+none"),
+    parser.add_argument("--seeds", type=int, nargs="+", help="(default: the study's)")
+    parser.add_argument("--norm", choices=(*variants.ALL_NORMS, config_lib.ALL, "all+none"),
                         help="all: bn, gn, ln; all+none: and the control (default: the study's)")
     parser.add_argument("--epochs", type=int, help="the same for every point (default: the study's)")
     parser.add_argument("--base-lr", type=float, default=0.01, help="peak learning rate at --base-batch-size")
-    parser.add_argument("--base-batch-size", type=int, default=128)
-    parser.add_argument("--lr-scaling", choices=tuple(sweep.LR_SCALINGS), default="sqrt",
+    parser.add_argument("--base-batch-size", type=int, default=128,
+                        help="the batch size at which the peak learning rate is --base-lr")
+    parser.add_argument("--lr-scaling", choices=tuple(studies.LR_SCALINGS), default="sqrt",
                         help="how the peak learning rate follows a varied batch size")
-    parser.add_argument("--test-time-batches", type=int, nargs="+", default=list(sweep.TEST_TIME_BATCHES),
+    parser.add_argument("--test-time-batches", type=int, nargs="+", default=list(studies.TEST_TIME_BATCHES),
                         help="batch-size study: test-batch sizes for BN with batch statistics")
     parser.add_argument("--output-dir", help="default: outputs/<study>")
     parser.add_argument("--reuse-dir", default="results",
                         help="group-axis: the 20-epoch study's folder whose ln, gn and in runs are reused when they "
                              "finished with the same settings (default: %(default)s)")
     parser.add_argument("--force", action="store_true", help="retrain finished points")
-    parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=2)
+    parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=2,
+                        help="Keras fit verbosity: 0 silent, 1 progress bars, 2 one line per epoch")
     parser.add_argument("--debug", action="store_true", help="show TensorFlow's C++ log lines")
     args, args.train_flags = parser.parse_known_args(argv)
-    study = sweep.STUDIES[args.study]
+    study = studies.STUDIES[args.study]
     # The other flags are train.py's, for every point: parsed by train.py's own parser.
-    train_args, unknown = training.flag_parser().parse_known_args(args.train_flags)
+    train_args, unknown = config_lib.flag_parser().parse_known_args(args.train_flags)
     for flag in unknown:
         parser.error(f"unrecognized argument {flag}: neither a sweep.py nor a train.py option")
-    types = training.TrainConfig.field_types()
+    types = config_lib.TrainConfig.field_types()
     axes = dict(study.axes)
     for flag, *values in args.vary:
         flag = flag.lstrip("-")
-        if types.get(flag.replace("-", "_")) not in (int, float, str) or flag in sweep.NOT_SWEPT:
+        if types.get(flag.replace("-", "_")) not in (int, float, str) or flag in studies.NOT_SWEPT:
             parser.error(f"--vary {flag}: not a train.py setting that can be swept "
-                         f"(not {', '.join(sweep.NOT_SWEPT)} or an on/off flag; see python train.py --help)")
+                         f"(not {', '.join(studies.NOT_SWEPT)} or an on/off flag; see python train.py --help)")
         if not values:
             parser.error(f"--vary {flag}: give at least one value")
         axes[flag] = tuple(dict.fromkeys(values))
@@ -81,11 +77,11 @@ def parse_args(argv=None):
     args.axes = tuple(axes.items())
     args.seeds = list(dict.fromkeys(args.seeds or study.seeds))
     args.epochs = study.epochs if args.epochs is None else args.epochs
-    args.norms = {None: study.norms, training.ALL: variants.NORMS, "all+none": variants.ALL_NORMS}.get(
+    args.norms = {None: study.norms, config_lib.ALL: variants.NORMS, "all+none": variants.ALL_NORMS}.get(
         args.norm, (args.norm,))
     try:
-        args.base = training.TrainConfig(**training.flag_settings(train_args, args.norms))
-    except training.ConfigError as error:
+        args.base = config_lib.TrainConfig(**config_lib.flag_settings(train_args, args.norms))
+    except config_lib.ConfigError as error:
         parser.error(str(error))
     args.output_dir = args.output_dir or os.path.join("outputs", args.study.replace("-", "_"))
     if min(args.test_time_batches) < 1:
@@ -96,14 +92,20 @@ def parse_args(argv=None):
     if not (args.base_lr > 0 and math.isfinite(args.base_lr)):
         parser.error(f"--base-lr must be > 0; received {args.base_lr}")
     try:
-        args.points = sweep.grid_points(args)  # every point's configuration, checked before anything trains
-    except training.ConfigError as error:
+        args.points = studies.grid_points(args)  # every point's configuration, checked before anything trains
+        config_lib.check_folders([(point.config, point.run_dir) for point in args.points])
+    except config_lib.ConfigError as error:
         parser.error(str(error))
     return args
 
 
 def main(argv=None):
     args = parse_args(argv)
+    from mnist_norm import quiet_tf
+
+    quiet_tf.start(argv)  # the flags are read: TensorFlow loads now, without its C++ start-up lines
+    from mnist_norm import sweep
+
     try:
         return sweep.run(args)
     except (data_lib.DataError, OSError) as error:

@@ -17,9 +17,15 @@ import json
 import statistics
 import time
 
+import sys
+
 import numpy as np
-import torch
-from torch import nn
+
+try:  # only where it runs: --help and a missing PyTorch answer without it
+    import torch
+    from torch import nn
+except ImportError:
+    torch = nn = None
 
 # (name, filters, kernel, pool_after): mirrors model.COURSE_ARCHITECTURE (a test checks they agree).
 COURSE_ARCHITECTURE = (
@@ -81,14 +87,19 @@ def time_variant(norm, architecture, images, labels, batch_size, repeats):
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--images", type=int, default=15360)
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--norms", nargs="+", default=["bn", "gn", "ln"])
+    parser = argparse.ArgumentParser(prog="torch_reference.py", description=__doc__.split("\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--images", type=int, default=15360, help="random images timed per pass")
+    parser.add_argument("--batch-size", type=int, default=128, help="images per training step")
+    parser.add_argument("--repeats", type=int, default=3, help="timed passes; the median is reported")
+    parser.add_argument("--norms", nargs="+", default=["bn", "gn", "ln"], help="the variants to time")
     parser.add_argument("--architecture", type=json.loads, default=COURSE_ARCHITECTURE,
                         help="JSON list of [name, filters, kernel, pool_after]; default: the course network")
     args = parser.parse_args()
+    if torch is None:
+        print("torch_reference.py: error: PyTorch is not installed here (pip install torch; benchmark.py "
+              "--torch-python names another Python that has it)", file=sys.stderr)
+        return 1
     rng = np.random.default_rng(0)
     # Standardized pixels and labels: the network's cost does not depend on the values.
     images = torch.from_numpy(rng.normal(size=(args.images, 1, 28, 28)).astype("float32"))
@@ -98,7 +109,8 @@ def main():
         report["variants"][norm] = time_variant(norm, args.architecture, images, labels, args.batch_size,
                                                 args.repeats)
     print(json.dumps(report))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

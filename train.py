@@ -23,26 +23,32 @@ last completed epoch and skips finished ones (--force retrains).
 
 import sys
 
-from mnist_norm import quiet_tf
-
-quiet_tf.start()  # before keras: TensorFlow's C++ start-up lines only with --debug
-
-from mnist_norm import data as data_lib  # noqa: E402
-from mnist_norm import training  # noqa: E402
+from mnist_norm import config as config_lib
+from mnist_norm import data as data_lib
 
 
 def parse_args(argv=None):
     """(the parsed flags, [one validated TrainConfig per variant and seed]); exit 2 with one line on a bad value."""
-    parser = training.flag_parser("train.py", __doc__.split("\n")[0])
+    parser = config_lib.flag_parser("train.py", __doc__.split("\n")[0])
     args = parser.parse_args(argv)
     try:
-        return args, training.configs(args)
-    except training.ConfigError as error:
+        return args, config_lib.configs(args)
+    except config_lib.ConfigError as error:
         parser.error(str(error))
 
 
 def main(argv=None):
     args, plan = parse_args(argv)
+    try:  # before TensorFlow loads: a folder holding a run of other settings is one line, nothing changed
+        config_lib.check_folders(config_lib.run_dirs(plan))
+    except config_lib.RunConflict as error:
+        print(f"train.py: error: {error}", file=sys.stderr)
+        return 2
+    from mnist_norm import quiet_tf
+
+    quiet_tf.start(argv)  # the flags are read: TensorFlow loads now, without its C++ start-up lines (--debug: with)
+    from mnist_norm import training
+
     try:
         return training.train_all(plan)
     except (data_lib.DataError, OSError) as error:

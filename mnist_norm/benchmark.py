@@ -21,10 +21,12 @@ reports the steady-state training time of one 60,000-image epoch of all three va
 the course network's three trainings (always at the run's --batch-size).
 """
 
+import datetime
 import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 
 from . import quiet_tf  # noqa: E402
@@ -35,9 +37,11 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from . import ROOT  # noqa: E402
+from . import config as config_lib  # noqa: E402
 from . import data as data_lib  # noqa: E402
 from . import machine  # noqa: E402
 from . import network as model_lib  # noqa: E402
+from . import pipeline  # noqa: E402
 from . import training  # noqa: E402
 
 
@@ -50,11 +54,11 @@ def candidate_args(flags, batch_size):
 
     `batch_size` comes first, so a --batch-size among the recipe's flags wins (argparse keeps the last).
     """
-    parser = training.flag_parser("benchmark.py --candidate")
+    parser = config_lib.flag_parser("benchmark.py --candidate")
     args = parser.parse_args(["--batch-size", str(batch_size), *flags.split()])
     try:
-        return training.configs(args)[0]
-    except training.ConfigError as error:
+        return config_lib.configs(args)[0]
+    except config_lib.ConfigError as error:
         parser.error(str(error))
 
 
@@ -65,10 +69,10 @@ def time_variant(norm, images, labels, args, train_args):
     training.compile_model(net, train_args, len(images) // train_args.batch_size)
     result = {"trainable_params": model_lib.trainable_params(net), "multiply_adds": model_lib.multiply_adds(net)}
     for name, augment in (("train_img_per_s", train_args.augmentation()), ("train_no_augment_img_per_s", False)):
-        dataset = data_lib.TrainingBatches(images, labels, train_args.batch_size, seed=0, augment=augment).dataset
+        dataset = pipeline.TrainingBatches(images, labels, train_args.batch_size, seed=0, augment=augment).dataset
         result[name] = machine.median_rate(lambda dataset=dataset: net.fit(dataset, epochs=1, verbose=0),
                                            len(images), args.repeats)
-    evaluation = data_lib.make_dataset(images, labels, 1000)
+    evaluation = pipeline.make_dataset(images, labels, 1000)
     result["inference_img_per_s"] = machine.median_rate(lambda: net.predict(evaluation, verbose=0), len(images),
                                                         args.repeats)
     # Training costs about 3 forward passes (forward, and backward for inputs and weights), 2 FLOP per MAC.
@@ -171,3 +175,33 @@ def measure(args, candidates, norms):
         for entry in report["candidates"].values():
             entry["speedup_vs_pytorch"] = torch_seconds / entry["epoch_seconds_all"]
     return report
+
+
+# The commands whose time README.md states, as a user types them: its main job, its test command and the edit loop.
+# The main job trains into a folder of its own, as in a fresh clone (outputs/ may hold finished runs here).
+README_COMMANDS = {
+    "tests": ("python -m pytest -q", ["-m", "pytest", "-q"], []),
+    "edit_loop": ('python -m pytest -q -m "not slow"', ["-m", "pytest", "-q", "-m", "not slow"], []),
+    "main_job": ("python train.py", ["train.py"], ["--output-dir"]),
+}
+
+
+def time_readme_commands(names=tuple(README_COMMANDS)):
+    """Runs each of README_COMMANDS once, one after the other (nothing else should run meanwhile), and returns their
+    wall-clock times with the machine's name; RuntimeError, with the end of its output, if one fails."""
+    rows = {}
+    for name in names:
+        shown, arguments, folder_flag = README_COMMANDS[name]
+        with tempfile.TemporaryDirectory() as folder:
+            print(f"timing {shown} ...", flush=True)
+            started = time.perf_counter()
+            done = subprocess.run([sys.executable, *arguments, *folder_flag, *([folder] if folder_flag else [])],
+                                  cwd=ROOT, capture_output=True, text=True)
+            seconds = time.perf_counter() - started
+        if done.returncode:
+            raise RuntimeError(f"{shown} exited with {done.returncode}: {(done.stdout + done.stderr)[-600:]}")
+        print(f"{shown}: {seconds / 60:.1f} minutes", flush=True)
+        rows[name] = {"command": shown, "seconds": round(seconds, 1)}
+    return {"commands": rows, "machine": machine.cpu_name(), "cores": os.cpu_count(),
+            "date": datetime.date.today().isoformat()}
+

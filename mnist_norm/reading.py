@@ -58,6 +58,10 @@ def refusal(error):
 
 def _open(handle, name):
     """Pillow's image of an open file, its header read (no pixels decoded yet)."""
+    start = handle.tell()
+    if not handle.read(1):  # Pillow would call it "not an image"; the user needs to know it holds nothing
+        raise ImageError(f"{name}: the file is empty (0 bytes)")
+    handle.seek(start)
     with _OPEN_LOCK:
         limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None  # ours is checked below, with the size named
         try:

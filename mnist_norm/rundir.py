@@ -38,7 +38,26 @@ SETTING_NAMES = {"batch-size": "bs"}
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "ce", "val_loss", "val_accuracy", "val_ce", "lr", "epoch_seconds")
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Every option's help ends with its default, unless it has none to show (None, an on/off flag) or says it
+    already; descriptions and epilogs keep their own line breaks."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        shown = (action.default is not None and action.default is not argparse.SUPPRESS
+                 and not isinstance(action.default, bool) and action.default != [])
+        if shown and "default" not in text and (action.option_strings or action.nargs in ("?", "*")):
+            text += " (default: %(default)s)"
+        return text
+
+
 class Parser(argparse.ArgumentParser):
+    """The commands' parser: --help shows every default; a bad value is one line and exit 2."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
+
     def error(self, message):
         # One line, not the usage block: the message names the bad value.
         self.exit(2, f"{self.prog}: error: {message}\n")
@@ -65,20 +84,27 @@ def atomic_write(path, write):
 
 
 def write_bytes(path, payload):
+    """Writes `payload` to `path` atomically; a file that already holds exactly these bytes is left untouched, so a
+    command that finds its work done changes no file. Returns whether it wrote."""
+    if os.path.isfile(path) and os.path.getsize(path) == len(payload):
+        with open(path, "rb") as handle:
+            if handle.read() == payload:
+                return False
+
     def write(tmp):
         with open(tmp, "wb") as handle:
             handle.write(payload)
 
     atomic_write(path, write)
+    return True
+
+
+def write_text(path, text):
+    return write_bytes(path, text.encode("utf-8"))
 
 
 def write_json(path, payload):
-    def write(tmp):
-        with open(tmp, "w") as handle:
-            json.dump(payload, handle, indent=2)
-            handle.write("\n")
-
-    atomic_write(path, write)
+    return write_text(path, json.dumps(payload, indent=2) + "\n")
 
 
 def read_json(path):
@@ -106,10 +132,15 @@ def read_history(path):
 
 
 def save_figure(figure, path):
+    """Saves a Matplotlib figure as PNG (unchanged bytes leave the file untouched) and closes it."""
+    import io
+
     import matplotlib.pyplot as plt
 
-    atomic_write(path, lambda tmp: figure.savefig(tmp, format="png", bbox_inches="tight"))
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", bbox_inches="tight")
     plt.close(figure)
+    return write_bytes(path, buffer.getvalue())
 
 
 def file(run_dir, kind):

@@ -1,115 +1,30 @@
-"""Sweeps as a library: the studies (`STUDIES`, `GROUP_AXIS`), each point's configuration (`grid_points`), and
-running them (`run`), with their summaries and figures. sweep.py is the command; its docstring shows the studies.
+"""Sweeps as a library: running a sweep's points (`run`, their grid from mnist_norm.studies), with their summaries
+and figures. sweep.py is the command; its docstring shows the studies.
 
 A point (setting values, model, seed) is an ordinary training run in <output-dir>/<norm>/<setting>-<value>/.../
 seed-<k>/ (training.train_run), resumed or reused like any other; a point whose loss becomes NaN is recorded as
 diverged, not a crash of the sweep.
 """
 
-import itertools
 import math
 import os
 import time
-from dataclasses import dataclass
 
 from . import quiet_tf  # noqa: E402
 
 quiet_tf.start()
 
 
-from . import data as data_lib  # noqa: E402
 from . import machine  # noqa: E402
 from . import network as model_lib  # noqa: E402
 from . import plots  # noqa: E402
 from . import shift  # noqa: E402
+from . import studies  # noqa: E402
 from . import results  # noqa: E402
 from . import rundir  # noqa: E402
 from . import training  # noqa: E402
-from . import variants  # noqa: E402
 
-LR_SCALINGS = {"sqrt": 0.5, "linear": 1.0, "none": 0.0}  # lr = base_lr * (batch / base_batch) ** power
-TEST_TIME_BATCHES = (1, 2, 8, 128, 1000)
-NOT_SWEPT = ("norm", "seed", "seeds", "epochs", "output-dir", "force", "verbose", "debug")
-
-
-@dataclass(frozen=True)
-class Study:
-    axes: tuple  # ((train.py flag without dashes, (values as strings, ...)), ...), outermost first
-    norms: tuple
-    seeds: tuple
-    epochs: int
-    about: str
-
-
-STUDIES = {
-    "batch-size": Study((("batch-size", ("2", "4", "8", "32", "128", "512")),), variants.NORMALIZED, (1, 2, 3), 2,
-                        "the normalized models over training batch sizes, lr following the batch size"),
-    "learning-rate": Study((("optimizer", ("adam", "sgd")),
-                            ("lr", ("0.001", "0.003", "0.01", "0.03", "0.1", "0.3", "1"))),
-                           variants.ALL_NORMS, (1, 2), 2,
-                           "every model, the control too, over peak learning rates, Adam and SGD"),
-    "l1": Study((("l1", ("0", "1e-5", "1e-4", "1e-3")),), ("bn",), (1, 2, 3), 20,
-                "BN at several L1 factors, with per-epoch kernel norms"),
-    "group-axis": Study((), ("ln", "gn", "in"), (1, 2, 3), 20,
-                        "from LN (one group) to IN (one channel per group), 20 epochs, with the shifts"),
-    "grid": Study((), variants.NORMS, (1,), 2, "any grid given with --vary"),
-}
-# The group axis (the GN paper's Table 3), from all channels in one group to one channel per group: (norm, setting)
-# in that order. The plain ln, gn (4 groups) and in points are the 20-epoch study's runs, reused when they finished
-# with the same settings (--reuse-dir).
-GROUP_AXIS = (("ln", ()), ("gn", (("groups", "2"),)), ("gn", (("group-size", "4"),)), ("gn", ()),
-              ("gn", (("group-size", "2"),)), ("in", ()))
-# The shifts every group-axis point is evaluated on (all of shift.py's; their average leaves out "clean").
-
-
-def lr_follows_batch(args):
-    names = [flag for flag, _ in args.axes]
-    given = {flag.split("=")[0] for flag in args.train_flags}
-    return "batch-size" in names and "lr" not in names and "--lr" not in given
-
-
-def learning_rate(args, batch_size):
-    return args.base_lr * (batch_size / args.base_batch_size) ** LR_SCALINGS[args.lr_scaling]
-
-
-@dataclass
-class Point:
-    norm: str
-    seed: int
-    setting: tuple  # ((flag, value string), ...)
-    config: training.TrainConfig
-    run_dir: str
-
-    def describe(self):
-        return " ".join([self.norm, *(f"{flag} {value}" for flag, value in self.setting), f"seed {self.seed}"])
-
-
-def setting_value(flag, text):
-    """A --vary value as its setting's type; ConfigError naming it when it is not one."""
-    kind = training.TrainConfig.field_types()[flag.replace("-", "_")]
-    try:
-        return kind(text)
-    except ValueError:
-        raise training.ConfigError(f"--vary {flag} {text!r}: not {'an integer' if kind is int else 'a number'}") \
-            from None
-
-
-def group_axis_points(args):
-    """The group axis's points, seed by seed, each with its validated configuration; a plain ln, gn or in point
-    is the run in --reuse-dir when that finished with the same settings."""
-    points = []
-    for seed in args.seeds:
-        for norm, setting in GROUP_AXIS:
-            changes = {flag.replace("-", "_"): setting_value(flag, value) for flag, value in setting}
-            config = args.base.replace(**changes, norm=norm, seed=seed, epochs=args.epochs,
-                                       output_dir=args.output_dir, verbose=args.verbose,
-                                       force=args.force).validate()
-            run_dir = rundir.run_dir_for(args.output_dir, norm, seed, setting=setting)
-            reused = rundir.run_dir_for(args.reuse_dir, norm, seed)
-            if not setting and training.finished(config, reused, data_lib.source_name(config.data, config.data_dir)):
-                run_dir = reused
-            points.append(Point(norm, seed, setting, config, run_dir))
-    return points
+GROUP_AXIS_KEYS = ("groups_per_layer", "channels", "run_dir", "test_images", "shifts")
 
 
 def group_axis_row(point, splits):
@@ -125,28 +40,6 @@ def group_axis_row(point, splits):
             "shifts": {name: shift.accuracy(network.predict(shift.apply_shift(name, images), batch_size=1000,
                                                             verbose=0), labels)
                        for name in shift.SHIFTS}}
-
-
-def grid_points(args):
-    """Every (setting, seed, norm) point in training order (outer axes first, then seeds, then models), each with
-    its validated configuration."""
-    if args.study == "group-axis":
-        return group_axis_points(args)
-    points = []
-    flags = [flag for flag, _ in args.axes]
-    for values in itertools.product(*(values for _, values in args.axes)):
-        setting = tuple(zip(flags, values))
-        changes = {flag.replace("-", "_"): setting_value(flag, value) for flag, value in setting}
-        if lr_follows_batch(args):
-            changes["lr"] = learning_rate(args, changes["batch_size"])
-        for seed in args.seeds:
-            for norm in args.norms:
-                config = args.base.replace(**changes, norm=norm, seed=seed, epochs=args.epochs,
-                                           output_dir=args.output_dir, verbose=args.verbose,
-                                           force=args.force).validate()
-                run_dir = rundir.run_dir_for(args.output_dir, norm, seed, setting=setting)
-                points.append(Point(norm, seed, setting, config, run_dir))
-    return points
 
 
 def run_point(point, splits, strategy):
@@ -190,11 +83,11 @@ def settings(args, source):
            # The recipe's settings that no axis varies (report.py's sentences take them from here).
            **{name: getattr(first, name) for name in ("optimizer", "lr", "batch_size", "warmup_fraction")
               if name.replace("_", "-") not in dict(args.axes)
-              and not (name == "lr" and lr_follows_batch(args))}}
-    if lr_follows_batch(args):
+              and not (name == "lr" and studies.lr_follows_batch(args))}}
+    if studies.lr_follows_batch(args):
         out.update(batch_sizes=sorted(int(v) for v in dict(args.axes)["batch-size"]),
                    lr_rule=f"peak lr = {args.base_lr:g} * (batch / {args.base_batch_size}) ** "
-                           f"{LR_SCALINGS[args.lr_scaling]:g} ({args.lr_scaling} scaling); "
+                           f"{studies.LR_SCALINGS[args.lr_scaling]:g} ({args.lr_scaling} scaling); "
                            f"warm-up {100 * first.warmup_fraction:g} %, cosine to 0",
                    base_lr=args.base_lr, base_batch_size=args.base_batch_size, lr_scaling=args.lr_scaling)
     return out
@@ -292,6 +185,9 @@ def run(args):
     strategy = training.configure(first)
     splits = training.load_splits(first)
     runs, environments, trained, started, training_seconds = [], [], 0, time.perf_counter(), 0.0
+    # A group-axis point's shifts, measured when its run was last summarized: a run not retrained is not
+    # re-evaluated (the same numbers, and a rerun of a finished sweep writes nothing).
+    measured = {row.get("run_dir"): row for row in (rundir.read_summary(args.output_dir) or {}).get("runs", [])}
     previous = earlier_environment(args.output_dir)  # read once: the summary is rewritten after every point
     total = len(args.points)
     for k, point in enumerate(args.points, 1):
@@ -301,9 +197,12 @@ def run(args):
         row, was_trained = run_point(point, splits, strategy)
         environments.append(row.pop("environment") or reused_environment(args, point))
         if args.study == "group-axis" and not row["diverged"]:
-            row.update(group_axis_row(point, splits))
+            earlier = measured.get(os.path.relpath(point.run_dir))
+            row.update({key: earlier[key] for key in GROUP_AXIS_KEYS} if earlier and not was_trained
+                       and all(key in earlier for key in GROUP_AXIS_KEYS) else group_axis_row(point, splits))
         runs.append(row)
-        write_summary(args, runs, splits.source, environments, previous)  # a killed sweep keeps what it finished
+        if was_trained:  # a killed sweep keeps what it finished; a rerun of a finished one writes nothing
+            write_summary(args, runs, splits.source, environments, previous)
         if was_trained:
             trained += 1
             training_seconds += time.perf_counter() - point_started
@@ -313,6 +212,7 @@ def run(args):
             else f"accuracy {100 * row['final_accuracy']:.2f}%")
         print(f"point {k} of {total}: {point.describe()}: {outcome} | elapsed {clock(time.perf_counter() - started)}"
               + (f", about {clock(left)} left" if math.isfinite(left) and k < total else ""), flush=True)
+    write_summary(args, runs, splits.source, environments, previous)  # unchanged bytes leave the file as it was
     if args.study == "batch-size" and "bn" in args.norms and "batch-size" in dict(args.axes):
         bn_test_time(args, splits.evaluation)
     return 0

@@ -1,17 +1,16 @@
 """Training as a library: one function trains one run from a validated configuration.
 
-    config = training.TrainConfig(norm="gn", epochs=2).validate()   # ConfigError names a bad value; no side effects
+    config = config.TrainConfig(norm="gn", epochs=2).validate()     # ConfigError names a bad value; no side effects
     splits = training.load_splits(config)
     result = training.train_run(config, splits, run_dir)            # resumes, or reuses a finished run
 
-train.py's flags (`flag_parser`, `configs`) and its work (`train_all`) live here too: sweep.py and benchmark.py
-read a recipe with the same flags. Every command that trains builds a `TrainConfig` and calls this module. A run's folder and files are rundir.py's; what the run writes:
+train.py's work (`train_all`) lives here too; its flags are mnist_norm.config's (`flag_parser`, `configs`), which
+sweep.py and benchmark.py read a recipe with. Every command that trains builds a `TrainConfig` and calls this module. A run's folder and files are rundir.py's; what the run writes:
     history.csv and kernels.json after every epoch (atomically), a backup to resume from, then model.keras,
     the SavedModel (export=True), and result.json, which marks the run finished.
 A run resumes exactly from its last finished epoch (epoch k's batches depend on (seed, k) only).
 """
 
-import dataclasses
 import sys
 import errno
 import json
@@ -34,24 +33,18 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from . import config as config_lib  # noqa: E402
 from . import data as data_lib  # noqa: E402
 from . import machine  # noqa: E402
 from . import network as model_lib  # noqa: E402
+from . import pipeline  # noqa: E402
 from . import plots  # noqa: E402
 from . import rundir  # noqa: E402
 from . import variants  # noqa: E402
 
 MISCLASSIFIED_SHOWN = 10
-OPTIMIZERS = ("adam", "sgd")
-STRATEGIES = ("default", "mirrored")
-# Augmentation's settings and their upper bounds (exclusive).
-AUGMENT_LIMITS = {"rotation": 180, "shift": 14, "zoom": 1, "shear": 1}
 # Errors of a full disk or a file-size limit: one line naming the folder, not a traceback.
 NO_SPACE = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
-
-
-class ConfigError(ValueError):
-    """A setting that is not allowed; the message names the flag, the value and what is allowed."""
 
 
 class TrainingDiverged(RuntimeError):
@@ -85,153 +78,6 @@ def weights_bytes(model):
     optimizer = getattr(model.optimizer, "variables", []) if model.optimizer else []
     values = sum(int(np.prod(v.shape)) for v in (*model.weights, *optimizer))
     return 8 * values + 256 * 1024
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainConfig:
-    """Everything one training run is made of. Field names are train.py's flags (`batch_size`: --batch-size)."""
-
-    norm: str = "bn"
-    seed: int = 1
-    epochs: int = 20
-    batch_size: int = 128  # per replica
-    data: str = "bundled"
-    data_dir: typing.Optional[str] = None
-    output_dir: str = "outputs"
-    train_limit: typing.Optional[int] = None
-    test_limit: typing.Optional[int] = None
-    validation_size: int = 0
-    l1: float = model_lib.DEFAULT_L1
-    groups: int = model_lib.DEFAULT_GROUPS
-    group_size: typing.Optional[int] = None  # gn: channels per group instead of a number of groups
-    dropout: float = 0.0
-    optimizer: str = "adam"
-    lr: float = 0.01
-    warmup_fraction: float = 0.2
-    ema: float = 0.0
-    architecture: str = model_lib.architecture_spec(model_lib.ARCHITECTURE)
-    augment: bool = True
-    rotation: float = 7.0
-    shift: float = 2.0
-    zoom: float = 0.0
-    shear: float = 0.0
-    force: bool = False
-    deterministic: bool = False
-    mixed_precision: bool = False
-    xla: bool = False
-    strategy: str = "default"
-    steps_per_execution: int = 1
-    verbose: int = 1
-
-    @classmethod
-    def field_types(cls):
-        """{field: the type its value is read as (int, float, str or bool)}, for settings given as text."""
-        types = {}
-        for name, hint in typing.get_type_hints(cls).items():
-            types[name] = next((t for t in typing.get_args(hint) if t is not type(None)), hint)
-        return types
-
-    def replace(self, **changes):
-        return dataclasses.replace(self, **changes)
-
-    @property
-    def network(self):
-        return model_lib.parse_architecture(self.architecture)
-
-    def validate(self):
-        """Returns the config if every setting is allowed, else raises ConfigError. Writes nothing."""
-        def flag(name):
-            return f"--{name.replace('_', '-')}"
-
-        if self.norm not in variants.ALL_NORMS:
-            raise ConfigError(f"--norm {self.norm!r}: expected one of {', '.join(variants.ALL_NORMS)}")
-        for name in ("epochs", "batch_size", "steps_per_execution"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{flag(name)} must be >= 1; received {getattr(self, name)}")
-        for name in ("train_limit", "test_limit"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ConfigError(f"{flag(name)} must be >= 1; received {value}")
-        if self.data not in data_lib.SOURCES:
-            raise ConfigError(f"--data {self.data!r}: expected one of {', '.join(data_lib.SOURCES)}")
-        if self.data_dir is not None and self.data != "bundled":
-            raise ConfigError(f"--data {self.data} and --data-dir {self.data_dir!r} name two sources; give one")
-        if self.validation_size < 0:
-            raise ConfigError(f"--validation-size must be >= 0; received {self.validation_size}")
-        if not (self.l1 >= 0 and math.isfinite(self.l1)):
-            raise ConfigError(f"--l1 must be a finite number >= 0; received {self.l1}")
-        if not 0 <= self.dropout < 1:
-            raise ConfigError(f"--dropout must be in [0, 1); received {self.dropout}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ConfigError(f"--optimizer {self.optimizer!r}: expected one of {', '.join(OPTIMIZERS)}")
-        if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise ConfigError(f"--lr must be > 0; received {self.lr}")
-        if not 0 <= self.warmup_fraction < 1:
-            raise ConfigError(f"--warmup-fraction must be in [0, 1); received {self.warmup_fraction}")
-        if not 0 <= self.ema < 1:
-            raise ConfigError(f"--ema must be in [0, 1) (0: off); received {self.ema}")
-        try:
-            network = self.network
-        except ValueError as error:
-            raise ConfigError(f"--architecture: {error}") from None
-        for name, upper in AUGMENT_LIMITS.items():
-            value = getattr(self, name)
-            if not 0 <= value < upper:
-                raise ConfigError(f"--{name} must be in [0, {upper}); received {value}")
-        if self.group_size is not None:
-            if self.norm != "gn":
-                raise ConfigError(f"--group-size applies to --norm gn only; received --norm {self.norm}")
-            if self.groups != model_lib.DEFAULT_GROUPS:
-                raise ConfigError(f"--groups {self.groups} and --group-size {self.group_size} both set the groups; "
-                                  "give one")
-            for spec in network:
-                if self.group_size < 1 or spec.filters % self.group_size:
-                    allowed = [str(g) for g in range(1, min(s.filters for s in network) + 1)
-                               if all(s.filters % g == 0 for s in network)]
-                    raise ConfigError(f"--group-size {self.group_size} does not divide the {spec.filters} channels "
-                                      f"of layer {spec.name}; allowed: {', '.join(allowed)}")
-        elif self.norm == "gn":
-            channels = sorted({spec.filters for spec in network})
-            if self.groups < 1 or any(c % self.groups for c in channels):
-                allowed = [str(g) for g in range(1, channels[0] + 1) if all(c % g == 0 for c in channels)]
-                raise ConfigError(f"--groups {self.groups} does not divide the channel counts {channels}; "
-                                  f"allowed: {', '.join(allowed)}")
-        if not 0 <= self.seed < 2**31:
-            raise ConfigError(f"--seed must be in [0, {2**31 - 1}]; received {self.seed}")
-        if self.strategy not in STRATEGIES:
-            raise ConfigError(f"--strategy {self.strategy!r}: expected one of {', '.join(STRATEGIES)}")
-        if self.verbose not in (0, 1, 2):
-            raise ConfigError(f"--verbose {self.verbose!r}: expected 0, 1 or 2")
-        return self
-
-    def augmentation(self):
-        """The `data.augmenter` arguments of a run, or False without augmentation."""
-        if not self.augment:
-            return False
-        return {"rotation_degrees": self.rotation, "shift_pixels": self.shift, "zoom": self.zoom,
-                "shear": self.shear}
-
-    def precision_policy(self):
-        """float32, or mixed_float16 on GPU / mixed_bfloat16 on CPU with --mixed-precision."""
-        if not self.mixed_precision:
-            return "float32"
-        return "mixed_float16" if tf.config.list_physical_devices("GPU") else "mixed_bfloat16"
-
-    def record(self, data_source):
-        """What determines a run's result (its config.json); a finished run is reused only if this matches."""
-        return {
-            "norm": self.norm, "seed": self.seed, "epochs": self.epochs, "batch_size": self.batch_size,
-            "optimizer": self.optimizer, "lr": self.lr, "warmup_fraction": self.warmup_fraction,
-            "l1": self.l1 if self.norm == "bn" else None, "groups": self.groups if self.norm == "gn" and self.group_size is None else None,
-            "architecture": model_lib.architecture_spec(self.network),
-            "dropout": self.dropout, "augment": self.augmentation(), "train_limit": self.train_limit,
-            "test_limit": self.test_limit, "validation_size": self.validation_size, "data": data_source,
-            "mixed_precision": self.mixed_precision, "strategy": self.strategy,
-            "deterministic": self.deterministic,
-            # Recorded only when on, so that the configs of runs made before the setting existed still match.
-            **({"ema": self.ema} if self.ema else {}),
-            **({"group_size": self.group_size} if self.group_size is not None else {}),
-        }
 
 
 # ----------------------------------------------------------------------------- training
@@ -372,7 +218,7 @@ def train_run(config, splits, run_dir, strategy=None, export=True):
     and NoSpace when the folder cannot be written for lack of space (the finished epochs are kept).
     """
     record = config.record(splits.source)
-    if prepare_run_dir(run_dir, record, config.force):
+    if prepare_run_dir(config, run_dir, splits.source):
         return rundir.read_json(rundir.file(run_dir, "result")), False
     try:
         return _fit(config, splits, run_dir, record, strategy or tf.distribute.get_strategy(), export), True
@@ -399,8 +245,8 @@ def _fit(config, splits, run_dir, record, strategy, export):
             synchronized=replicas > 1, architecture=config.network,
         )
         compile_model(model, config, steps_per_epoch)
-    train_batches = data_lib.TrainingBatches(*train, global_batch, seed=seed, augment=config.augmentation())
-    eval_ds = data_lib.make_dataset(*evaluation, 1000)
+    train_batches = pipeline.TrainingBatches(*train, global_batch, seed=seed, augment=config.augmentation())
+    eval_ds = pipeline.make_dataset(*evaluation, 1000)
     history_cb = EpochHistory(rundir.file(run_dir, "history"), rundir.file(run_dir, "kernels"))
     backup_dir = rundir.file(run_dir, "backup")
     tensorboard = rundir.tensorboard_dir(config.output_dir, run_dir)
@@ -460,24 +306,15 @@ def _fit(config, splits, run_dir, record, strategy, export):
     return result
 
 
-def _stale(run_dir, record):
-    """Whether `run_dir` holds a config.json of other settings than `record`."""
-    config_path = rundir.file(run_dir, "config")
-    return os.path.exists(config_path) and rundir.read_json(config_path) != record
-
-
-def finished(config, run_dir, data_source):
-    """Whether `run_dir` holds a finished run of `config` that train_run would reuse."""
-    return not config.force and not _stale(run_dir, config.record(data_source)) and rundir.is_finished(run_dir)
-
-
-def prepare_run_dir(run_dir, record, force):
-    """Returns True if `run_dir` already holds a finished run of `record` (a config.json, to be reused)."""
+def prepare_run_dir(config, run_dir, source):
+    """Returns True if `run_dir` already holds a finished run of `config` (a config.json, to be reused). A run of
+    other settings there is never replaced unless config.force: RunConflict says so, and nothing changes."""
+    record = config.record(source)
     if os.path.exists(run_dir):
-        stale = _stale(run_dir, record)
-        if force or stale:
-            if stale and not force:
-                print(f"{run_dir}: settings changed since the last run; starting it afresh.")
+        message = config_lib.conflict(config, run_dir, source)
+        if message:
+            raise config_lib.RunConflict(message)
+        if config.force:
             shutil.rmtree(run_dir)
         elif rundir.is_finished(run_dir):
             return True
@@ -579,111 +416,59 @@ def load_splits(config):
     return Splits(train, test, data_lib.source_name(config.data, config.data_dir))
 
 
-# ----------------------------------------------------------------------------- train.py's flags and runs
+# ----------------------------------------------------------------------------- train.py's runs
 
 
-ALL = "all"
+# A run's own settings, besides its norm and seed: runs that differ only in them share a summary as variants.
+NORM_SETTINGS = ("norm", "seed", "l1", "groups", "group_size")
 
 
-DEFAULTS = TrainConfig()  # every flag's default is the configuration's
+def _recipe(record):
+    return {key: value for key, value in record.items() if key not in NORM_SETTINGS}
 
 
-def flag_parser(prog="train.py", description="Trains the MNIST CNN and writes histories, models and figures."):
-    """train.py's flags, every default the configuration's (sweep.py and benchmark.py parse a recipe with it)."""
-    parser = rundir.Parser(prog=prog, description=description)
-    parser.add_argument("--norm", default=ALL, choices=(*variants.ALL_NORMS, ALL),
-                        help="variant(s) to train; all: bn, gn and ln (none, the control, only by name)")
-    parser.add_argument("--epochs", type=int, default=DEFAULTS.epochs)
-    parser.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size, help="per replica")
-    parser.add_argument("--seed", type=int, default=DEFAULTS.seed)
-    parser.add_argument("--seeds", type=int, nargs="+", help="several seeds; runs go to <norm>/seed-<k>/")
-    parser.add_argument("--data", choices=data_lib.SOURCES, default=DEFAULTS.data,
-                        help="bundled: the checksum-guarded IDX files in data/mnist/ (offline); "
-                             "tfds: tensorflow-datasets (its cache, or a download)")
-    parser.add_argument("--data-dir", help="folder with the 4 MNIST IDX files (.gz or not); replaces --data")
-    parser.add_argument("--output-dir", default=DEFAULTS.output_dir)
-    parser.add_argument("--train-limit", type=int, help="use only the first N training images")
-    parser.add_argument("--test-limit", type=int, help="use only the first N test images")
-    parser.add_argument("--validation-size", type=int, default=DEFAULTS.validation_size,
-                        help="hold out the last N training images and evaluate on them instead of the test set "
-                             "(for choosing the recipe; the test set is then never touched)")
-    # Given only for the norms they apply to (an error otherwise); their defaults are the configuration's.
-    parser.add_argument("--l1", type=float, help=f"L1 factor on conv kernels (bn only; default {DEFAULTS.l1:g})")
-    parser.add_argument("--groups", type=int, help=f"groups for gn (default {DEFAULTS.groups})")
-    parser.add_argument("--group-size", type=int,
-                        help="gn: channels per group in every layer instead of a number of groups (1: IN)")
-    parser.add_argument("--dropout", type=float, default=DEFAULTS.dropout)
-    parser.add_argument("--optimizer", choices=OPTIMIZERS, default=DEFAULTS.optimizer)
-    parser.add_argument("--lr", type=float, default=DEFAULTS.lr, help="peak learning rate")
-    parser.add_argument("--warmup-fraction", type=float, default=DEFAULTS.warmup_fraction,
-                        help="fraction of all steps spent warming the learning rate up (then cosine to zero)")
-    parser.add_argument("--ema", type=float, default=DEFAULTS.ema, metavar="MOMENTUM",
-                        help="evaluate and export an exponential moving average of the weights with this "
-                             "momentum, e.g. 0.999 (Keras' use_ema); 0: off")
-    parser.add_argument("--architecture", default=DEFAULTS.architecture,
-                        help="conv blocks as <filters>[k<kernel>][p],... (p: 2x2 max-pool after it); "
-                             "default: %(default)s")
-    parser.add_argument("--no-augment", dest="augment", action="store_false")
-    parser.add_argument("--rotation", type=float, default=DEFAULTS.rotation, help="augmentation: max rotation, degrees")
-    parser.add_argument("--shift", type=float, default=DEFAULTS.shift, help="augmentation: max shift, pixels")
-    parser.add_argument("--zoom", type=float, default=DEFAULTS.zoom, help="augmentation: scale by 1 +- up to this")
-    parser.add_argument("--shear", type=float, default=DEFAULTS.shear, help="augmentation: shear factor up to this")
-    parser.add_argument("--force", action="store_true", help="retrain runs that already finished")
-    parser.add_argument("--deterministic", action="store_true", help="enable TF op determinism")
-    parser.add_argument("--mixed-precision", action="store_true",
-                        help="mixed_float16 on GPU (mixed_bfloat16 on CPU); logits stay float32")
-    parser.add_argument("--xla", action="store_true", help="compile train/eval steps with XLA")
-    parser.add_argument("--strategy", choices=STRATEGIES, default=DEFAULTS.strategy,
-                        help="mirrored: tf.distribute.MirroredStrategy over the visible GPUs")
-    parser.add_argument("--steps-per-execution", type=int, default=DEFAULTS.steps_per_execution)
-    parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=DEFAULTS.verbose, help="Keras fit verbosity")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks and TensorFlow's C++ log lines")
-    return parser
-
-
-# The flags that set one norm's own settings: given for other norms only, they would be ignored.
-NORM_FLAGS = {"l1": "bn", "groups": "gn", "group_size": "gn"}
-
-
-def flag_settings(args, norms):
-    """TrainConfig's fields from parsed flags, a flag left out taking the configuration's default. Raises
-    ConfigError for a norm's own flag (--l1, --groups, --group-size) when no variant in `norms` uses it."""
-    settings = {}
-    for name in TrainConfig.field_types():
-        if not hasattr(args, name):
-            continue
-        value = getattr(args, name)
-        if name in NORM_FLAGS and value is not None and NORM_FLAGS[name] not in norms:
-            raise ConfigError(f"--{name.replace('_', '-')} {value:g} applies to --norm {NORM_FLAGS[name]} only; "
-                              f"received --norm {', '.join(norms)}")
-        settings[name] = getattr(DEFAULTS, name) if name in NORM_FLAGS and value is None else value
-    return settings
-
-
-def configs(args):
-    """One validated TrainConfig per (variant, seed) the flags ask for, variants first."""
-    norms = variants.NORMS if args.norm == ALL else (args.norm,)
-    seeds = list(dict.fromkeys(args.seeds)) if args.seeds else [args.seed]
-    settings = flag_settings(args, norms)
-    return [TrainConfig(**{**settings, "norm": norm, "seed": seed}).validate()
-            for norm in norms for seed in seeds]
+def summarized_runs(found, pairs, source):
+    """The runs of `found` (rundir.collect_results) that one summary may hold beside the command's own `pairs`
+    ((config, run folder)): a norm the command trains keeps only its runs of the command's settings, another norm
+    only runs of the same recipe; a seed found twice (<norm>/ and <norm>/seed-<k>/) is the command's folder.
+    Returns (the runs kept by norm, the folders left out)."""
+    asked = {config.norm: config.record(source) for config, _ in pairs}
+    recipe = _recipe(next(iter(asked.values())))
+    own = {run_dir for _, run_dir in pairs}
+    kept, left_out = {}, []
+    for norm, runs in found.items():
+        wanted = asked.get(norm)
+        by_seed = {}
+        for run in runs:
+            record = run.get("config", {})
+            same = ({**record, "seed": None} == {**wanted, "seed": None} if wanted is not None
+                    else _recipe(record) == recipe)
+            if not same:
+                left_out.append(run["run_dir"])
+            elif run["seed"] not in by_seed or run["run_dir"] in own:
+                by_seed[run["seed"]] = run
+        if by_seed:
+            kept[norm] = [by_seed[seed] for seed in sorted(by_seed)]
+    return kept, left_out
 
 
 def train_all(configs):
     """train.py's work: trains every config's run (each in <output-dir>/<norm>/[seed-<k>/]), then writes the
-    summary and figures. Returns the command's exit code (1 when a run diverged)."""
+    summary and figures of the folder's runs of the same settings. A folder holding a run of other settings stops
+    it before anything is written (config.RunConflict). Returns the command's exit code (1 when a run diverged)."""
     first = configs[0]
+    pairs = config_lib.run_dirs(configs)
+    config_lib.check_folders(pairs)
     strategy = configure(first)
     splits = load_splits(first)
-    several = len({config.seed for config in configs}) > 1
     failures = []
-    for config in configs:
+    for config, run_dir in pairs:
         norm, seed = config.norm, config.seed
-        run_dir = rundir.run_dir_for(config.output_dir, norm, seed, several)
-        if finished(config, run_dir, splits.source):
+        if config_lib.finished(config, run_dir, splits.source):
             print(f"{norm} seed {seed}: already finished in {run_dir} (use --force to retrain)")
             continue
-        print(f"{norm} seed {seed}: training {config.epochs} epochs on {len(splits.train[0])} images -> {run_dir}")
+        print(f"{norm} seed {seed}: training {config.epochs} epoch{'' if config.epochs == 1 else 's'} on "
+              f"{len(splits.train[0]):,} images -> {run_dir}")
         try:
             result, _ = train_run(config, splits, run_dir, strategy)
         except TrainingDiverged as error:
@@ -696,9 +481,11 @@ def train_all(configs):
             f"ce {result['final_ce']:.4f}, {result['trainable_params']} params, "
             f"{result['mean_epoch_seconds']:.1f} s/epoch"
         )
-    results = rundir.collect_results(first.output_dir)
+    results, left_out = summarized_runs(rundir.collect_results(first.output_dir), pairs, splits.source)
+    if left_out:
+        print(f"the summary leaves out {len(left_out)} run{'' if len(left_out) == 1 else 's'} of other settings: "
+              f"{', '.join(left_out)}")
     if results:
         summarize(first.output_dir, results)
         write_figures(first.output_dir, results, splits.evaluation[0])
     return 1 if failures else 0
-

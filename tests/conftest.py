@@ -6,6 +6,7 @@ Tests marked `slow` (long training, subprocesses, the notebook) are left out of 
 """
 
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -52,6 +53,34 @@ def test_set():
     """The real MNIST test set from data/mnist: (uint8 images (10000, 28, 28, 1), labels)."""
     _, (images, labels) = data.load_idx_dir(os.path.join(ROOT, "data", "mnist"))
     return images, labels
+
+
+def copy_project(target):
+    """A copy of the project as a fresh clone would hold it (the files git tracks, and new files it does not
+    ignore, as they are on disk now), committed in a repository of its own: `git status` there shows what a
+    command changed. Returns its folder."""
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                            capture_output=True, check=True).stdout.decode().split("\0")
+    for name in filter(None, listed):
+        source = os.path.join(ROOT, name)
+        if os.path.isfile(source):  # a tracked file deleted in the working tree is not in a clone either
+            os.makedirs(os.path.join(target, os.path.dirname(name)), exist_ok=True)
+            shutil.copy2(source, os.path.join(target, name))
+    git = ["git", "-c", "user.name=tests", "-c", "user.email=tests@localhost", "-c", "commit.gpgsign=false"]
+    for command in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "the project as it is"]):
+        subprocess.run(git + command, cwd=target, check=True, capture_output=True)
+    return str(target)
+
+
+def changed_files(folder):
+    """What `git status` shows changed or added in a folder copy_project made (ignored files, like outputs/, not)."""
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=folder, capture_output=True, text=True, check=True)
+    return status.stdout.splitlines()
+
+
+@pytest.fixture(scope="session")
+def project_copy(tmp_path_factory):
+    return copy_project(tmp_path_factory.mktemp("clone"))
 
 
 def kill_when(command, ready, settle=0.0, timeout=240):

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from mnist_norm import data
+from mnist_norm import pipeline
 from conftest import synthetic_digits, write_mnist_dir
 
 
@@ -73,14 +74,14 @@ def test_validation_split_takes_the_last_examples():
 
 
 def _batches(images, labels, seed, epoch, augment=True):
-    batches = data.TrainingBatches(images, labels, 16, seed=seed, augment=augment)
+    batches = pipeline.TrainingBatches(images, labels, 16, seed=seed, augment=augment)
     batches.start_epoch(epoch)
     return [(x.numpy(), y.numpy()) for x, y in batches.dataset]
 
 
 def test_pipeline_augments_training_batches_only():
     images, labels = synthetic_digits(64, 5)
-    evaluation = next(iter(data.make_dataset(images, labels, 64)))
+    evaluation = next(iter(pipeline.make_dataset(images, labels, 64)))
     np.testing.assert_array_equal(evaluation[0].numpy(), images.astype("float32"))
     np.testing.assert_array_equal(evaluation[1].numpy(), labels)
     training = _batches(images, labels, seed=1, epoch=0)
@@ -102,7 +103,7 @@ def test_training_batches_are_a_function_of_seed_and_epoch():
         np.testing.assert_array_equal(y1, y2)
         np.testing.assert_array_equal(x1, x2)
     # ... also after other passes, while other epochs and seeds shuffle and augment differently.
-    batches = data.TrainingBatches(images, labels, 16, seed=1)
+    batches = pipeline.TrainingBatches(images, labels, 16, seed=1)
     for epoch in (0, 1, 3):
         batches.start_epoch(epoch)
         again = [(x.numpy(), y.numpy()) for x, y in batches.dataset]
@@ -115,8 +116,8 @@ def test_training_batches_are_a_function_of_seed_and_epoch():
 
 def test_zoom_and_shear_join_the_augmentation_only_when_asked():
     layer_types = lambda augmenter: [type(layer).__name__ for layer in augmenter.layers]  # noqa: E731
-    assert layer_types(data.augmenter(1)) == ["RandomRotation", "RandomTranslation"]
-    assert layer_types(data.augmenter(1, zoom=0.1, shear=0.1)) == [
+    assert layer_types(pipeline.augmenter(1)) == ["RandomRotation", "RandomTranslation"]
+    assert layer_types(pipeline.augmenter(1, zoom=0.1, shear=0.1)) == [
         "RandomRotation", "RandomTranslation", "RandomZoom", "RandomShear"]
     images, labels = synthetic_digits(32, 5)
     strong = {"rotation_degrees": 8.0, "shift_pixels": 3.0, "zoom": 0.15, "shear": 0.1}
@@ -200,7 +201,7 @@ def test_unknown_source_is_rejected():
 
 
 def test_pipelines_run_without_the_tf_data_autotuner():
-    # With the autotuner on, Keras' per-epoch iterator deletion sometimes waited ~2.5 s (data._fixed_buffers).
+    # With the autotuner on, Keras' per-epoch iterator deletion sometimes waited ~2.5 s (pipeline._fixed_buffers).
     images, labels = synthetic_digits(32, 5)
-    for dataset in (data.make_dataset(images, labels, 8), data.TrainingBatches(images, labels, 8).dataset):
+    for dataset in (pipeline.make_dataset(images, labels, 8), pipeline.TrainingBatches(images, labels, 8).dataset):
         assert dataset.options().autotune.enabled is False

@@ -95,13 +95,15 @@ def test_cli_answers_each_image_and_refuses_bad_ones_with_one_line_each(tmp_path
     text.write_text("not an image")
     folder = tmp_path / "a_folder.png"
     folder.mkdir()
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
     missing = str(tmp_path / "missing.png")
-    command = [sys.executable, "predict.py", good, missing, str(text), blank, str(folder), good, "--json",
+    command = [sys.executable, "predict.py", good, missing, str(text), blank, str(folder), str(empty), good, "--json",
                "--show", str(tmp_path / "shown.png")]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 1
     lines = [json.loads(line) for line in result.stdout.splitlines()]
-    assert [line["image"] for line in lines] == [good, missing, str(text), blank, str(folder), good]
+    assert [line["image"] for line in lines] == [good, missing, str(text), blank, str(folder), str(empty), good]
     answered = [line for line in lines if "models" in line]
     assert len(answered) == 2 and set(answered[0]["models"]) == set(model.ALL_NORMS)
     for line in answered:
@@ -111,7 +113,7 @@ def test_cli_answers_each_image_and_refuses_bad_ones_with_one_line_each(tmp_path
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert errors == [f"error: {missing}: no such file", f"error: {text}: not a PNG, JPEG, BMP or GIF image",
                       f"error: {blank}: no ink found (the image is blank)",
-                      f"error: {folder}: is a folder, not an image file"]
+                      f"error: {folder}: is a folder, not an image file", f"error: {empty}: the file is empty (0 bytes)"]
     assert "Traceback" not in result.stderr
     assert (tmp_path / "shown.png").read_bytes().startswith(b"\x89PNG")
 

@@ -10,6 +10,7 @@ import keras
 import numpy as np
 import pytest
 
+from mnist_norm import studies
 from mnist_norm import sweep
 
 import sweep as sweep_command
@@ -28,10 +29,10 @@ def sweep_args(mnist_dir, output_dir, *extra):
 
 def test_learning_rate_follows_the_stated_rule(tmp_path):
     args = sweep_command.parse_args(["batch-size", "--output-dir", str(tmp_path)])
-    assert sweep.learning_rate(args, 128) == pytest.approx(0.01)
-    assert sweep.learning_rate(args, 2) == pytest.approx(0.01 * math.sqrt(2 / 128))
+    assert studies.learning_rate(args, 128) == pytest.approx(0.01)
+    assert studies.learning_rate(args, 2) == pytest.approx(0.01 * math.sqrt(2 / 128))
     linear = sweep_command.parse_args(["batch-size", "--lr-scaling", "linear", "--output-dir", str(tmp_path)])
-    assert sweep.learning_rate(linear, 512) == pytest.approx(0.04)
+    assert studies.learning_rate(linear, 512) == pytest.approx(0.04)
     point = next(p for p in args.points if (p.norm, p.seed, p.config.batch_size) == ("gn", 2, 8))
     assert (point.config.batch_size, point.config.seed, point.config.epochs, point.config.norm) == (8, 2, 2, "gn")
     assert point.config.lr == pytest.approx(0.01 * math.sqrt(8 / 128))

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from mnist_norm import config as config_lib
 from mnist_norm import data
 from mnist_norm import network as model
 from mnist_norm import quiet_tf
@@ -105,6 +106,67 @@ def test_finished_runs_are_skipped_unless_forced(smoke_run, mnist_dir, capsys):
     assert (smoke_run / "ln" / "history.csv").read_text() == before
 
 
+def folder_state(folder):
+    """{relative path: bytes} of every file below `folder`."""
+    return {os.path.relpath(os.path.join(top, name), folder): open(os.path.join(top, name), "rb").read()
+            for top, _, names in os.walk(folder) for name in names}
+
+
+def earlier_run(folder, mnist_dir, finished, *flags):
+    """A run folder as train.py leaves it after `flags` (on mnist_dir): config.json, a history of 3 epochs and, when
+    finished, result.json (its contents are not read here)."""
+    config = config_lib.configs(config_lib.flag_parser().parse_args(smoke_args(mnist_dir, folder, *flags)))[0]
+    run_dir = folder / config.norm
+    run_dir.mkdir(parents=True)
+    rundir.write_json(rundir.file(run_dir, "config"), config.record(data.source_name(config.data, config.data_dir)))
+    rundir.write_history(rundir.file(run_dir, "history"),
+                         [{column: epoch if column == "epoch" else 0.5 for column in rundir.HISTORY_COLUMNS}
+                          for epoch in (1, 2, 3)])
+    if finished:
+        rundir.write_json(rundir.file(run_dir, "result"), {"norm": config.norm, "seed": 1})
+    return run_dir
+
+
+@pytest.mark.parametrize("finished, what, way", [(True, "a finished run", "--force to replace it"),
+                                                 (False, "an unfinished run (3 epochs done)",
+                                                  "--force to start it afresh")])
+def test_a_run_of_other_settings_is_never_replaced_without_force(mnist_dir, tmp_path, capsys, finished, what, way):
+    run_dir = earlier_run(tmp_path, mnist_dir, finished, "--norm", "ln", "--epochs", "20")
+    before = folder_state(tmp_path)
+    assert train.main(smoke_args(mnist_dir, tmp_path, "--norm", "ln", "--train-limit", "100")) == 2
+    error = capsys.readouterr().err.strip()
+    assert error == (f"train.py: error: {run_dir} holds {what} of other settings (epochs 20 there, 2 asked; "
+                     f"train-limit all there, 100 asked); give another --output-dir, or {way}")
+    assert folder_state(tmp_path) == before  # nothing written: not the summary, not a figure
+
+
+def test_the_library_refuses_to_replace_a_run_of_other_settings(mnist_dir, tmp_path):
+    run_dir = earlier_run(tmp_path, mnist_dir, True, "--norm", "gn")
+    config = config_lib.TrainConfig(norm="gn", epochs=3, data_dir=mnist_dir, output_dir=str(tmp_path)).validate()
+    before = folder_state(tmp_path)
+    with pytest.raises(config_lib.RunConflict, match="epochs 2 there, 3 asked"):
+        training.train_run(config, training.load_splits(config), str(run_dir))
+    assert folder_state(tmp_path) == before
+
+
+def test_a_summary_holds_only_runs_of_the_commands_settings(tmp_path):
+    def run(norm, seed, folder, **changes):
+        record = config_lib.TrainConfig(norm=norm, seed=seed, **changes).record("bundled:data/mnist")
+        return {"norm": norm, "seed": seed, "config": record, "run_dir": str(tmp_path / folder)}
+
+    found = {"ln": [run("ln", 1, "ln/seed-1"), run("ln", 2, "ln/seed-2"), run("ln", 3, "ln/seed-3", epochs=2)],
+             "gn": [run("gn", 1, "gn/seed-1", groups=2)],  # not asked for: the same recipe, its own groups
+             "in": [run("in", 1, "in/seed-1", train_limit=2000)],  # another recipe
+             "bn": [run("bn", 1, "bn"), run("bn", 1, "bn/seed-1")]}  # seed 1 twice: the command's folder wins
+    asked = [config_lib.TrainConfig(norm=norm, seed=seed) for norm in ("ln", "bn") for seed in (1, 2)]
+    kept, left_out = training.summarized_runs(found, [(c, str(tmp_path / c.norm / f"seed-{c.seed}")) for c in asked],
+                                              "bundled:data/mnist")
+    assert {norm: [r["run_dir"] for r in runs] for norm, runs in kept.items()} == {
+        "ln": [str(tmp_path / "ln/seed-1"), str(tmp_path / "ln/seed-2")], "gn": [str(tmp_path / "gn/seed-1")],
+        "bn": [str(tmp_path / "bn/seed-1")]}
+    assert sorted(left_out) == [str(tmp_path / "in/seed-1"), str(tmp_path / "ln/seed-3")]
+
+
 @pytest.mark.parametrize(
     "flags, message",
     [
@@ -139,7 +201,7 @@ def test_ema_run_evaluates_and_exports_the_averaged_weights(mnist_dir, tmp_path)
     assert train.main(smoke_args(mnist_dir, tmp_path, *flags)) == 0
     config = json.loads((tmp_path / "gn" / "config.json").read_text())
     assert config["ema"] == 0.9
-    assert "ema" not in training.TrainConfig(norm="gn").record("x")
+    assert "ema" not in config_lib.TrainConfig(norm="gn").record("x")
     # The exported model holds the averaged weights, and the history's last evaluation used the same weights.
     _, configs = train.parse_args(smoke_args(mnist_dir, tmp_path, *flags))
     _, evaluation, _ = training.load_splits(configs[0])
@@ -186,16 +248,50 @@ def test_unwritable_output_dir_ends_with_one_line_and_exit_1(mnist_dir, tmp_path
     assert len(errors) == 1 and str(blocker) in errors[0] and "Traceback" not in err, err
 
 
+def test_progress_bars_only_on_a_terminal_or_in_a_notebook():
+    class Stream:
+        def __init__(self, tty):
+            self.isatty = lambda: tty
+
+    assert config_lib.progress_verbosity(Stream(True)) == 1
+    assert config_lib.progress_verbosity(Stream(False)) == ("ipykernel" in sys.modules and 1 or 2)
+    args = config_lib.flag_parser().parse_args(["--verbose", "0"])
+    assert config_lib.configs(args)[0].verbose == 0  # asked for: kept
+
+
 @pytest.mark.slow
-def test_bad_data_folder_exits_1_with_one_line(tmp_path):
-    result = subprocess.run(
-        [sys.executable, "train.py", "--data-dir", str(tmp_path / "missing"), "--output-dir", str(tmp_path / "o")],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
-    )
-    assert result.returncode == 1
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert errors == [f"error: {tmp_path / 'missing'}: data folder not found"]
-    assert "Traceback" not in result.stderr
+def test_a_log_in_a_file_gets_one_line_per_epoch_not_progress_bars(mnist_dir, tmp_path):
+    log = tmp_path / "train.log"
+    with open(log, "w") as handle:
+        result = subprocess.run([sys.executable, "train.py", "--data-dir", mnist_dir, "--output-dir",
+                                 str(tmp_path / "o"), "--norm", "gn", "--epochs", "2", "--batch-size", "64"],
+                                cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT, timeout=300)
+    assert result.returncode == 0
+    text = log.read_text()
+    assert "\r" not in text and "\x08" not in text and "━" not in text
+    assert "gn seed 1: training 2 epochs on 384 images" in text
+    epochs = [k for k, line in enumerate(text.splitlines()) if line.startswith("Epoch ")]
+    assert len(epochs) == 2 and len(text.splitlines()) < 20, text  # each epoch: its number, then one line
+
+
+def test_one_epoch_is_spelled_so(mnist_dir, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(training, "train_run", lambda *args, **kwargs: (_ for _ in ()).throw(KeyboardInterrupt))
+    assert train.main(smoke_args(mnist_dir, tmp_path, "--norm", "gn", "--epochs", "1")) == 130
+    assert "gn seed 1: training 1 epoch on 384 images" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_a_data_folder_without_mnist_exits_1_and_a_missing_one_2_with_one_line(tmp_path):
+    (tmp_path / "empty").mkdir()
+    for folder, code in (("empty", 1), ("missing", 2)):
+        result = subprocess.run(
+            [sys.executable, "train.py", "--data-dir", str(tmp_path / folder), "--output-dir", str(tmp_path / "o")],
+            cwd=ROOT, capture_output=True, text=True, timeout=120,
+        )
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert result.returncode == code and len(lines) == 1, result.stderr
+        assert str(tmp_path / folder) in lines[0] and "Traceback" not in result.stderr
+        assert not (tmp_path / "o").exists()
 
 
 @pytest.mark.slow
@@ -414,7 +510,7 @@ def test_tensorboard_logs_hold_every_epochs_scalars(smoke_run, norm):
 @pytest.mark.slow
 def test_a_run_started_afresh_starts_its_tensorboard_curves_afresh(mnist_dir, tmp_path):
     assert train.main(smoke_args(mnist_dir, tmp_path, "--norm", "gn", "--epochs", "1")) == 0
-    assert train.main(smoke_args(mnist_dir, tmp_path, "--norm", "gn", "--epochs", "2")) == 0  # settings changed
+    assert train.main(smoke_args(mnist_dir, tmp_path, "--norm", "gn", "--epochs", "2", "--force")) == 0
     logs = tmp_path / "tensorboard" / "gn" / "train"
     assert len(list(logs.glob("events.out.tfevents.*"))) == 1
     rows = read_rows(tmp_path / "gn" / "history.csv")

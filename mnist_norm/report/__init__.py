@@ -67,6 +67,7 @@ BLOCKS = (
     Block("headline", ("study",), study.headline_block),
     Block("timing", ("study",), study.timing_block),
     Block("benchmark", ("benchmark.json",), speed.benchmark),
+    Block("readme_times", ("readme_times.json",), speed.readme_times),
     Block("batch_size", ("batch_size",), batch_size.batch_size),
     Block("batch_size_headline", ("batch_size",), batch_size.batch_size_headline),
     Block("shift", ("shift",), shift.shift_table),

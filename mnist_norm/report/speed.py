@@ -108,3 +108,12 @@ def candidates(report):
                      + f" | {entry['epoch_seconds_all']:.1f} s | "
                      + (f"{speedup:.2f}x" if speedup else "n/a") + " |")
     return lines
+
+
+def readme_times(report):
+    """How long the README's commands took (benchmark.py --readme-times), and where."""
+    minutes = {name: f"{row['seconds'] / 60:.1f} minutes" for name, row in report["commands"].items()}
+    return (f"Timed on {report['machine']} ({report['cores']} cores, nothing else running), {report['date']}: the "
+            f"main job {minutes['main_job']}, the tests {minutes['tests']}, the edit loop (`-m \"not slow\"`) "
+            f"{minutes['edit_loop']}.")
+
