@@ -2,7 +2,8 @@
 
     python deploy.py export                     # every finished run in results/ -> model.tflite, model_int8.tflite
     python deploy.py export --runs outputs      # the runs a train.py --output-dir holds
-    python deploy.py study                      # results/deploy/: summary.json and deploy.png (nothing else running)
+    python deploy.py study                      # outputs/deploy/: summary.json and deploy.png (nothing else running)
+    python deploy.py study --output-dir results/deploy   # the committed study, timed on this machine
 """
 
 import os

@@ -1,6 +1,7 @@
 """Input shift: the trained models on test images that differ from the training images.
 
-    python shift.py                                   # the committed study: results/ -> results/shift/
+    python shift.py                                   # the committed models -> outputs/shift/
+    python shift.py --output-dir results/shift        # the committed study, redone on this machine
     python shift.py --models outputs --seeds 1 --output-dir outputs/shift   # what the notebook just trained
 
 Every shift is made from the test images alone and is deterministic (its random draws come from a

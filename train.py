@@ -3,7 +3,7 @@
     python train.py                                   # all three, 20 epochs, the bundled MNIST (offline)
     python train.py --data tfds                       # MNIST through tensorflow-datasets instead
     python train.py --data-dir DIR                    # any folder of the 4 MNIST IDX files
-    python train.py --norm gn --epochs 2 --train-limit 2000 --test-limit 500
+    python train.py --norm gn --epochs 2 --train-limit 2000 --test-limit 500 --output-dir outputs/quick
     python train.py --norm none --seeds 1 2 3         # the control without normalization (not part of "all")
 
 Layout of --output-dir (default outputs/), for one seed:
@@ -18,7 +18,9 @@ With several seeds (--seeds 1 2 3) each run lives in <norm>/seed-<k>/ instead; t
 mean over seeds with a band from the lowest to the highest seed, the grids the first seed's model.
 
 Killing the script and rerunning the same command resumes each unfinished run from its
-last completed epoch and skips finished ones (--force retrains).
+last completed epoch and skips finished ones (--force retrains). A folder holding a run of other
+settings (finished, or with epochs done) is never replaced: train.py stops with one line naming it,
+before anything is written; give another --output-dir, or --force to replace it.
 """
 
 import sys
