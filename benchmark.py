@@ -29,7 +29,8 @@ def main(argv=None):
     parser.add_argument("--output", help="write the results as JSON here")
     parser.add_argument("--readme-times", metavar="FILE.json",
                         help="instead: time the README's main job, its tests and the edit loop, one after the other "
-                             "(about 25 minutes on 2 cores), and write their times here")
+                             "(as long as the three take; the last timing: results/readme_times.json), and write "
+                             "their times here")
     parser.add_argument("--debug", action="store_true", help="show TensorFlow's C++ log lines")
     args = parser.parse_args(argv)
     if args.data_dir is not None and not os.path.isdir(args.data_dir):
