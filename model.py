@@ -1,6 +1,7 @@
-"""One small MNIST CNN, built five ways: Batch Norm + L1, Group Norm, Layer Norm, Instance Norm, no norm.
+"""One small MNIST CNN, built each way: Batch Norm + L1, Group Norm, Layer Norm, Instance Norm, no norm, and after
+Group Norm: Batch Renorm, GN + Weight Standardization, Filter Response Norm, RMSNorm.
 
-    python model.py [bn gn ln in none]     # model.summary(), the README table and multiply-adds
+    python model.py [bn gn ln in none brn gnws frn rms]   # model.summary(), the README table and multiply-adds
 
     from model import build_model          # the network, for the notebook and a reader
     network = build_model("gn")            # raw 0-255 pixels (batch, 28, 28, 1) in, 10 logits out

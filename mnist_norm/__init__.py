@@ -1,4 +1,5 @@
-"""mnist_norm: one small MNIST CNN trained with BN + L1, GN, LN, IN or no norm, and everything around it.
+"""mnist_norm: one small MNIST CNN trained with BN + L1, GN, LN, IN, no norm or the variants after GN, and
+everything around it.
 
 The library of the project; the commands at the project's root (train.py, sweep.py, shift.py, deploy.py,
 predict.py, draw.py, report.py, benchmark.py, normalization_demo.py, colab.py, model.py, photos.py) parse flags

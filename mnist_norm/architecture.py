@@ -1,13 +1,16 @@
 """The network's shape as data, without TensorFlow: its conv blocks (`ARCHITECTURE`), the --architecture spec that
-writes them, and the defaults of the norms' own settings. Training's flags and configs read it before TensorFlow
+writes them, and the defaults of BN's and GN's own settings (from their records in variants.py). Training's flags and configs read it before TensorFlow
 loads (a command's --help answers at once); mnist_norm.network builds the Keras model from it.
 """
 
 import re
 from dataclasses import dataclass
 
-DEFAULT_L1 = 1e-5
-DEFAULT_GROUPS = 4
+from . import variants
+
+# BN's and GN's own settings' defaults: their home is the variants' records.
+DEFAULT_L1 = variants.default("l1")
+DEFAULT_GROUPS = variants.default("groups")
 
 
 @dataclass(frozen=True)

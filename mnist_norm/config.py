@@ -82,6 +82,9 @@ class TrainConfig:
 
         if self.norm not in variants.ALL_NORMS:
             raise ConfigError(f"--norm {self.norm!r}: expected one of {', '.join(variants.ALL_NORMS)}")
+        missing = variants.missing_keras(self.norm)
+        if missing:
+            raise ConfigError(f"--norm {self.norm}: {missing}")
         for name in ("epochs", "batch_size", "steps_per_execution"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{flag(name)} must be >= 1; received {getattr(self, name)}")
@@ -118,8 +121,9 @@ class TrainConfig:
             if not 0 <= value < upper:
                 raise ConfigError(f"--{name} must be in [0, {upper}); received {value}")
         if self.group_size is not None:
-            if self.norm != "gn":
-                raise ConfigError(f"--group-size applies to --norm gn only; received --norm {self.norm}")
+            if not variants.VARIANTS[self.norm].own("group_size"):
+                raise ConfigError(f"--group-size applies to --norm {variants.owner('group_size')} only; received "
+                                  f"--norm {self.norm}")
             if self.groups != architecture.DEFAULT_GROUPS:
                 raise ConfigError(f"--groups {self.groups} and --group-size {self.group_size} both set the groups; "
                                   "give one")
@@ -129,7 +133,7 @@ class TrainConfig:
                                if all(s.filters % g == 0 for s in network)]
                     raise ConfigError(f"--group-size {self.group_size} does not divide the {spec.filters} channels "
                                       f"of layer {spec.name}; allowed: {', '.join(allowed)}")
-        elif self.norm == "gn":
+        elif variants.VARIANTS[self.norm].own("groups"):
             channels = sorted({spec.filters for spec in network})
             if self.groups < 1 or any(c % self.groups for c in channels):
                 allowed = [str(g) for g in range(1, channels[0] + 1) if all(c % g == 0 for c in channels)]
@@ -160,10 +164,13 @@ class TrainConfig:
 
     def record(self, data_source):
         """What determines a run's result (its config.json); a finished run is reused only if this matches."""
+        variant = variants.VARIANTS[self.norm]
         return {
             "norm": self.norm, "seed": self.seed, "epochs": self.epochs, "batch_size": self.batch_size,
             "optimizer": self.optimizer, "lr": self.lr, "warmup_fraction": self.warmup_fraction,
-            "l1": self.l1 if self.norm == "bn" else None, "groups": self.groups if self.norm == "gn" and self.group_size is None else None,
+            # A variant's own settings, None for the others (as config.json has always held them).
+            "l1": self.l1 if variant.own("l1") else None,
+            "groups": self.groups if variant.own("groups") and self.group_size is None else None,
             "architecture": architecture.architecture_spec(self.network),
             "dropout": self.dropout, "augment": self.augmentation(), "train_limit": self.train_limit,
             "test_limit": self.test_limit, "validation_size": self.validation_size, "data": data_source,
@@ -208,11 +215,10 @@ def flag_parser(prog="train.py", description="Trains the MNIST CNN and writes hi
                         help="hold out the last N training images and evaluate on them instead of the test set "
                              "(for choosing the recipe; the test set is then never touched)")
     # Given only for the norms they apply to (an error otherwise); their defaults are the configuration's.
-    parser.add_argument("--l1", type=float, help=f"L1 factor on conv kernels (bn only; default {DEFAULTS.l1:g})")
-    parser.add_argument("--groups", type=int, help=f"groups for gn (default {DEFAULTS.groups})")
-    parser.add_argument("--group-size", type=int,
-                        help="gn: channels per group in every layer instead of a number of groups (1: IN; default: "
-                             "--groups)")
+    for name, (norm, setting) in variants.SETTINGS.items():  # each variant's own flags, from its record
+        default = "none" if setting.default is None else f"{setting.default:g}"
+        parser.add_argument(f"--{name.replace('_', '-')}", type=type(setting.default or 0),
+                            help=f"{setting.help} ({norm} only; default {default})")
     parser.add_argument("--dropout", type=float, default=DEFAULTS.dropout, help="dropout before the head; 0: none")
     parser.add_argument("--optimizer", choices=OPTIMIZERS, default=DEFAULTS.optimizer,
                         help="adam, or sgd with Nesterov momentum 0.9")
@@ -247,10 +253,6 @@ def flag_parser(prog="train.py", description="Trains the MNIST CNN and writes hi
     return parser
 
 
-# The flags that set one norm's own settings: given for other norms only, they would be ignored.
-NORM_FLAGS = {"l1": "bn", "groups": "gn", "group_size": "gn"}
-
-
 def flag_settings(args, norms):
     """TrainConfig's fields from parsed flags, a flag left out taking the configuration's default. Raises
     ConfigError for a norm's own flag (--l1, --groups, --group-size) when no variant in `norms` uses it."""
@@ -259,10 +261,11 @@ def flag_settings(args, norms):
         if not hasattr(args, name):
             continue
         value = getattr(args, name)
-        if name in NORM_FLAGS and value is not None and NORM_FLAGS[name] not in norms:
-            raise ConfigError(f"--{name.replace('_', '-')} {value:g} applies to --norm {NORM_FLAGS[name]} only; "
+        owner = variants.owner(name)  # a norm's own flag, given for other norms only, would be ignored
+        if owner and value is not None and owner not in norms:
+            raise ConfigError(f"--{name.replace('_', '-')} {value:g} applies to --norm {owner} only; "
                               f"received --norm {', '.join(norms)}")
-        settings[name] = getattr(DEFAULTS, name) if name in NORM_FLAGS and value is None else value
+        settings[name] = getattr(DEFAULTS, name) if owner and value is None else value
     return settings
 
 

@@ -1,10 +1,12 @@
-"""The network: one small MNIST CNN, built five ways (BN + L1, GN, LN, IN, and the control without a norm).
+"""The network: one small MNIST CNN, built once per variant (variants.VARIANTS: BN + L1, GN, LN, IN, the control
+without a norm, and BRN, GN + WS, FRN and RMSNorm).
 
     python model.py [bn gn ln in none]     # the command over this module: summary, table, multiply-adds
 
-The network is defined once, as a table of conv blocks (`ARCHITECTURE`). What changes between variants: the
-normalization layer after each convolution (`norm_layer`, with `layer_groups` placing GN on the group axis),
-for `bn` an L1 penalty on the conv kernels, and for the control a bias in each conv instead of a norm.
+The network is defined once, as a table of conv blocks (`ARCHITECTURE`). What changes between variants, as their
+records say: the normalization layer after each convolution (`LAYERS`, with `layer_groups` placing GN on the group
+axis), for `bn` an L1 penalty on the conv kernels, for the control a bias in each conv instead of a norm, for
+`gnws` weight-standardized convs, and for `frn` its own activation (the TLU) in place of the ReLU.
 Everything else (widths, order, names) is shared.
 
 Layer normalization of conv features means: each image is normalized over all of
@@ -29,7 +31,8 @@ from .architecture import (  # noqa: E402,F401 (network.ARCHITECTURE etc.)
     ARCHITECTURE, COURSE_ARCHITECTURE, DEFAULT_GROUPS, DEFAULT_L1, NUM_CLASSES, ConvSpec, architecture_spec,
     parse_architecture,
 )
-from .variants import ALL_NORMS, CONTROL, NORM_LABELS, NORMS, variant_label  # noqa: F401 (model.NORMS etc.)
+from . import variants  # noqa: E402
+from .variants import ALL_NORMS, CONTROL, NORM_LABELS, NORMS, variant_label  # noqa: E402,F401 (model.NORMS etc.)
 
 
 # MNIST training-set pixel statistics (on the 0-1 scale); the model standardizes
@@ -128,11 +131,169 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
         return tf.cast(outputs, self.compute_dtype)
 
 
+# ----------------------------------------------------------------------------- after Group Norm (issue 46)
+
+
+@keras.saving.register_keras_serializable(package="mnist_norm")
+class RampedBatchRenormalization(keras.layers.BatchNormalization):
+    """Keras' Batch Renormalization (`BatchNormalization(renorm=True)`, Ioffe 2017) with the paper's schedule for
+    its clipping: r_max = 1 and d_max = 0 (plain BN) for the first `relax_from` training steps, then relaxed
+    linearly to r_max = `r_max` at step `r_max_at` and d_max = `d_max` at step `d_max_at` (the paper's 5k, 40k, 25k
+    steps; 3 and 5). Keras reads its clipping from `renorm_clipping` once; here the bounds follow a step counter
+    that every training call advances, so they move while a compiled graph runs. At inference it is BN with moving
+    averages: it folds into its conv like BN.
+    """
+
+    def __init__(self, r_max=3.0, d_max=5.0, relax_from=5000, r_max_at=40000, d_max_at=25000, **kwargs):
+        missing = variants.missing_keras("brn")
+        if missing:
+            raise ValueError(f"Batch Renormalization {missing}")
+        kwargs.setdefault("renorm", True)
+        kwargs.setdefault("renorm_clipping", {"rmax": r_max, "rmin": 1.0 / r_max, "dmax": d_max})
+        super().__init__(**kwargs)
+        self.r_max, self.d_max = float(r_max), float(d_max)
+        self.relax_from, self.r_max_at, self.d_max_at = int(relax_from), int(r_max_at), int(d_max_at)
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self.step = self.add_weight(name="step", shape=(), initializer="zeros", trainable=False,
+                                    dtype="float32", autocast=False)
+
+    def clipping(self):
+        """(r_max, d_max) at the current step."""
+        def ramp(end_step, end_value, start_value):
+            done = keras.ops.clip((self.step - self.relax_from) / float(end_step - self.relax_from), 0.0, 1.0)
+            return start_value + done * (end_value - start_value)
+
+        return ramp(self.r_max_at, self.r_max, 1.0), ramp(self.d_max_at, self.d_max, 0.0)
+
+    def _renorm_correction_and_moments(self, mean, variance):
+        r_max, d_max = (keras.ops.cast(bound, mean.dtype) for bound in self.clipping())
+        stddev = keras.ops.sqrt(variance + self.epsilon)
+        renorm_mean = keras.ops.cast(self.renorm_mean, mean.dtype)
+        renorm_stddev = keras.ops.maximum(keras.ops.cast(self.renorm_stddev, mean.dtype),
+                                          keras.ops.sqrt(keras.ops.cast(self.epsilon, mean.dtype)))
+        r = keras.ops.clip(stddev / renorm_stddev, 1.0 / r_max, r_max)
+        d = keras.ops.clip((mean - renorm_mean) / renorm_stddev, -d_max, d_max)
+        self.step.assign_add(1.0)
+        return keras.ops.stop_gradient(r), keras.ops.stop_gradient(d), mean, variance
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("renorm_clipping", None)
+        return {**config, "r_max": self.r_max, "d_max": self.d_max, "relax_from": self.relax_from,
+                "r_max_at": self.r_max_at, "d_max_at": self.d_max_at}
+
+
+@keras.saving.register_keras_serializable(package="mnist_norm")
+class StandardizedConv2D(keras.layers.Conv2D):
+    """Conv2D with Weight Standardization (Qiao et al. 2019): each output channel's kernel is standardized over its
+    fan-in (kh, kw, C_in) to mean 0 and variance 1 (+ `epsilon`) before it convolves. The kernel the SavedModel and
+    LiteRT files hold is the standardized one (a constant: the converter folds the standardization away), so at
+    inference GN + WS costs what GN costs."""
+
+    def __init__(self, *args, epsilon=1e-5, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.epsilon = float(epsilon)
+
+    def standardized_kernel(self):
+        kernel = keras.ops.cast(self.kernel, "float32")
+        mean = keras.ops.mean(kernel, axis=(0, 1, 2), keepdims=True)
+        variance = keras.ops.var(kernel, axis=(0, 1, 2), keepdims=True)
+        return keras.ops.cast((kernel - mean) / keras.ops.sqrt(variance + self.epsilon), self.compute_dtype)
+
+    def convolution_op(self, inputs, kernel):
+        return super().convolution_op(inputs, self.standardized_kernel())
+
+    def get_config(self):
+        return {**super().get_config(), "epsilon": self.epsilon}
+
+
+@keras.saving.register_keras_serializable(package="mnist_norm")
+class FilterResponseNormalization(keras.layers.Layer):
+    """Filter Response Normalization with its Thresholded Linear Unit (Singh & Krishnan 2020), per image and channel:
+    nu^2 = mean over (H, W) of x^2, y = max(gamma * x / sqrt(nu^2 + epsilon) + beta, tau), with gamma, beta and the
+    learned threshold tau one per channel. No mean is subtracted and no batch is involved; the TLU is the block's
+    activation (the network adds no ReLU after it)."""
+
+    def __init__(self, epsilon=1e-6, **kwargs):
+        super().__init__(**kwargs)
+        self.epsilon = float(epsilon)
+
+    def build(self, input_shape):
+        channels = input_shape[-1]
+        self.gamma = self.add_weight(name="gamma", shape=(channels,), initializer="ones")
+        self.beta = self.add_weight(name="beta", shape=(channels,), initializer="zeros")
+        self.tau = self.add_weight(name="tau", shape=(channels,), initializer="zeros")
+
+    def call(self, inputs):
+        x = keras.ops.cast(inputs, "float32")
+        nu2 = keras.ops.mean(keras.ops.square(x), axis=(1, 2), keepdims=True)
+        y = keras.ops.maximum(self.gamma * x * keras.ops.rsqrt(nu2 + self.epsilon) + self.beta, self.tau)
+        return keras.ops.cast(y, self.compute_dtype)
+
+    def get_config(self):
+        return {**super().get_config(), "epsilon": self.epsilon}
+
+
+@keras.saving.register_keras_serializable(package="mnist_norm")
+class ChannelRMSNormalization(keras.layers.RMSNormalization):
+    """Keras' `RMSNormalization` (Zhang & Sennrich 2019: LayerNorm without the mean, and without a shift) over the
+    axes the study's LN uses, (H, W, C) of each image, with one learned scale per channel as LN has (Keras' layer
+    with those axes would learn an H*W*C-sized scale): y = x / sqrt(mean over (H, W, C) of x^2 + epsilon) * scale."""
+
+    def __init__(self, axis=(1, 2, 3), epsilon=1e-6, **kwargs):
+        super().__init__(axis=list(axis), epsilon=epsilon, **kwargs)
+
+    def build(self, input_shape):
+        self.axis = sorted(self.axis)
+        self.scale = self.add_weight(name="scale", shape=(input_shape[-1],), initializer="ones")
+        self.built = True
+
+    def call(self, x):
+        values = keras.ops.cast(x, "float32")
+        mean_square = keras.ops.mean(keras.ops.square(values), axis=self.axis, keepdims=True)
+        return keras.ops.cast(values * keras.ops.rsqrt(mean_square + self.epsilon) * self.scale, self.compute_dtype)
+
+
+def _groups_checked(groups, channels, name):
+    if not isinstance(groups, int) or groups < 1 or channels % groups:
+        raise ValueError(
+            f"groups={groups!r} does not divide the {channels} channels of layer "
+            f"'{name}'; use a positive divisor of every layer's channel count."
+        )
+    return groups
+
+
+# Each variant's layer after a conv of `channels` outputs, under its name in variants.VARIANTS: called with
+# (channels, name, groups, synchronized), where `groups` is GN's for this layer (layer_groups) and `synchronized`
+# asks a batch norm to share its statistics across the replicas of a tf.distribute strategy.
+LAYERS = {
+    # momentum 0.9 (PyTorch's 0.1): Keras' 0.99 lags far behind in short runs.
+    "bn": lambda channels, name, groups, synchronized: FusedBatchNormalization(
+        momentum=0.9, synchronized=synchronized, name=name),
+    "gn": lambda channels, name, groups, synchronized: ChannelStatsGroupNormalization(
+        groups=_groups_checked(groups, channels, name), name=name),
+    # One group = statistics over (H, W, C) per image, gamma/beta per channel.
+    "ln": lambda channels, name, groups, synchronized: ChannelStatsGroupNormalization(groups=1, name=name),
+    # One channel per group = statistics over (H, W) per image and channel (Keras' groups=-1).
+    "in": lambda channels, name, groups, synchronized: ChannelStatsGroupNormalization(groups=channels, name=name),
+    # Batch Renormalization: BN's momentum for both its moving averages and its renorm statistics.
+    "brn": lambda channels, name, groups, synchronized: RampedBatchRenormalization(
+        momentum=0.9, renorm_momentum=0.9, synchronized=synchronized, name=name),
+    # GN after a weight-standardized conv (the conv is variants' `conv="standardized"`), GN's 4 groups.
+    "gnws": lambda channels, name, groups, synchronized: ChannelStatsGroupNormalization(
+        groups=_groups_checked(DEFAULT_GROUPS, channels, name), name=name),
+    "frn": lambda channels, name, groups, synchronized: FilterResponseNormalization(name=name),
+    "rms": lambda channels, name, groups, synchronized: ChannelRMSNormalization(name=name),
+}
+
+
 def norm_layer(norm, channels, name, groups=DEFAULT_GROUPS, synchronized=False):
-    """Returns the normalization layer for `norm` after a conv with `channels` outputs.
+    """Returns the normalization layer for `norm` after a conv with `channels` outputs (`LAYERS[norm]`).
 
     Args:
-        norm: "bn", "gn", "ln" or "in".
+        norm: a normalized variant's name ("bn", "gn", "ln", "in", ...).
         channels: number of channels the layer normalizes (used to check `groups`).
         name: layer name.
         groups: number of groups for "gn".
@@ -142,23 +303,9 @@ def norm_layer(norm, channels, name, groups=DEFAULT_GROUPS, synchronized=False):
     Raises:
         ValueError: unknown `norm`, or `groups` that does not divide `channels`.
     """
-    if norm == "bn":
-        # momentum 0.9 (PyTorch's 0.1): Keras' 0.99 lags far behind in short runs.
-        return FusedBatchNormalization(momentum=0.9, synchronized=synchronized, name=name)
-    if norm == "gn":
-        if not isinstance(groups, int) or groups < 1 or channels % groups:
-            raise ValueError(
-                f"groups={groups!r} does not divide the {channels} channels of layer "
-                f"'{name}'; use a positive divisor of every layer's channel count."
-            )
-        return ChannelStatsGroupNormalization(groups=groups, name=name)
-    if norm == "ln":
-        # One group = statistics over (H, W, C) per image, gamma/beta per channel.
-        return ChannelStatsGroupNormalization(groups=1, name=name)
-    if norm == "in":
-        # One channel per group = statistics over (H, W) per image and channel (Keras' groups=-1).
-        return ChannelStatsGroupNormalization(groups=channels, name=name)
-    raise ValueError(f"Unknown norm {norm!r}; expected one of {', '.join(n for n in ALL_NORMS if n != CONTROL)}.")
+    if norm not in LAYERS:
+        raise ValueError(f"Unknown norm {norm!r}; expected one of {', '.join(LAYERS)}.")
+    return LAYERS[norm](channels, name, groups, synchronized)
 
 
 def layer_groups(spec, groups=DEFAULT_GROUPS, group_size=None):
@@ -178,11 +325,12 @@ def layer_groups(spec, groups=DEFAULT_GROUPS, group_size=None):
 def groups_per_layer(norm, architecture=ARCHITECTURE, groups=DEFAULT_GROUPS, group_size=None):
     """Where a variant sits on the group axis: [groups of each normalized layer] (LN: all 1, IN: the channels)."""
     specs = parse_architecture(architecture)
-    if norm == "ln":
+    place = variants.VARIANTS[norm].groups
+    if place == "one":
         return [1 for _ in specs]
-    if norm == "in":
+    if place == "channel":
         return [spec.filters for spec in specs]
-    if norm == "gn":
+    if place == "setting":
         return [layer_groups(spec, groups, group_size) for spec in specs]
     return None
 
@@ -216,37 +364,40 @@ def build_model(
     Returns:
         A `keras.Model` mapping raw pixels (batch, 28, 28, 1) in 0-255 to 10 logits.
     """
-    if norm not in ALL_NORMS:
-        raise ValueError(f"Unknown norm {norm!r}; expected one of {', '.join(ALL_NORMS)}.")
+    if norm not in variants.VARIANTS:
+        raise ValueError(f"Unknown norm {norm!r}; expected one of {', '.join(variants.VARIANTS)}.")
+    variant = variants.VARIANTS[norm]
     if l1_strength < 0:
         raise ValueError(f"l1_strength must be >= 0; received {l1_strength!r}.")
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must be in [0, 1); received {dropout!r}.")
     architecture = parse_architecture(architecture)
     # The one place where variants differ besides the norm layer itself.
-    regularizer = keras.regularizers.L1(l1_strength) if norm == "bn" and l1_strength > 0 else None
+    regularizer = keras.regularizers.L1(l1_strength) if variant.own("l1") and l1_strength > 0 else None
 
     inputs = keras.Input(shape=(28, 28, 1), name="pixels")
     x = keras.layers.Rescaling(
         scale=1.0 / (255.0 * MNIST_STD), offset=-MNIST_MEAN / MNIST_STD, name="standardize"
     )(inputs)
+    conv = StandardizedConv2D if variant.conv == "standardized" else keras.layers.Conv2D
     for spec in architecture:
-        x = keras.layers.Conv2D(
+        x = conv(
             spec.filters,
             spec.kernel_size,
             # A norm's beta is the shift; without a norm the conv needs its own.
-            use_bias=norm == CONTROL,
+            use_bias=not variant.normalized,
             kernel_regularizer=regularizer,
             name=f"{spec.name}_conv",
         )(x)
-        if norm != CONTROL:
+        if variant.normalized:
             x = norm_layer(norm, spec.filters, f"{spec.name}_norm", layer_groups(spec, groups, group_size),
                            synchronized)(x)
         if spec.pool_after:
             # ReLU and max-pool commute (ReLU is monotonic), values and gradients alike;
             # pooling first runs the ReLU on 4x fewer values.
             x = keras.layers.MaxPooling2D(2, name=f"{spec.name}_pool")(x)
-        x = keras.layers.ReLU(name=f"{spec.name}_relu")(x)
+        if not variant.activation:  # FRN's TLU is its own activation
+            x = keras.layers.ReLU(name=f"{spec.name}_relu")(x)
         if dropout:
             x = keras.layers.SpatialDropout2D(dropout, name=f"{spec.name}_dropout")(x)
     x = keras.layers.GlobalAveragePooling2D(keepdims=True, name="gap")(x)

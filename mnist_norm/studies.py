@@ -26,11 +26,12 @@ class Study:
 
 
 STUDIES = {
-    "batch-size": Study((("batch-size", ("2", "4", "8", "32", "128", "512")),), variants.NORMALIZED, (1, 2, 3), 2,
+    # A study's models are named, not "every variant": a variant added later joins a study by being named here.
+    "batch-size": Study((("batch-size", ("2", "4", "8", "32", "128", "512")),), ("bn", "gn", "ln", "in"), (1, 2, 3), 2,
                         "the normalized models over training batch sizes, lr following the batch size"),
     "learning-rate": Study((("optimizer", ("adam", "sgd")),
                             ("lr", ("0.001", "0.003", "0.01", "0.03", "0.1", "0.3", "1"))),
-                           variants.ALL_NORMS, (1, 2), 2,
+                           ("bn", "gn", "ln", "in", "none"), (1, 2), 2,
                            "every model, the control too, over peak learning rates, Adam and SGD"),
     "l1": Study((("l1", ("0", "1e-5", "1e-4", "1e-3")),), ("bn",), (1, 2, 3), 20,
                 "BN at several L1 factors, with per-epoch kernel norms"),

@@ -23,6 +23,7 @@ from . import studies  # noqa: E402
 from . import results  # noqa: E402
 from . import rundir  # noqa: E402
 from . import training  # noqa: E402
+from . import variants  # noqa: E402
 
 GROUP_AXIS_KEYS = ("groups_per_layer", "channels", "run_dir", "test_images", "shifts")
 
@@ -62,7 +63,7 @@ def run_point(point, splits, strategy):
                 "mean_epoch_seconds", "trainable_params", "diverged_epoch"):
         if key in result:
             row[key] = result[key]
-    row["l1"] = config.l1 if point.norm == "bn" else None
+    row["l1"] = config.l1 if variants.VARIANTS[point.norm].own("l1") else None
     row["environment"] = result.get("environment")  # what its timings were measured on (run() takes it out)
     kernels = rundir.file(point.run_dir, "kernels")
     if os.path.exists(kernels) and any(flag == "l1" for flag, _ in point.setting):

@@ -17,9 +17,17 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from mnist_norm import data  # noqa: E402
+from mnist_norm import rundir  # noqa: E402
+from mnist_norm import variants  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "results")
+
+
+def committed():
+    """The variants whose seed-1 model comes with the clone (results/<norm>/seed-1/): what the tests of committed
+    results loop over, so that a variant added to variants.py breaks none of them before its runs exist."""
+    return tuple(norm for norm in variants.ALL_NORMS if rundir.find_run(RESULTS, norm, 1, "model"))
 
 
 def synthetic_digits(count, seed):

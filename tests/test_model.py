@@ -7,6 +7,7 @@ import pytest
 import tensorflow as tf
 
 from mnist_norm import network as model
+from mnist_norm import variants
 
 from conftest import ROOT  # noqa: E402
 
@@ -314,7 +315,7 @@ def test_the_control_has_no_normalization_and_a_bias_where_beta_was():
         "float32")))), True)
 
 
-@pytest.mark.parametrize("norm", model.ALL_NORMS)
+@pytest.mark.parametrize("norm", variants.available())
 def test_scaling_a_normalized_kernel_changes_nothing_in_training_mode(norm):
     # A conv followed by a normalization computes the same function at any scale of its kernel (up to the
     # norm's epsilon): the reason an L1 pull on a kernel's size changes only training, not what is computed.

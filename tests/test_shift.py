@@ -9,11 +9,12 @@ import pytest
 
 from mnist_norm import data
 from mnist_norm import network as model
+from mnist_norm import variants
 from mnist_norm import shift
 import shift as shift_command
 from mnist_norm import rundir  # noqa: E402
 
-from conftest import ROOT  # noqa: E402
+from conftest import committed, ROOT  # noqa: E402
 RNG = np.random.default_rng(0)
 
 
@@ -101,7 +102,7 @@ def test_batch_statistics_undo_any_contrast_and_brightness_change_of_the_whole_b
 @pytest.fixture(scope="module")
 def tiny_models(tmp_path_factory, digits):
     folder = tmp_path_factory.mktemp("models")
-    for norm in model.ALL_NORMS:
+    for norm in variants.available():
         keras.utils.set_random_seed(1)
         net = _bn_with_realistic_moving_statistics(digits[0].astype("float32")) if norm == "bn" else \
             model.build_model(norm)
@@ -115,8 +116,10 @@ def test_evaluate_covers_every_model_mode_and_shift(tiny_models, digits):
     images, labels = digits
     rows = shift.evaluate(str(tiny_models), images, labels, model.ALL_NORMS, [1, 2], [8, 32])
     modes = {(r["norm"], r["mode"]) for r in rows}
-    assert modes == {("bn", "moving_averages"), ("bn", "batch_statistics_8"), ("bn", "batch_statistics_32"),
-                     ("gn", "inference"), ("ln", "inference"), ("in", "inference"), ("none", "inference")}
+    batch = ("moving_averages", "batch_statistics_8", "batch_statistics_32")
+    assert modes == {(norm, mode) for norm in variants.available()
+                     for mode in (batch if norm in variants.BATCH_DEPENDENT else ("inference",))}
+    assert {"bn", "gn", "ln", "in", "none"} <= {norm for norm, _ in modes}
     assert len(rows) == len(modes) * len(shift.SHIFTS)  # seed 2 has no model: skipped, not an error
     for row in rows:
         assert 0 <= row["accuracy"] <= 1 and row["seed"] == 1
@@ -139,7 +142,7 @@ def test_cli_writes_summary_and_figure_and_refuses_a_missing_models_folder(tiny_
                        "--test-batches", "8"]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["test_images"] == 40 and set(summary["shifts"]) == set(shift.SHIFTS)
-    assert {r["norm"] for r in summary["runs"]} == set(model.ALL_NORMS)
+    assert {r["norm"] for r in summary["runs"]} == set(variants.available())
     assert (out / "shift.png").read_bytes().startswith(b"\x89PNG")
     with pytest.raises(SystemExit) as info:
         shift_command.parse_args(["--models", str(tmp_path / "nowhere")])
@@ -159,7 +162,7 @@ def test_committed_study_covers_everything_and_recomputes_from_the_committed_mod
         summary = json.load(handle)
     runs = summary["runs"]
     assert len(summary["shifts"]) >= 10 and "clean" in summary["shifts"]
-    for norm in model.ALL_NORMS:
+    for norm in committed():
         assert {r["seed"] for r in runs if r["norm"] == norm} == {1, 2, 3}, norm
     assert {r["mode"] for r in runs if r["norm"] == "bn"} >= {"moving_averages", "batch_statistics_8",
                                                                "batch_statistics_128", "batch_statistics_1000"}

@@ -16,7 +16,6 @@ from mnist_norm import sweep
 import sweep as sweep_command
 from mnist_norm import network as model
 from mnist_norm import plots
-from mnist_norm import variants
 
 from conftest import ROOT  # noqa: E402
 
@@ -37,7 +36,8 @@ def test_learning_rate_follows_the_stated_rule(tmp_path):
     assert (point.config.batch_size, point.config.seed, point.config.epochs, point.config.norm) == (8, 2, 2, "gn")
     assert point.config.lr == pytest.approx(0.01 * math.sqrt(8 / 128))
     assert point.run_dir == os.path.join(str(tmp_path), "gn", "bs-8", "seed-2")
-    assert len(args.points) == 6 * 3 * len(variants.NORMALIZED)  # batch sizes x seeds x models
+    assert len(args.points) == 6 * 3 * len(studies.STUDIES["batch-size"].norms)  # batch sizes x seeds x models
+    assert {p.norm for p in args.points} == {"bn", "gn", "ln", "in"}  # the study's models, named
 
 
 def test_any_train_setting_can_be_swept_and_other_flags_reach_every_point(tmp_path):
@@ -49,7 +49,7 @@ def test_any_train_setting_can_be_swept_and_other_flags_reach_every_point(tmp_pa
     presets = {name: sweep_command.parse_args([name, "--output-dir", str(tmp_path)]) for name in ("learning-rate", "l1")}
     rates = sorted({p.config.lr for p in presets["learning-rate"].points})
     assert len(rates) >= 6 and rates[-1] / rates[0] >= 100  # two decades at least
-    assert {p.norm for p in presets["learning-rate"].points} == set(model.ALL_NORMS)
+    assert {p.norm for p in presets["learning-rate"].points} == {"bn", "gn", "ln", "in", "none"}
     assert {p.config.optimizer for p in presets["learning-rate"].points} == {"adam", "sgd"}
     assert sorted({p.config.l1 for p in presets["l1"].points}) == [0.0, 1e-5, 1e-4, 1e-3]
     assert {(p.norm, p.config.epochs) for p in presets["l1"].points} == {("bn", 20)}
@@ -178,7 +178,7 @@ def test_defaults_rerun_the_committed_study():
     for key in ("epochs", "batch_sizes", "seeds", "base_lr", "base_batch_size", "lr_scaling", "lr_rule", "train_limit",
                 "test_limit", "data"):
         assert settings[key] == committed["settings"][key], key
-    assert len(args.points) == len(committed["runs"]) == 6 * 3 * len(variants.NORMALIZED)
+    assert len(args.points) == len(committed["runs"]) == 6 * 3 * len(studies.STUDIES["batch-size"].norms)
     for point in args.points:
         with open(os.path.join(ROOT, point.run_dir, "config.json")) as handle:
             stored = json.load(handle)

@@ -19,6 +19,7 @@ from mnist_norm import data
 from mnist_norm import network as model
 from mnist_norm import quiet_tf
 from mnist_norm import rundir  # noqa: E402
+from mnist_norm import variants
 import train
 from mnist_norm import training
 
@@ -165,6 +166,33 @@ def test_a_summary_holds_only_runs_of_the_commands_settings(tmp_path):
         "ln": [str(tmp_path / "ln/seed-1"), str(tmp_path / "ln/seed-2")], "gn": [str(tmp_path / "gn/seed-1")],
         "bn": [str(tmp_path / "bn/seed-1")]}
     assert sorted(left_out) == [str(tmp_path / "in/seed-1"), str(tmp_path / "ln/seed-3")]
+
+
+@pytest.mark.slow
+def test_a_variant_is_its_record_and_its_layer(mnist_dir, tmp_path):
+    """Adding a variant is a record in variants.py and its layer in network.LAYERS, nothing else: it trains, its
+    config records no other variant's settings, its summary and grid carry its label, and other variants' flags are
+    refused for it."""
+    variants.register(variants.Variant("throwaway", "Throwaway", "#123456", groups="one"))
+    model.LAYERS["throwaway"] = lambda channels, name, groups, synchronized: keras.layers.LayerNormalization(
+        axis=(1, 2, 3), name=name)
+    try:
+        flags = smoke_args(mnist_dir, tmp_path, "--norm", "throwaway", "--epochs", "1", "--batch-size", "64")
+        assert train.main(flags) == 0
+        result = json.loads((tmp_path / "throwaway" / "result.json").read_text())
+        assert result["epochs"] == 1 and result["config"]["norm"] == "throwaway"
+        assert result["config"]["l1"] is None and result["config"]["groups"] is None
+        summary = json.loads((tmp_path / "summary.json").read_text())
+        assert list(summary["variants"]) == ["throwaway"] and (tmp_path / "misclassified_throwaway.png").is_file()
+        assert model.groups_per_layer("throwaway") == [1] * len(model.ARCHITECTURE)
+        assert variants.NORM_LABELS["throwaway"] == "Throwaway" and "throwaway" not in variants.BATCH_DEPENDENT
+        with pytest.raises(SystemExit) as refused:
+            train.parse_args(flags + ["--groups", "2"])
+        assert refused.value.code == 2
+    finally:
+        variants.unregister("throwaway")
+        model.LAYERS.pop("throwaway")
+    assert "throwaway" not in variants.ALL_NORMS
 
 
 @pytest.mark.parametrize(
