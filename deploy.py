@@ -24,9 +24,12 @@ def parse_args(argv=None):
         command.add_argument("--runs", default="results", help="folder of finished runs (default: %(default)s)")
         command.add_argument("--seeds", type=int, nargs="+", help="only these seeds (default: all)")
         command.add_argument("--debug", action="store_true", help="show tracebacks and TensorFlow's C++ log lines")
-    export.add_argument("--norm", choices=variants.ALL_NORMS, nargs="+", default=list(variants.ALL_NORMS),
-                        help="the variants to export")
+    export.add_argument("--norm", choices=variants.ALL_NORMS, nargs="+", default=list(variants.available()),
+                        help="the variants to export (those whose runs are there)")
     export.add_argument("--data-dir", help="IDX folder whose training images calibrate int8 (default: data/mnist)")
+    export.add_argument("--force", action="store_true",
+                        help="convert runs that have their LiteRT files already (a retrained run has none: train.py "
+                             "starts a run afresh in an empty folder)")
     measure.add_argument("--output-dir", default=os.path.join("outputs", "deploy"),
                          help="where summary.json and deploy.png go (the committed study: results/deploy)")
     measure.add_argument("--latency-calls", type=int, default=1000,
@@ -34,6 +37,9 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if not os.path.isdir(args.runs):
         parser.error(f"--runs {args.runs!r}: no such folder")
+    for norm in getattr(args, "norm", ()):
+        if variants.missing_keras(norm):
+            parser.error(f"--norm {norm}: {variants.missing_keras(norm)}")
     if args.command == "export" and args.data_dir is not None and not os.path.isdir(args.data_dir):
         parser.error(f"--data-dir {args.data_dir!r}: no such folder")
     if args.command == "study" and args.latency_calls < 3:
@@ -52,6 +58,9 @@ def main(argv=None):
             found = deploy.finished_runs(args.runs, args.norm, args.seeds)
             calibration = deploy.calibration_images(data_dir=args.data_dir, source="bundled")
             for index, (_, _, run_dir) in enumerate(found, 1):
+                if not args.force and deploy.exported(run_dir):  # another converter would write other bytes
+                    print(f"{index} of {len(found)}: {run_dir}: already exported (--force converts it again)")
+                    continue
                 started = time.perf_counter()
                 paths = deploy.export_run(run_dir, calibration)
                 sizes = ", ".join(f"{os.path.basename(p)} {os.path.getsize(p) / 1024:.0f} KiB" for p in paths)

@@ -32,8 +32,8 @@ def parse_args(argv=None):
     parser.add_argument("--models", default="results", help=f"folder with {rundir.layout(rundir.FILES['model'])}")
     parser.add_argument("--output-dir", default=os.path.join("outputs", "shift"),
                         help="where summary.json and shift.png go (the committed study: results/shift)")
-    parser.add_argument("--norm", nargs="+", choices=variants.ALL_NORMS, default=list(variants.ALL_NORMS),
-                        help="the variants to evaluate")
+    parser.add_argument("--norm", nargs="+", choices=variants.ALL_NORMS, default=list(variants.available()),
+                        help="the variants to evaluate (those whose models are there)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="the seeds' runs to evaluate")
     parser.add_argument("--test-batches", type=int, nargs="+", default=list(shift.DEFAULT_TEST_BATCHES),
                         help="test-batch sizes for BN with batch statistics")
@@ -48,6 +48,9 @@ def parse_args(argv=None):
         parser.error(f"--test-limit must be >= 1; received {args.test_limit}")
     if not os.path.isdir(args.models):
         parser.error(f"--models {args.models!r} is not a folder")
+    for norm in args.norm:
+        if variants.missing_keras(norm):
+            parser.error(f"--norm {norm}: {variants.missing_keras(norm)}")
     if args.data_dir is not None and not os.path.isdir(args.data_dir):
         parser.error(f"--data-dir {args.data_dir!r}: no such folder")
     return args

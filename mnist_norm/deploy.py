@@ -46,6 +46,7 @@ from . import network as model_lib  # noqa: E402
 from . import rundir  # noqa: E402
 from . import machine  # noqa: E402
 from . import runtimes  # noqa: E402
+from . import variants  # noqa: E402
 
 CALIBRATION_IMAGES = 1000  # the first training images: what the int8 ranges are measured on
 THROUGHPUT_BATCH = 256
@@ -91,8 +92,10 @@ def fold_batch_norm(network):
 # ----------------------------------------------------------------------------- export
 
 
-def finished_runs(runs_dir, norms=model_lib.ALL_NORMS, seeds=None):
-    """[(norm, seed, run folder)] of the finished runs under `runs_dir` that kept their model.keras."""
+def finished_runs(runs_dir, norms=None, seeds=None):
+    """[(norm, seed, run folder)] of the finished runs under `runs_dir` that kept their model.keras, of `norms`
+    (default: every variant this Keras can build)."""
+    norms = variants.available() if norms is None else norms
     if not os.path.isdir(runs_dir):
         raise DeployError(f"--runs {runs_dir!r}: no such folder")
     found = [(norm, result["seed"], result["run_dir"])
@@ -165,6 +168,11 @@ def calibration_images(count=CALIBRATION_IMAGES, source="bundled", data_dir=None
     """The first `count` training images (raw 0-255), what int8's value ranges are measured on."""
     (images, _), _ = data_lib.load_mnist(source, data_dir)
     return images[:count]
+
+
+def exported(run_dir):
+    """Whether the run's LiteRT files are there (a run trained afresh starts in an empty folder: they go with it)."""
+    return all(os.path.isfile(runtimes.path(run_dir, runtime)) for runtime in runtimes.LITERT)
 
 
 def export_run(run_dir, calibration):

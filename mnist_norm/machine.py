@@ -56,6 +56,17 @@ def cpu_name():
     return platform.processor()
 
 
+UNRECORDED = "unrecorded"  # a summary's key: the record of its runs made before result.json recorded their own
+
+
+def unrecorded(summary):
+    """The machine and versions a summary gives the runs made before result.json recorded their own: its
+    UNRECORDED record once its runs come from several machines, else its one record; None without a summary."""
+    if not summary:
+        return None
+    return summary.get(UNRECORDED) or {key: summary[key] for key in ("versions", "machine") if key in summary} or None
+
+
 def of_runs(environments, previous=None):
     """The versions and machine of a summary: those the runs it covers were made with, not this machine's.
 
@@ -70,4 +81,7 @@ def of_runs(environments, previous=None):
             found.append(environment)
     if len(found) <= 1:
         return found[0] if found else dict(previous or {})
-    return {"environments": found, "note": f"the runs were made on {len(found)} different machines or version sets"}
+    record = {"environments": found, "note": f"the runs were made on {len(found)} different machines or version sets"}
+    if previous and None in environments:  # kept for the next rewrite: those runs cannot say it themselves
+        record[UNRECORDED] = previous
+    return record

@@ -163,10 +163,10 @@ def load(run_dir, name, threads=1):
 
 
 def find_models(results_dir, name):
-    """{norm: run folder} of every variant's seed-1 run (or one-seed run) under `results_dir` that has the file
-    runtime `name` reads."""
+    """{norm: run folder} of every reading variant's (variants.READERS) seed-1 run (or one-seed run) under
+    `results_dir` that has the file runtime `name` reads."""
     kind = FILE_KINDS[canonical(name)]
-    found = {norm: rundir.find_run(results_dir, norm, 1, kind) for norm in variants.ALL_NORMS}
+    found = {norm: rundir.find_run(results_dir, norm, 1, kind) for norm in variants.READERS}
     return {norm: folder for norm, folder in found.items() if folder}
 
 
@@ -185,5 +185,5 @@ def load_models(results_dir, name=AUTO):
         hint = ("train.py writes them" if name == "keras"
                 else f"`python deploy.py export --runs {results_dir}` writes them")
         raise ModelError(f"--models {results_dir!r}: no {file_name} found (expected {rundir.layout(file_name, seed=1)} "
-                         f"for {', '.join(variants.ALL_NORMS)}; {hint})")
+                         f"for {', '.join(variants.READERS)}; {hint})")
     return {norm: load(folder, name) for norm, folder in found.items()}

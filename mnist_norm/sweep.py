@@ -99,14 +99,12 @@ def reused_environment(args, point):
     before result.json recorded its own); None for the sweep's own points."""
     if os.path.dirname(os.path.dirname(point.run_dir)) != os.path.normpath(getattr(args, "reuse_dir", "")):
         return None
-    found = rundir.read_summary(args.reuse_dir) or {}
-    return {key: found[key] for key in ("versions", "machine") if key in found} or None
+    return machine.unrecorded(rundir.read_summary(args.reuse_dir))
 
 
 def earlier_environment(output_dir):
     """The machine and versions the summary in `output_dir` recorded before this sweep, or None."""
-    found = rundir.read_summary(output_dir)
-    return found and {key: found[key] for key in ("versions", "machine") if key in found}
+    return machine.unrecorded(rundir.read_summary(output_dir))
 
 
 def write_summary(args, runs, source, environments=(), previous=None):

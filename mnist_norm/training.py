@@ -345,8 +345,7 @@ def summarize(output_dir, results):
         ]
         entry["config"] = {k: v for k, v in runs[0]["config"].items() if k != "seed"}
         variants[norm] = entry
-    previous = rundir.read_summary(output_dir)
-    previous = previous and {key: previous[key] for key in ("versions", "machine") if key in previous}
+    previous = machine.unrecorded(rundir.read_summary(output_dir))
     environment = machine.of_runs([run.get("environment") for runs in results.values() for run in runs], previous)
     summary = {"variants": variants, **environment}
     rundir.write_json(rundir.summary_path(output_dir), summary)

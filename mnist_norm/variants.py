@@ -34,6 +34,9 @@ class Variant:
     conv: str = "plain"  # "standardized": the convs before it standardize their kernels (Weight Standardization)
     activation: bool = False  # its layer is the block's activation too (FRN's TLU): no ReLU after it
     keras: str = ""  # the lowest Keras version that has its layer, where that is above the lowest supported
+    # Answers photos and drawings by default (predict.py, the drawing page, the refusals study): their majority and
+    # agreement are measured with these models, so a variant joins them when that study is rerun with it.
+    reads: bool = True
     assignment: bool = False  # one of the assignment's three: `--norm all`, the joint graphs and the grids
 
     def own(self, field):
@@ -55,13 +58,13 @@ VARIANTS = {variant.name: variant for variant in (
     Variant("none", "no norm", "#000000", folds=True, normalized=False),
     # After Group Norm (issue 46). Batch Renormalization (Ioffe 2017): BN with the batch's statistics corrected
     # towards the moving averages (r, d; clipped, the clipping relaxed over training); BN at inference.
-    Variant("brn", "BRN", "#8c564b", folds=True, batch_dependent=True, keras="3.14"),  # BatchNormalization(renorm=)
+    Variant("brn", "BRN", "#8c564b", folds=True, batch_dependent=True, keras="3.14", reads=False),  # renorm=True
     # GN (4 groups) after weight-standardized convs (Qiao et al. 2019), the pair BiT trained with.
-    Variant("gnws", "GN + WS", "#e377c2", conv="standardized"),
+    Variant("gnws", "GN + WS", "#e377c2", conv="standardized", reads=False),
     # Filter Response Normalization + TLU (Singh & Krishnan 2020): per image and channel, no mean, no batch.
-    Variant("frn", "FRN", "#bcbd22", activation=True),
+    Variant("frn", "FRN", "#bcbd22", activation=True, reads=False),
     # RMSNorm (Zhang & Sennrich 2019): LN without the mean (and without a shift), over (H, W, C) of each image.
-    Variant("rms", "RMSNorm", "#17becf"),
+    Variant("rms", "RMSNorm", "#17becf", reads=False),
 )}
 
 
@@ -77,18 +80,19 @@ def unregister(name):
 
 
 def _views():
-    global NORMS, ALL_NORMS, NORMALIZED, NORM_LABELS, COLORS, BATCH_DEPENDENT, SETTINGS
+    global NORMS, ALL_NORMS, NORMALIZED, NORM_LABELS, COLORS, BATCH_DEPENDENT, SETTINGS, READERS
     NORMS = tuple(n for n, v in VARIANTS.items() if v.assignment)
     ALL_NORMS = tuple(VARIANTS)
     NORMALIZED = tuple(n for n, v in VARIANTS.items() if v.normalized)  # every variant with a normalization layer
     NORM_LABELS = {n: v.label for n, v in VARIANTS.items()}
     COLORS = {n: v.color for n, v in VARIANTS.items()}
     BATCH_DEPENDENT = tuple(n for n, v in VARIANTS.items() if v.batch_dependent)
+    READERS = tuple(n for n, v in VARIANTS.items() if v.reads)  # the models that answer photos and drawings
     # Every variant's own settings, by field, with the variant that owns it.
     SETTINGS = {setting.name: (name, setting) for name, v in VARIANTS.items() for setting in v.settings}
 
 
-NORMS = ALL_NORMS = NORMALIZED = BATCH_DEPENDENT = ()
+NORMS = ALL_NORMS = NORMALIZED = BATCH_DEPENDENT = READERS = ()
 NORM_LABELS = COLORS = SETTINGS = {}
 _views()
 INSTANCE = "in"

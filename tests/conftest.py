@@ -24,10 +24,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "results")
 
 
-def committed():
-    """The variants whose seed-1 model comes with the clone (results/<norm>/seed-1/): what the tests of committed
-    results loop over, so that a variant added to variants.py breaks none of them before its runs exist."""
-    return tuple(norm for norm in variants.ALL_NORMS if rundir.find_run(RESULTS, norm, 1, "model"))
+def committed(norms=None):
+    """The variants whose seed-1 model comes with the clone (results/<norm>/seed-1/), of `norms` (default: all):
+    what the tests of committed results loop over, so that a variant added to variants.py breaks none of them before
+    its runs exist. committed(variants.READERS): the models that answer photos and drawings."""
+    return tuple(norm for norm in (variants.ALL_NORMS if norms is None else norms)
+                 if rundir.find_run(RESULTS, norm, 1, "model"))
 
 
 def synthetic_digits(count, seed):

@@ -166,3 +166,51 @@ def test_a_variant_the_installed_keras_cannot_build_is_one_line_and_exit_2(monke
     assert info.value.code == 2
     assert capsys.readouterr().err.strip().endswith("--norm brn: needs Keras >= 99.0 (its layer is Keras' own); "
                                                     f"this Python has Keras {keras.__version__}")
+
+
+def test_a_constant_per_channel_is_taken_away_by_instance_norm_but_not_by_frn_or_rms_norm():
+    """Why grey paper reaches FRN and RMSNorm: a brightness added to every pixel becomes a constant per channel after
+    the first conv (no bias, valid padding); IN subtracts each channel's mean, FRN and RMSNorm subtract none."""
+    x = _activations(4)
+    shifted = x + np.array([3.0, -2.0, 1.5], "float32")
+    instance = model.norm_layer("in", 3, "in_norm")
+    np.testing.assert_allclose(np.asarray(instance(shifted)), np.asarray(instance(x)), atol=1e-4)
+    for norm in ("frn", "rms"):
+        layer = model.norm_layer(norm, 3, f"{norm}_norm")
+        assert np.abs(np.asarray(layer(shifted)) - np.asarray(layer(x))).max() > 0.1, norm
+
+
+def test_the_verdict_calls_a_difference_noise_unless_it_exceeds_the_wider_seed_range():
+    from mnist_norm.report import after_gn
+
+    assert after_gn._compare([0.9950, 0.9946, 0.9948], [0.9940, 0.9942, 0.9944]).startswith("+0.06 points (above")
+    assert "within the seeds' range" in after_gn._compare([0.9950, 0.9930], [0.9940, 0.9942])
+    assert after_gn._compare([0.9900, 0.9902], [0.9940, 0.9942]).startswith("-0.40 points (below")
+
+    def entry(accuracies):
+        runs = [{"seed": k + 1, "final_accuracy": a} for k, a in enumerate(accuracies)]
+        return {"runs": runs, "final_accuracy_mean": float(np.mean(accuracies)),
+                "final_accuracy_std": float(np.std(accuracies, ddof=1)), "config": {"epochs": 20, "batch_size": 128}}
+
+    summary = {"variants": {"ln": entry([0.9945, 0.9940, 0.9950]), "rms": entry([0.9930, 0.9932, 0.9934])}}
+    verdict = after_gn.study_verdict(summary)
+    assert verdict.startswith("After 20 epochs at batch 128 (test accuracy, mean ± std of seeds 1, 2, 3): RMSNorm ")
+    assert "against LN's 99.45 %: -0.13 points (below" in verdict and "Zhang & Sennrich 2019" in verdict
+    assert "BRN" not in verdict  # a variant without runs is not spoken of
+
+
+def test_gn_with_weight_standardization_is_blind_to_contrast_and_brightness_like_in():
+    """The first conv's standardized kernels sum to zero over each output channel's window, so a brightness added to
+    every pixel (after the network's own rescaling, still a constant) changes none of its outputs (valid padding: every
+    window is whole); GN then takes away the contrast's scale. Exact but for GN's epsilon."""
+    keras.utils.set_random_seed(3)
+    network = model.build_model("gnws")
+    pixels = np.random.default_rng(5).integers(0, 256, size=(8, 28, 28, 1)).astype("float32")
+    reference = keras.ops.convert_to_numpy(keras.ops.softmax(network(pixels, training=False)))
+    for a, b in ((0.5, 100.0), (1.0, 60.0), (2.0, -150.0)):
+        changed = keras.ops.convert_to_numpy(keras.ops.softmax(network(a * pixels + b, training=False)))
+        np.testing.assert_allclose(changed, reference, atol=2e-3)
+    # GN without WS has no such blindness: its first conv passes a brightness on.
+    plain = model.build_model("gn")
+    before = np.asarray(plain(pixels, training=False))
+    assert np.abs(np.asarray(plain(pixels + 100.0, training=False)) - before).max() > 1e-2

@@ -16,6 +16,7 @@ from mnist_norm import network as model
 from mnist_norm import reading as predict
 from mnist_norm import rundir
 from mnist_norm import runtimes
+from mnist_norm import variants
 import train
 
 from conftest import committed, RESULTS, ROOT  # noqa: E402
@@ -62,7 +63,13 @@ def test_converted_bn_graph_holds_no_normalization_and_gn_ln_in_graphs_hold_thei
         assert ops["RSQRT"] == 5 and ops["SQUARE"] >= 5 and ops["MEAN"] > bn["MEAN"]  # one per normalized conv
 
 
-@pytest.mark.parametrize("norm", committed())
+def _deployed():
+    """The variants the committed deployment study measured (its summary's rows)."""
+    with open(os.path.join(RESULTS, "deploy", "summary.json")) as handle:
+        return tuple(dict.fromkeys(row["norm"] for row in json.load(handle)["runs"]))
+
+
+@pytest.mark.parametrize("norm", _deployed())
 def test_committed_litert_files_match_the_deploy_study(norm, test_set):
     with open(os.path.join(RESULTS, "deploy", "summary.json")) as handle:
         summary = json.load(handle)
@@ -82,7 +89,8 @@ def test_every_study_row_has_the_issues_fields_and_a_machine():
         summary = json.load(handle)
     keys = {"norm", "seed", "runtime", "accuracy", "ops", "bytes", "latency_ms_batch1", "images_per_s_batch256"}
     assert {(r["norm"], r["seed"], r["runtime"]) for r in summary["runs"]} == {
-        (n, s, r) for n in committed() for s in (1, 2, 3) for r in runtimes.NAMES}
+        (n, s, r) for n in _deployed() for s in (1, 2, 3) for r in runtimes.NAMES}
+    assert {"bn", "gn", "ln", "in", "none"} <= set(_deployed())
     assert all(keys <= set(row) for row in summary["runs"])
     assert summary["method"]["latency_calls"] >= 300 and summary["method"]["threads"] == 1
     assert summary["method"]["keras_threads"] == 1
@@ -94,7 +102,7 @@ def test_predict_on_the_litert_files_gives_the_keras_models_digits(runtime, test
     images = test_set[0][:30]
     fields = [predict.read_number(image[:, :, 0])[0].field for image in images]
     reference, deployed = runtimes.load_models(RESULTS, "keras"), runtimes.load_models(RESULTS, runtime)
-    assert set(deployed) == set(reference) == set(committed())
+    assert set(deployed) == set(reference) == set(committed(variants.READERS))
     same, total = 0, 0
     for field in fields:
         expected, got = predict.predict(reference, field), predict.predict(deployed, field)
@@ -132,6 +140,18 @@ def test_export_writes_both_files_that_answer_like_the_keras_model(tiny_run, mni
         assert np.mean(int8(images).argmax(axis=1) == expected.argmax(axis=1)) >= 0.9
         ops = litert.ops()
         assert (NORM_OPS & set(ops)) == (set() if norm == "bn" else NORM_OPS)
+
+
+@pytest.mark.slow
+def test_a_second_export_leaves_the_files_alone_unless_forced(tiny_run, mnist_dir, capsys):
+    path = runtimes.path(os.path.join(tiny_run, "gn"), "litert-f32")
+    before = os.stat(path).st_mtime_ns
+    assert deploy_command.main(["export", "--runs", str(tiny_run), "--data-dir", mnist_dir, "--norm", "gn"]) == 0
+    assert "already exported (--force converts it again)" in capsys.readouterr().out
+    assert os.stat(path).st_mtime_ns == before
+    os.remove(path)  # a run without its files (retrained, or never exported) is converted
+    assert deploy_command.main(["export", "--runs", str(tiny_run), "--data-dir", mnist_dir, "--norm", "gn"]) == 0
+    assert os.path.isfile(path)
 
 
 @pytest.mark.slow

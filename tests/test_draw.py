@@ -27,6 +27,7 @@ from mnist_norm import page as draw
 from mnist_norm import reading as predict
 from mnist_norm import runtimes
 from mnist_norm import shift
+from mnist_norm import variants
 
 from conftest import committed, ROOT  # noqa: E402
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
@@ -87,7 +88,7 @@ def test_server_answers_a_drawing_as_predict_reads_it_with_the_studys_shifts(ser
     assert np.array_equal(np.array(drawn["field"]), shifted.astype(int))  # the study's shifts round to integers
     assert drawn["box"] == list(found.box)
     expected = predict.predict(runtimes.load_models(os.path.join(ROOT, "results")), shifted)
-    assert set(drawn["models"]) == set(expected) == set(committed())
+    assert set(drawn["models"]) == set(expected) == set(committed(variants.READERS))
     for norm, values in expected.items():
         np.testing.assert_allclose(drawn["models"][norm], values, atol=1e-6)
         assert answer["number"][norm] == str(int(np.argmax(values)))
@@ -165,7 +166,7 @@ def test_the_page_opens_at_once_and_answers_without_tensorflow(tmp_path):
             digit = np.full((280, 280), 255, np.uint8)
             digit[40:240, 130:150] = 0
             status, answer = _post(url.rstrip("/"), {"image": _data_url(digit)})
-            assert status == 200 and set(answer["number"]) == set(committed())
+            assert status == 200 and set(answer["number"]) == set(committed(variants.READERS))
         finally:
             process.terminate()
             process.wait(30)
@@ -264,13 +265,13 @@ def test_drawn_digits_get_the_answers_predict_gives_for_the_same_strokes(browser
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     right = 0
     for (label, path, answers), line in zip(drawn, lines):
-        assert line["image"] == path and set(answers) == set(line["models"]) == set(committed())
+        assert line["image"] == path and set(answers) == set(line["models"]) == set(committed(variants.READERS))
         for norm, expected in line["models"].items():
             digit, probabilities = answers[norm]
             assert digit == str(int(np.argmax(expected))) == line["number"][norm]
             np.testing.assert_allclose(probabilities, [expected], atol=2e-6)
             right += int(digit) == int(label)
-    assert right >= 0.8 * len(committed()) * len(STROKES), f"{right} answers equal the drawn digit"  # hand-drawn
+    assert right >= 0.8 * len(committed(variants.READERS)) * len(STROKES), f"{right} answers equal the drawn digit"  # hand-drawn
 
 
 @pytest.mark.browser

@@ -17,6 +17,7 @@ from mnist_norm import photos
 from mnist_norm import reading as predict
 import predict as predict_command
 from mnist_norm import runtimes
+from mnist_norm import variants
 
 from conftest import committed, RESULTS, ROOT  # noqa: E402
 COUNT = 30  # test digits written as files in each form
@@ -84,7 +85,7 @@ def test_digits_in_other_forms_get_the_models_own_answers(tmp_path, test_set, mo
                 agree += int(len(digits) == 1 and np.argmax(values) == reference[norm][i])
                 total += 1
     # MNIST's own recipe (crop, 20 x 20, centre of mass) redone on a redrawn digit moves it by a pixel at most.
-    assert total == len(forms) * COUNT * len(committed()) and agree / total >= 0.95, f"{agree} of {total}"
+    assert total == len(forms) * COUNT * len(committed(variants.READERS)) and agree / total >= 0.95, f"{agree} of {total}"
 
 
 def test_cli_answers_each_image_and_refuses_bad_ones_with_one_line_each(tmp_path, test_set):
@@ -105,7 +106,7 @@ def test_cli_answers_each_image_and_refuses_bad_ones_with_one_line_each(tmp_path
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert [line["image"] for line in lines] == [good, missing, str(text), blank, str(folder), str(empty), good]
     answered = [line for line in lines if "models" in line]
-    assert len(answered) == 2 and set(answered[0]["models"]) == set(committed())
+    assert len(answered) == 2 and set(answered[0]["models"]) == set(committed(variants.READERS))
     for line in answered:
         for probabilities in line["models"].values():
             assert len(probabilities) == 10 and sum(probabilities) == pytest.approx(1, abs=1e-4)
@@ -338,7 +339,7 @@ def test_a_number_gets_each_models_number_boxes_and_probabilities(tmp_path, test
     assert len(boxes) == 4 and all(0 <= l < r <= width and 0 <= t < b <= height for l, t, r, b in boxes)
     assert all(before[2] <= after[0] for before, after in zip(boxes, boxes[1:]))  # left to right, apart
     for digit in line["digits"]:
-        assert set(digit["models"]) == set(committed())
+        assert set(digit["models"]) == set(committed(variants.READERS))
         assert all(sum(p) == pytest.approx(1, abs=1e-4) for p in digit["models"].values())
     assert "models" not in line  # only an image of one digit keeps the single-digit "models" of old
     assert figure.read_bytes().startswith(b"\x89PNG")

@@ -690,3 +690,15 @@ def test_a_summary_keeps_the_machine_its_runs_were_made_on(tmp_path):
     mixed = training.summarize(str(tmp_path), {"gn": [dict(run, environment=epyc), dict(run, seed=2, environment=xeon)]})
     assert mixed["environments"] == [epyc, xeon] and "2 different machines" in mixed["note"]
     assert machine.of_runs([None], previous=None) == {"machine": "unknown: made before result.json recorded it"}
+
+
+def test_runs_made_before_result_json_recorded_their_machine_keep_it_when_runs_of_another_join_them():
+    from mnist_norm import machine
+
+    earlier = {"versions": {"tensorflow": "2.21.0"}, "machine": {"processor": "AMD EPYC", "platform": "vm-1"}}
+    later = {"versions": {"tensorflow": "2.21.0"}, "machine": {"processor": "AMD EPYC", "platform": "vm-2"}}
+    first = machine.of_runs([None, None, later], machine.unrecorded(earlier))
+    assert first["environments"] == [earlier, later] and first[machine.UNRECORDED] == earlier
+    # Rewritten from itself (a rerun, or a run added), the summary gives the old runs the same record: nothing moves.
+    assert machine.of_runs([None, None, later], machine.unrecorded(first)) == first
+    assert machine.of_runs([later], machine.unrecorded(first)) == later  # the old runs gone: one machine again

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from .. import ROOT
 from .. import results
 from .. import variants as variants_lib
-from . import batch_size, deploy, digits, group_axis, instance, l1, learning_rate, shift, speed, study
+from . import after_gn, batch_size, deploy, digits, group_axis, instance, l1, learning_rate, shift, speed, study
 from .fmt import _load
 
 RESULTS = results.RESULTS
@@ -68,6 +68,8 @@ BLOCKS = (
     Block("timing", ("study",), study.timing_block),
     Block("benchmark", ("benchmark.json",), speed.benchmark),
     Block("readme_times", ("readme_times.json",), speed.readme_times),
+    Block("after_gn_study", ("study",), after_gn.study_verdict, lambda s: bool(after_gn._present(s))),
+    Block("after_gn_shift", ("after_gn/shift", "shift"), after_gn.shift_verdict),
     Block("batch_size", ("batch_size",), batch_size.batch_size),
     Block("batch_size_headline", ("batch_size",), batch_size.batch_size_headline),
     Block("shift", ("shift",), shift.shift_table),

@@ -40,6 +40,13 @@ def _optimizer(config):
     return {"adam": "Adam", "sgd": "SGD + Nesterov"}[config["optimizer"]]
 
 
+def versions(summary, name):
+    """The version of package `name` a summary's runs were made with ("2.21.0"), or each of them, joined."""
+    found = [entry.get("versions", {}).get(name) for entry in summary.get("environments", [])] or \
+        [summary.get("versions", {}).get(name)]
+    return " and ".join(dict.fromkeys(str(version) for version in found if version)) or "an unrecorded version"
+
+
 def machine_name(summary):
     """The machine a summary's runs were made on, in words: "AMD EPYC (2 cores)", or each where they were several."""
     machines = [entry.get("machine", {}) for entry in summary.get("environments", [])] or [summary.get("machine", {})]

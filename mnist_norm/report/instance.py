@@ -8,9 +8,15 @@ from .fmt import _mean, _pct
 from .learning_rate import TRAINS, _trains_range
 
 
+# The models IN is ranked among: the study's, as the GN paper's four and the control (the variants after GN have
+# a verdict of their own, README section 12).
+RANKED_WITH = ("bn", "gn", "ln", "in", "none")
+
+
 def instance_norm(summary, shifted, rates, sizes, deployed):
     """IN's verdict for the README: where it lands, what its blindness to contrast buys and costs."""
     inst, label = variants_lib.INSTANCE, variants_lib.NORM_LABELS
+    summary = {**summary, "variants": {n: e for n, e in summary["variants"].items() if n in RANKED_WITH}}
     others = [n for n in summary["variants"] if n != inst]
     entry = summary["variants"][inst]
     ranked = sorted(summary["variants"], key=lambda n: -summary["variants"][n]["final_accuracy_mean"])

@@ -8,7 +8,7 @@ from .. import results
 from ..results import RESULTS
 from .. import rundir
 from .. import variants as variants_lib  # summaries call their entries "variants"
-from .fmt import PUBLISHED, _mean, _optimizer, _pct
+from .fmt import PUBLISHED, _mean, _optimizer, _pct, machine_name, versions
 from .learning_rate import TRAINS, _trains_range
 from .shift import _shift_values
 
@@ -29,7 +29,11 @@ def findings(summary):
             f"| {entry['mean_epoch_seconds_mean']:.1f} |"
         )
     first = next(iter(summary["variants"].values()))
-    machine = summary["machine"]
+    machines = [entry["machine"] for entry in summary.get("environments", []) if isinstance(entry.get("machine"), dict)]
+    machine = summary.get("machine") or machines[0]
+    gpus = f"GPU {', '.join(machine['gpus'])}" if machine["gpus"] else "no GPU"
+    where = (f"{machine['processor']} ({machine['cpu_count']} cores, {gpus})" if "machine" in summary
+             else f"{machine_name(summary)}, {gpus}")
     total = sum(run["train_seconds"] for norm, entry in summary["variants"].items() if norm in variants_lib.NORMS
                 for run in entry["runs"])
     extras = [(variants_lib.NORM_LABELS[norm] if norm != variants_lib.CONTROL else "the control",
@@ -39,8 +43,7 @@ def findings(summary):
     lines.append(
         f"{first['config']['epochs']} epochs, seeds {', '.join(str(r['seed']) for r in first['runs'])}, "
         f"batch {first['config']['batch_size']}, evaluated on the {first['evaluated_on']} set; "
-        f"{machine['processor']} ({machine['cpu_count']} cores{', GPU ' + ', '.join(machine['gpus']) if machine['gpus'] else ', no GPU'}), "
-        f"TensorFlow {summary['versions']['tensorflow']}, Keras {summary['versions']['keras']}; "
+        f"{where}, TensorFlow {versions(summary, 'tensorflow')}, Keras {versions(summary, 'keras')}; "
         f"{total / 60:.1f} minutes of training for the three models"
         + "".join(f", {seconds / 60:.1f} for {label}" for label, seconds in extras) + "."
     )
@@ -85,7 +88,9 @@ def timing(runs):
                 seconds += [row["epoch_seconds"] for row in rundir.read_history(rundir.file(run_dir, "history"))]
             median = statistics.median(seconds)
             slow = sum(s > 1.5 * median for s in seconds)
-            lines.append(f"| {label} | {summary['machine']['processor']} | {variants_lib.NORM_LABELS[norm]} "
+            processor = summary["machine"]["processor"] if "machine" in summary else " and ".join(dict.fromkeys(
+                entry["machine"]["processor"] for entry in summary["environments"]))
+            lines.append(f"| {label} | {processor} | {variants_lib.NORM_LABELS[norm]} "
                          f"| {median:.1f} | {slow} of {len(seconds)} "
                          f"| {sum(seconds) / 60:.1f} | {median * len(seconds) / len(entry['runs']) / 60:.1f} |")
     return "\n".join(lines)
