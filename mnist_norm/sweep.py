@@ -112,10 +112,12 @@ def write_summary(args, runs, source, environments=(), previous=None):
     (a run made before result.json recorded them keeps `previous`, the summary's record before this sweep)."""
     summary = {"settings": settings(args, source), "runs": runs, **machine.of_runs(environments, previous)}
     os.makedirs(args.output_dir, exist_ok=True)  # its first points may be runs of another folder, reused
-    rundir.write_json(rundir.summary_path(args.output_dir), summary)
-    figure = study_figure(args, runs, summary["settings"])
+    changed = rundir.write_json(rundir.summary_path(args.output_dir), summary)
+    path = os.path.join(args.output_dir, f"{args.study.replace('-', '_')}.png")
+    # The same summary draws the same figure; another Matplotlib would draw it in other bytes: left as it is.
+    figure = study_figure(args, runs, summary["settings"]) if changed or not os.path.exists(path) else None
     if figure is not None:
-        rundir.save_figure(figure, os.path.join(args.output_dir, f"{args.study.replace('-', '_')}.png"))
+        rundir.save_figure(figure, path)
     return summary
 
 

@@ -352,15 +352,19 @@ def summarize(output_dir, results):
     return summary
 
 
-def write_figures(output_dir, results, eval_images):
+def write_figures(output_dir, results, eval_images, missing_only=False):
     """Joint curves (when more than one variant has a history; the mean and spread of all seeds) and
-    misclassified grids (the first seed's model)."""
+    misclassified grids (the first seed's model). `missing_only`: draw only the figures the folder lacks (its runs and
+    summary unchanged, another Matplotlib would redraw the same figures in other bytes)."""
+    def wanted(name):
+        return not (missing_only and os.path.exists(os.path.join(output_dir, name)))
+
     # The control joins the figures only when it was trained alone: the graphs and grids are the three's.
     if any(norm in results for norm in variants.NORMS):
         results = {norm: runs for norm, runs in results.items() if norm in variants.NORMS}
     first = {norm: runs[0] for norm, runs in results.items()}
     labels = {norm: model_lib.variant_label(norm, run["config"]) for norm, run in first.items()}
-    if len(first) > 1:
+    if len(first) > 1 and (wanted("test_loss.png") or wanted("test_accuracy.png")):
         histories = {norm: [rundir.read_history(rundir.file(run["run_dir"], "history")) for run in runs]
                      for norm, runs in results.items()}
         split = next(iter(first.values()))["evaluated_on"]
@@ -370,6 +374,8 @@ def write_figures(output_dir, results, eval_images):
                            os.path.join(output_dir, "test_accuracy.png"))
     for norm, run in first.items():
         if eval_images is None or any(m["index"] >= len(eval_images) for m in run["misclassified"]):
+            continue
+        if not wanted(f"misclassified_{norm}.png"):
             continue
         title = (f"{labels[norm]}: misclassified {run['evaluated_on']} images, most confident first\n"
                  f"seed {run['seed']}, {run['evaluated_on']} accuracy {100 * run['final_accuracy']:.2f}%")
@@ -460,7 +466,7 @@ def train_all(configs):
     config_lib.check_folders(pairs)
     strategy = configure(first)
     splits = load_splits(first)
-    failures = []
+    failures, trained_now = [], False
     for config, run_dir in pairs:
         norm, seed = config.norm, config.seed
         if config_lib.finished(config, run_dir, splits.source):
@@ -468,6 +474,7 @@ def train_all(configs):
             continue
         print(f"{norm} seed {seed}: training {config.epochs} epoch{'' if config.epochs == 1 else 's'} on "
               f"{len(splits.train[0]):,} images -> {run_dir}")
+        trained_now = True
         try:
             result, _ = train_run(config, splits, run_dir, strategy)
         except TrainingDiverged as error:
@@ -485,6 +492,8 @@ def train_all(configs):
         print(f"the summary leaves out {len(left_out)} run{'' if len(left_out) == 1 else 's'} of other settings: "
               f"{', '.join(left_out)}")
     if results:
-        summarize(first.output_dir, results)
-        write_figures(first.output_dir, results, splits.evaluation[0])
+        before = rundir.read_summary(first.output_dir)
+        summary = summarize(first.output_dir, results)
+        unchanged = not trained_now and summary == before
+        write_figures(first.output_dir, results, splits.evaluation[0], missing_only=unchanged)
     return 1 if failures else 0

@@ -100,10 +100,13 @@ def test_saved_model_serves_probabilities_equal_to_keras(smoke_run, mnist_dir, n
 
 
 @pytest.mark.slow
-def test_finished_runs_are_skipped_unless_forced(smoke_run, mnist_dir, capsys):
+def test_finished_runs_are_skipped_unless_forced(smoke_run, mnist_dir, capsys, monkeypatch):
     before = (smoke_run / "ln" / "history.csv").read_text()
+    # Nothing trained and the summary unchanged: no figure is drawn again (another Matplotlib draws other bytes).
+    drawn = []
+    monkeypatch.setattr(training.rundir, "save_figure", lambda figure, path: drawn.append(path))
     assert train.main(smoke_args(mnist_dir, smoke_run, "--norm", "ln")) == 0
-    assert "already finished" in capsys.readouterr().out
+    assert "already finished" in capsys.readouterr().out and drawn == []
     assert (smoke_run / "ln" / "history.csv").read_text() == before
 
 
