@@ -6,7 +6,6 @@
     python benchmark.py --readme-times results/readme_times.json   # the main job, the tests and the edit loop, timed
 """
 
-import os
 import sys
 
 from mnist_norm import data as data_lib
@@ -33,8 +32,7 @@ def main(argv=None):
                              "their times here")
     parser.add_argument("--debug", action="store_true", help="show TensorFlow's C++ log lines")
     args = parser.parse_args(argv)
-    if args.data_dir is not None and not os.path.isdir(args.data_dir):
-        parser.error(f"--data-dir {args.data_dir!r}: no such folder")
+    parser.require_folder("--data-dir", args.data_dir)
     for name in ("images", "batch_size", "repeats"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1; received {getattr(args, name)}")

@@ -35,13 +35,9 @@ def parse_args(argv=None):
     measure.add_argument("--latency-calls", type=int, default=1000,
                          help="single-image calls per model and runtime, in 10 interleaved rounds")
     args = parser.parse_args(argv)
-    if not os.path.isdir(args.runs):
-        parser.error(f"--runs {args.runs!r}: no such folder")
-    for norm in getattr(args, "norm", ()):
-        if variants.missing_keras(norm):
-            parser.error(f"--norm {norm}: {variants.missing_keras(norm)}")
-    if args.command == "export" and args.data_dir is not None and not os.path.isdir(args.data_dir):
-        parser.error(f"--data-dir {args.data_dir!r}: no such folder")
+    parser.require_folder("--runs", args.runs)
+    parser.require_buildable(getattr(args, "norm", ()))
+    parser.require_folder("--data-dir", getattr(args, "data_dir", None))
     if args.command == "study" and args.latency_calls < 3:
         parser.error(f"--latency-calls must be >= 3; received {args.latency_calls}")
     return args

@@ -5,7 +5,6 @@
     python draw.py --runtime keras              # the Keras models (TensorFlow) instead of the LiteRT files
 """
 
-import os
 import sys
 
 from mnist_norm import page
@@ -24,8 +23,7 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if not 0 <= args.port <= 65535:
         parser.error(f"--port {args.port}: expected 0 to 65535")
-    if not os.path.isdir(args.models):
-        parser.error(f"--models {args.models!r}: no such folder")
+    parser.require_folder("--models", args.models)
     return args
 
 

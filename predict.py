@@ -42,8 +42,7 @@ def parse_args(argv=None):
     parser.add_argument("--show", metavar="FILE", help="write a PNG figure of the images and probabilities")
     parser.add_argument("--debug", action="store_true", help="show TensorFlow's C++ log lines")
     args = parser.parse_args(argv)
-    if not os.path.isdir(args.models):
-        parser.error(f"--models {args.models!r}: no such folder")
+    parser.require_folder("--models", args.models)
     if args.show and not args.show.lower().endswith(".png"):
         parser.error(f"--show {args.show!r}: the figure is a PNG; give a file name ending in .png")
     return args

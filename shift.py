@@ -48,11 +48,8 @@ def parse_args(argv=None):
         parser.error(f"--test-limit must be >= 1; received {args.test_limit}")
     if not os.path.isdir(args.models):
         parser.error(f"--models {args.models!r} is not a folder")
-    for norm in args.norm:
-        if variants.missing_keras(norm):
-            parser.error(f"--norm {norm}: {variants.missing_keras(norm)}")
-    if args.data_dir is not None and not os.path.isdir(args.data_dir):
-        parser.error(f"--data-dir {args.data_dir!r}: no such folder")
+    parser.require_buildable(args.norm)
+    parser.require_folder("--data-dir", args.data_dir)
     return args
 
 

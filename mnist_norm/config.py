@@ -20,6 +20,8 @@ OPTIMIZERS = ("adam", "sgd")
 STRATEGIES = ("default", "mirrored")
 # Augmentation's settings and their upper bounds (exclusive).
 AUGMENT_LIMITS = {"rotation": 180, "shift": 14, "zoom": 1, "shear": 1}
+
+
 class ConfigError(ValueError):
     """A setting that is not allowed; the message names the flag, the value and what is allowed."""
 
@@ -305,10 +307,16 @@ class RunConflict(ConfigError):
     """A run's folder holds a run of other settings (finished, or with epochs done); nothing was changed."""
 
 
+def _held(run_dir):
+    """The record of the run `run_dir` holds (its config.json), or None."""
+    path = rundir.file(run_dir, "config")
+    return rundir.read_json(path) if os.path.exists(path) else None
+
+
 def _stale(run_dir, record):
     """Whether `run_dir` holds a config.json of other settings than `record`."""
-    config_path = rundir.file(run_dir, "config")
-    return os.path.exists(config_path) and rundir.read_json(config_path) != record
+    held = _held(run_dir)
+    return held is not None and held != record
 
 
 def finished(config, run_dir, data_source):
@@ -331,9 +339,11 @@ def differences(held, record, shown=4):
 def conflict(config, run_dir, data_source):
     """None, or the one line saying that `run_dir` holds a run of other settings than `config` (finished, or with
     epochs done) and the two ways on. With config.force there is none: the run is replaced."""
-    if config.force or not _stale(run_dir, config.record(data_source)):
+    if config.force:
         return None
-    held = rundir.read_json(rundir.file(run_dir, "config"))
+    record, held = config.record(data_source), _held(run_dir)
+    if held is None or held == record:
+        return None
     if rundir.is_finished(run_dir):
         what, way = "a finished run", "--force to replace it"
     else:
@@ -341,7 +351,7 @@ def conflict(config, run_dir, data_source):
         done = len(rundir.read_history(history)) if os.path.exists(history) else 0
         what = f"an unfinished run ({done} epoch{'' if done == 1 else 's'} done)"
         way = "--force to start it afresh"
-    return (f"{run_dir} holds {what} of other settings ({differences(held, config.record(data_source))}); "
+    return (f"{run_dir} holds {what} of other settings ({differences(held, record)}); "
             f"give another --output-dir, or {way}")
 
 

@@ -62,6 +62,18 @@ class Parser(argparse.ArgumentParser):
         # One line, not the usage block: the message names the bad value.
         self.exit(2, f"{self.prog}: error: {message}\n")
 
+    def require_folder(self, flag, path):
+        """One line and exit 2 unless `path`, the value of `flag` (None: not given), is a folder."""
+        if path is not None and not os.path.isdir(path):
+            self.error(f"{flag} {path!r}: no such folder")
+
+    def require_buildable(self, norms):
+        """One line and exit 2 for a variant the installed Keras cannot build."""
+        for norm in norms:
+            missing = variants.missing_keras(norm)
+            if missing:
+                self.error(f"--norm {norm}: {missing}")
+
 
 def atomic_write(path, write):
     """Calls write(tmp_path) and renames the result to `path`, so `path` is never half-written."""

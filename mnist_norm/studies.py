@@ -44,7 +44,6 @@ STUDIES = {
 # with the same settings (--reuse-dir).
 GROUP_AXIS = (("ln", ()), ("gn", (("groups", "2"),)), ("gn", (("group-size", "4"),)), ("gn", ()),
               ("gn", (("group-size", "2"),)), ("in", ()))
-# The shifts every group-axis point is evaluated on (all of shift.py's; their average leaves out "clean").
 
 
 def lr_follows_batch(args):
@@ -117,5 +116,3 @@ def grid_points(args):
                 run_dir = rundir.run_dir_for(args.output_dir, norm, seed, setting=setting)
                 points.append(Point(norm, seed, setting, config, run_dir))
     return points
-
-

@@ -424,12 +424,11 @@ def load_splits(config):
 # ----------------------------------------------------------------------------- train.py's runs
 
 
-# A run's own settings, besides its norm and seed: runs that differ only in them share a summary as variants.
-NORM_SETTINGS = ("norm", "seed", "l1", "groups", "group_size")
-
-
 def _recipe(record):
-    return {key: value for key, value in record.items() if key not in NORM_SETTINGS}
+    """A run's record less its norm, seed and the variants' own settings: runs that differ only in those share a
+    summary as variants."""
+    own = ("norm", "seed", *variants.SETTINGS)  # read now: a registered variant may bring settings of its own
+    return {key: value for key, value in record.items() if key not in own}
 
 
 def summarized_runs(found, pairs, source):

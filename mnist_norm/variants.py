@@ -80,10 +80,9 @@ def unregister(name):
 
 
 def _views():
-    global NORMS, ALL_NORMS, NORMALIZED, NORM_LABELS, COLORS, BATCH_DEPENDENT, SETTINGS, READERS
+    global NORMS, ALL_NORMS, NORM_LABELS, COLORS, BATCH_DEPENDENT, SETTINGS, READERS
     NORMS = tuple(n for n, v in VARIANTS.items() if v.assignment)
     ALL_NORMS = tuple(VARIANTS)
-    NORMALIZED = tuple(n for n, v in VARIANTS.items() if v.normalized)  # every variant with a normalization layer
     NORM_LABELS = {n: v.label for n, v in VARIANTS.items()}
     COLORS = {n: v.color for n, v in VARIANTS.items()}
     BATCH_DEPENDENT = tuple(n for n, v in VARIANTS.items() if v.batch_dependent)
@@ -92,7 +91,7 @@ def _views():
     SETTINGS = {setting.name: (name, setting) for name, v in VARIANTS.items() for setting in v.settings}
 
 
-NORMS = ALL_NORMS = NORMALIZED = BATCH_DEPENDENT = READERS = ()
+NORMS = ALL_NORMS = BATCH_DEPENDENT = READERS = ()
 NORM_LABELS = COLORS = SETTINGS = {}
 _views()
 INSTANCE = "in"
