@@ -11,6 +11,7 @@ import sys
 import time
 
 from mnist_norm import rundir
+from mnist_norm import studies
 from mnist_norm import variants
 
 
@@ -26,6 +27,8 @@ def parse_args(argv=None):
         command.add_argument("--debug", action="store_true", help="show tracebacks and TensorFlow's C++ log lines")
     export.add_argument("--norm", choices=variants.ALL_NORMS, nargs="+", default=list(variants.available()),
                         help="the variants to export (those whose runs are there)")
+    measure.add_argument("--norm", choices=variants.ALL_NORMS, nargs="+", default=list(studies.DEPLOY_NORMS),
+                         help="the variants to measure (default: the committed study's)")
     export.add_argument("--data-dir", help="IDX folder whose training images calibrate int8 (default: data/mnist)")
     export.add_argument("--force", action="store_true",
                         help="convert runs that have their LiteRT files already (a retrained run has none: train.py "
@@ -63,7 +66,7 @@ def main(argv=None):
                 print(f"{index} of {len(found)}: {run_dir}: {sizes} ({time.perf_counter() - started:.1f} s)")
         else:
             summary = deploy.study(args.runs, args.output_dir, args.seeds, latency_calls=args.latency_calls,
-                            keras_threads=deploy.one_thread())
+                                   keras_threads=deploy.one_thread(), norms=args.norm)
             for row in summary["runs"]:
                 print(f"{row['norm']} seed {row['seed']} {row['runtime']}: {100 * row['accuracy']:.2f} %, "
                       f"{row['latency_ms_batch1']:.3f} ms/image, {row['images_per_s_batch256']:,.0f} images/s")

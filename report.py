@@ -4,7 +4,6 @@
     python report.py                        # print them
 """
 
-import os
 import sys
 
 from mnist_norm import report
@@ -16,20 +15,13 @@ def main(argv=None):
     parser.add_argument("--update", action="store_true", help="rewrite the marked blocks of README.md and docs/*.md")
     parser.add_argument("--debug", action="store_true", help="show TensorFlow's C++ log lines")
     args = parser.parse_args(argv)
-    rendered = report.blocks()
     if args.update:
-        missing = []
-        for path in report.documents():
-            with open(path) as handle:
-                text, unrendered = report.update(handle.read(), rendered)
-            with open(path, "w") as handle:
-                handle.write(text)
-            missing += [f"{os.path.relpath(path, report.ROOT)}: {name}" for name in unrendered]
+        missing = report.render_documents()
         if missing:
             print(f"error: no results file to render these blocks from: {'; '.join(missing)}", file=sys.stderr)
             return 1
     else:
-        for name, body in rendered.items():
+        for name, body in report.blocks().items():
             print(f"<!-- report:{name} -->\n{body}\n<!-- /report:{name} -->\n")
     return 0
 

@@ -58,23 +58,12 @@ def main(argv=None):
     quiet_tf.start(argv)  # the flags are read: TensorFlow loads now, without its C++ start-up lines
     from mnist_norm import data as data_lib
 
-    try:
-        _, (images, labels) = data_lib.load_mnist(args.data, args.data_dir)
-    except (data_lib.DataError, OSError) as error:
+    try:  # a full disk or a folder that cannot be written: one line, as every command ends
+        shift.study(args.models, args.output_dir, args.norm, args.seeds, args.test_batches, args.data, args.data_dir,
+                    args.test_limit)
+    except (data_lib.DataError, shift.NoModels) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    images, labels = images[: args.test_limit], labels[: args.test_limit]
-    rows = shift.evaluate(args.models, images, labels, args.norm, args.seeds, sorted(set(args.test_batches)))
-    if not rows:
-        print(f"error: no {rundir.FILES['model']} under {args.models!r} for {', '.join(args.norm)} and seeds "
-              f"{', '.join(map(str, args.seeds))}", file=sys.stderr)
-        return 1
-    measured = shift.in_invariance(args.models, images, args.seeds[0]) if "in" in args.norm else None
-    summary = shift.summarize(rows, images, data_lib.source_name(args.data, args.data_dir), args.models, measured)
-    try:  # a full disk or a folder that cannot be written: one line, as every command ends
-        os.makedirs(args.output_dir, exist_ok=True)
-        rundir.write_json(rundir.summary_path(args.output_dir), summary)
-        rundir.save_figure(shift.figure(rows, images), os.path.join(args.output_dir, "shift.png"))
     except OSError as error:
         print(f"error: cannot write in {args.output_dir}: {error.strerror or error}", file=sys.stderr)
         return 1

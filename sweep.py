@@ -56,12 +56,8 @@ def parse_args(argv=None):
     parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=2,
                         help="Keras fit verbosity: 0 silent, 1 progress bars, 2 one line per epoch")
     parser.add_argument("--debug", action="store_true", help="show TensorFlow's C++ log lines")
-    args, args.train_flags = parser.parse_known_args(argv)
+    args, train_flags = parser.parse_known_args(argv)
     study = studies.STUDIES[args.study]
-    # The other flags are train.py's, for every point: parsed by train.py's own parser.
-    train_args, unknown = config_lib.flag_parser().parse_known_args(args.train_flags)
-    for flag in unknown:
-        parser.error(f"unrecognized argument {flag}: neither a sweep.py nor a train.py option")
     types = config_lib.TrainConfig.field_types()
     axes = dict(study.axes)
     for flag, *values in args.vary:
@@ -74,40 +70,38 @@ def parse_args(argv=None):
         axes[flag] = tuple(dict.fromkeys(values))
     if not axes and args.study != "group-axis":
         parser.error(f"the {args.study} study has no grid: give one with --vary FLAG VALUE...")
-    args.axes = tuple(axes.items())
-    args.seeds = list(dict.fromkeys(args.seeds or study.seeds))
-    args.epochs = study.epochs if args.epochs is None else args.epochs
-    args.norms = {None: study.norms, config_lib.ALL: variants.NORMS, "all+none": variants.ALL_NORMS}.get(
-        args.norm, (args.norm,))
-    try:
-        args.base = config_lib.TrainConfig(**config_lib.flag_settings(train_args, args.norms))
-    except config_lib.ConfigError as error:
-        parser.error(str(error))
-    args.output_dir = args.output_dir or os.path.join("outputs", args.study.replace("-", "_"))
     if min(args.test_time_batches) < 1:
         parser.error(f"--test-time-batches must all be >= 1; received {min(args.test_time_batches)}")
-    args.test_time_batches = sorted(set(args.test_time_batches))
     if args.base_batch_size < 1:
         parser.error(f"--base-batch-size must be >= 1; received {args.base_batch_size}")
     if not (args.base_lr > 0 and math.isfinite(args.base_lr)):
         parser.error(f"--base-lr must be > 0; received {args.base_lr}")
+    norms = {None: study.norms, config_lib.ALL: variants.NORMS, "all+none": variants.ALL_NORMS}.get(
+        args.norm, (args.norm,))
     try:
-        args.points = studies.grid_points(args)  # every point's configuration, checked before anything trains
-        config_lib.check_folders([(point.config, point.run_dir) for point in args.points])
+        # The plan: every point's configuration, checked before anything trains.
+        plan = studies.sweep_plan(
+            args.study, axes, list(dict.fromkeys(args.seeds or study.seeds)), norms,
+            study.epochs if args.epochs is None else args.epochs, train_flags,
+            args.output_dir or os.path.join("outputs", args.study.replace("-", "_")), base_lr=args.base_lr,
+            base_batch_size=args.base_batch_size, lr_scaling=args.lr_scaling,
+            test_time_batches=args.test_time_batches, reuse_dir=args.reuse_dir, verbose=args.verbose,
+            force=args.force)
+        config_lib.check_folders([(point.config, point.run_dir) for point in plan.points])
     except config_lib.ConfigError as error:
         parser.error(str(error))
-    return args
+    return plan
 
 
 def main(argv=None):
-    args = parse_args(argv)
+    plan = parse_args(argv)
     from mnist_norm import quiet_tf
 
     quiet_tf.start(argv)  # the flags are read: TensorFlow loads now, without its C++ start-up lines
     from mnist_norm import sweep
 
     try:
-        return sweep.run(args)
+        return sweep.run(plan)
     except (data_lib.DataError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -227,10 +227,12 @@ def one_thread():
         return "default"
 
 
-def study(runs_dir, output_dir, seeds, latency_calls=1000, throughput_calls=60, rounds=10, keras_threads=1):
-    """Accuracy, graph, size, latency and throughput of every finished run and runtime; writes summary.json."""
+def study(runs_dir, output_dir, seeds, latency_calls=1000, throughput_calls=60, rounds=10, keras_threads=1,
+          norms=None):
+    """Accuracy, graph, size, latency and throughput of every finished run of `norms` (default: every variant this
+    Keras builds) and runtime; writes summary.json."""
     started = time.perf_counter()
-    found = finished_runs(runs_dir, seeds=seeds)
+    found = finished_runs(runs_dir, norms, seeds=seeds)
     missing = [runtimes.path(run_dir, runtime) for _, _, run_dir in found for runtime in runtimes.LITERT
                if not os.path.exists(runtimes.path(run_dir, runtime))]
     if missing:

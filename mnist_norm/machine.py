@@ -29,8 +29,9 @@ def matmul_gflops(size=2048, repeats=5):
     return median_rate(lambda: matmul().numpy(), 2 * size**3, repeats) / 1e9
 
 
-def environment():
-    """The versions and machine a summary's numbers were made with."""
+def environment(with_threads=False):
+    """The versions and machine a summary's numbers were made with; `with_threads`: and the threads TensorFlow ran
+    on, which a training run's history depends on (the same seed ends elsewhere on 1 and 2 threads)."""
     import keras
     import tensorflow as tf
 
@@ -41,8 +42,16 @@ def environment():
             "processor": cpu_name(),
             "cpu_count": os.cpu_count(),
             "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
+            **({"threads": threads()} if with_threads else {}),
         },
     }
+
+
+def threads():
+    """The threads TensorFlow computes one op on: as set in this process, else one per core it may run on."""
+    import tensorflow as tf
+
+    return tf.config.threading.get_intra_op_parallelism_threads() or len(os.sched_getaffinity(0))
 
 
 def cpu_name():

@@ -1,6 +1,6 @@
 """Input shift as a library: the shifts (`SHIFTS`, `apply_shift`, `adjusted`), BN with test-batch statistics,
-and the study's rows and summary (`evaluate`, `summarize`). shift.py is the command; its docstring says what each
-shift is and where the models are read from.
+and the study (`study`: its rows, summary and figure). shift.py is the command; its docstring says what each shift is
+and where the models are read from.
 """
 
 import os
@@ -249,3 +249,30 @@ def figure(rows, images):
 
     examples = {name: apply_shift(name, images[:1])[0, :, :, 0] for name in SHIFTS}
     return plots.plot_shift(rows, variants.NORM_LABELS, examples)
+
+
+class NoModels(LookupError):
+    """No model.keras of the asked variants and seeds in the models' folder."""
+
+
+def study(models_dir, output_dir, norms, seeds, test_batches=DEFAULT_TEST_BATCHES, data="bundled", data_dir=None,
+          test_limit=None):
+    """The input-shift study of the models of `norms` x `seeds` in `models_dir`: writes summary.json and shift.png in
+    `output_dir` (a file of unchanged bytes is left alone, the figure drawn only when the summary changed or is
+    missing) and returns the summary. Raises NoModels when there is none, data.DataError or OSError."""
+    from . import data as data_lib
+
+    _, (images, labels) = data_lib.load_mnist(data, data_dir)
+    images, labels = images[:test_limit], labels[:test_limit]
+    rows = evaluate(models_dir, images, labels, norms, seeds, sorted(set(test_batches)))
+    if not rows:
+        raise NoModels(f"no {rundir.FILES['model']} under {models_dir!r} for {', '.join(norms)} and seeds "
+                       f"{', '.join(map(str, seeds))}")
+    measured = in_invariance(models_dir, images, seeds[0]) if variants.INSTANCE in norms else None
+    summary = summarize(rows, images, data_lib.source_name(data, data_dir), models_dir, measured)
+    os.makedirs(output_dir, exist_ok=True)
+    changed = rundir.write_json(rundir.summary_path(output_dir), summary)
+    path = os.path.join(output_dir, "shift.png")
+    if changed or not os.path.exists(path):
+        rundir.save_figure(figure(rows, images), path)
+    return summary

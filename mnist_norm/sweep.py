@@ -43,17 +43,23 @@ def group_axis_row(point, splits):
                        for name in shift.SHIFTS}}
 
 
+def train_point(config, splits, run_dir, strategy, stop_after=None):
+    """Trains (or reuses) a point's run; a NaN loss is its result. Returns (its result, whether it trained now)."""
+    try:
+        return training.train_run(config, splits, run_dir, strategy, export=False, stop_after=stop_after)
+    except training.TrainingDiverged as error:
+        # A result like any other: marks the point finished, so a rerun does not train it again.
+        result = {"norm": config.norm, "seed": config.seed, "diverged": True, "diverged_epoch": error.epoch,
+                  "epochs": error.epoch, "final_accuracy": None, "final_ce": None,
+                  "config": config.record(splits.source)}
+        rundir.write_json(rundir.file(run_dir, "result"), result)
+        return result, True
+
+
 def run_point(point, splits, strategy):
     """Trains (or reuses) one point; returns (its summary row, whether it trained now)."""
     config = point.config
-    try:
-        result, trained = training.train_run(config, splits, point.run_dir, strategy, export=False)
-    except training.TrainingDiverged as error:
-        # A result like any other: marks the point finished, so a rerun does not train it again.
-        result, trained = {"norm": point.norm, "seed": point.seed, "diverged": True,
-                           "diverged_epoch": error.epoch, "epochs": error.epoch,
-                           "final_accuracy": None, "final_ce": None, "config": config.record(splits.source)}, True
-        rundir.write_json(rundir.file(point.run_dir, "result"), result)
+    result, trained = train_point(config, splits, point.run_dir, strategy)
     row = {"norm": point.norm, "seed": point.seed,
            **{flag.replace("-", "_"): getattr(config, flag.replace("-", "_")) for flag, _ in point.setting},
            "lr": config.lr, "batch_size": config.batch_size, "optimizer": config.optimizer,
@@ -74,32 +80,32 @@ def run_point(point, splits, strategy):
     return row, trained
 
 
-def settings(args, source):
-    first = args.points[0].config
-    out = {"study": args.study, "epochs": args.epochs, "seeds": args.seeds, "norms": list(args.norms),
-           "output_dir": os.path.relpath(args.output_dir),
-           "grid": {flag: list(values) for flag, values in args.axes}, "other_flags": args.train_flags,
+def settings(plan, source):
+    first = plan.points[0].config
+    out = {"study": plan.study, "epochs": plan.epochs, "seeds": plan.seeds, "norms": list(plan.norms),
+           "output_dir": os.path.relpath(plan.output_dir),
+           "grid": {flag: list(values) for flag, values in plan.axes}, "other_flags": plan.train_flags,
            "data": source, "train_limit": first.train_limit, "test_limit": first.test_limit,
            "evaluated_on": "validation" if first.validation_size else "test",
            # The recipe's settings that no axis varies (report.py's sentences take them from here).
            **{name: getattr(first, name) for name in ("optimizer", "lr", "batch_size", "warmup_fraction")
-              if name.replace("_", "-") not in dict(args.axes)
-              and not (name == "lr" and studies.lr_follows_batch(args))}}
-    if studies.lr_follows_batch(args):
-        out.update(batch_sizes=sorted(int(v) for v in dict(args.axes)["batch-size"]),
-                   lr_rule=f"peak lr = {args.base_lr:g} * (batch / {args.base_batch_size}) ** "
-                           f"{studies.LR_SCALINGS[args.lr_scaling]:g} ({args.lr_scaling} scaling); "
+              if name.replace("_", "-") not in dict(plan.axes)
+              and not (name == "lr" and studies.lr_follows_batch(plan))}}
+    if studies.lr_follows_batch(plan):
+        out.update(batch_sizes=sorted(int(v) for v in dict(plan.axes)["batch-size"]),
+                   lr_rule=f"peak lr = {plan.base_lr:g} * (batch / {plan.base_batch_size}) ** "
+                           f"{studies.LR_SCALINGS[plan.lr_scaling]:g} ({plan.lr_scaling} scaling); "
                            f"warm-up {100 * first.warmup_fraction:g} %, cosine to 0",
-                   base_lr=args.base_lr, base_batch_size=args.base_batch_size, lr_scaling=args.lr_scaling)
+                   base_lr=plan.base_lr, base_batch_size=plan.base_batch_size, lr_scaling=plan.lr_scaling)
     return out
 
 
-def reused_environment(args, point):
+def reused_environment(plan, point):
     """The machine and versions of a point reused from --reuse-dir, as that folder's summary records them (runs made
     before result.json recorded its own); None for the sweep's own points."""
-    if os.path.dirname(os.path.dirname(point.run_dir)) != os.path.normpath(getattr(args, "reuse_dir", "")):
+    if os.path.dirname(os.path.dirname(point.run_dir)) != os.path.normpath(getattr(plan, "reuse_dir", "")):
         return None
-    return machine.unrecorded(rundir.read_summary(args.reuse_dir))
+    return machine.unrecorded(rundir.read_summary(plan.reuse_dir))
 
 
 def earlier_environment(output_dir):
@@ -107,34 +113,34 @@ def earlier_environment(output_dir):
     return machine.unrecorded(rundir.read_summary(output_dir))
 
 
-def write_summary(args, runs, source, environments=(), previous=None):
+def write_summary(plan, runs, source, environments=(), previous=None):
     """summary.json and the study's figure; the machine and versions are those of the runs' own result.json
     (a run made before result.json recorded them keeps `previous`, the summary's record before this sweep)."""
-    summary = {"settings": settings(args, source), "runs": runs, **machine.of_runs(environments, previous)}
-    os.makedirs(args.output_dir, exist_ok=True)  # its first points may be runs of another folder, reused
-    changed = rundir.write_json(rundir.summary_path(args.output_dir), summary)
-    path = os.path.join(args.output_dir, f"{args.study.replace('-', '_')}.png")
+    summary = {"settings": settings(plan, source), "runs": runs, **machine.of_runs(environments, previous)}
+    os.makedirs(plan.output_dir, exist_ok=True)  # its first points may be runs of another folder, reused
+    changed = rundir.write_json(rundir.summary_path(plan.output_dir), summary)
+    path = os.path.join(plan.output_dir, f"{plan.study.replace('-', '_')}.png")
     # The same summary draws the same figure; another Matplotlib would draw it in other bytes: left as it is.
-    figure = study_figure(args, runs, summary["settings"]) if changed or not os.path.exists(path) else None
+    figure = study_figure(plan, runs, summary["settings"]) if changed or not os.path.exists(path) else None
     if figure is not None:
         rundir.save_figure(figure, path)
     return summary
 
 
-def study_figure(args, runs, settings):
-    if not runs or args.study == "grid":
+def study_figure(plan, runs, settings):
+    if not runs or plan.study == "grid":
         return None
-    if args.study == "batch-size" and "lr_rule" in settings:
-        return plots.plot_batch_size(runs, model_lib.NORM_LABELS, args.epochs, settings["lr_rule"])
-    if args.study == "learning-rate":
-        return plots.plot_learning_rate(runs, model_lib.NORM_LABELS, args.epochs, settings["warmup_fraction"])
-    if args.study == "group-axis" and any("shifts" in run for run in runs):
+    if plan.study == "batch-size" and "lr_rule" in settings:
+        return plots.plot_batch_size(runs, model_lib.NORM_LABELS, plan.epochs, settings["lr_rule"])
+    if plan.study == "learning-rate":
+        return plots.plot_learning_rate(runs, model_lib.NORM_LABELS, plan.epochs, settings["warmup_fraction"])
+    if plan.study == "group-axis" and any("shifts" in run for run in runs):
         points = results.group_axis_points(runs)
         shifts = {results.SHIFT_LABELS.get(name, name): [results.axis_shift_values(p, name) for p in points]
                   for name in results.GROUP_AXIS_SHIFTS}
         shifts["mean of the shifts"] = [results.axis_shift_average(p) for p in points]
-        return plots.plot_group_axis(points, shifts, args.epochs)
-    if args.study == "l1" and any("kernel_norms" in run for run in runs):
+        return plots.plot_group_axis(points, shifts, plan.epochs)
+    if plan.study == "l1" and any("kernel_norms" in run for run in runs):
         return plots.plot_l1(runs)
     return None
 
@@ -144,20 +150,20 @@ def accuracy_with_batch_statistics(network, images, labels, batch_size):
     return shift.accuracy(shift.predict_with_batch_statistics(network, images, batch_size), labels)
 
 
-def bn_test_time(args, test_split):
+def bn_test_time(plan, test_split):
     """Batch-size study: BN models evaluated with moving averages and with test-batch statistics."""
     images, labels = test_split
     rows = []
-    sizes = sorted(int(v) for v in dict(args.axes)["batch-size"])
-    for batch_size in sorted({sizes[0], args.base_batch_size} & set(sizes)):
-        run_dir = rundir.run_dir_for(args.output_dir, "bn", args.seeds[0], setting=(("batch-size", batch_size),))
+    sizes = sorted(int(v) for v in dict(plan.axes)["batch-size"])
+    for batch_size in sorted({sizes[0], plan.base_batch_size} & set(sizes)):
+        run_dir = rundir.run_dir_for(plan.output_dir, "bn", plan.seeds[0], setting=(("batch-size", batch_size),))
         if not os.path.exists(rundir.file(run_dir, "model")):
             continue
         network = rundir.load_trained_model(run_dir)
-        row = {"trained_batch_size": batch_size, "seed": args.seeds[0],
+        row = {"trained_batch_size": batch_size, "seed": plan.seeds[0],
                "moving_averages": shift.accuracy(model_lib.predict_probabilities(network, images), labels),
                "batch_statistics": {}}
-        for test_batch in args.test_time_batches:
+        for test_batch in plan.test_time_batches:
             if test_batch > len(images):
                 continue
             row["batch_statistics"][str(test_batch)] = accuracy_with_batch_statistics(network, images, labels,
@@ -167,10 +173,10 @@ def bn_test_time(args, test_split):
         print(f"bn trained at batch {batch_size}: moving averages: {100 * row['moving_averages']:.2f}%")
         rows.append(row)
     payload = {"test_images": len(images), "models": rows}
-    path = os.path.join(args.output_dir, "bn_test_time.json")
+    path = os.path.join(plan.output_dir, "bn_test_time.json")
     if not rows and os.path.exists(path):
         # Models are not committed: a clone that reruns the finished sweep keeps the table their run wrote.
-        print(f"no BN model.keras in {args.output_dir} to evaluate; {path} left as it was")
+        print(f"no BN model.keras in {plan.output_dir} to evaluate; {path} left as it was")
         return rundir.read_json(path)
     rundir.write_json(path, payload)
     return payload
@@ -181,29 +187,29 @@ def clock(seconds):
     return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m{seconds:02d}s"
 
 
-def run(args):
-    first = args.points[0].config
+def run(plan):
+    first = plan.points[0].config
     strategy = training.configure(first)
     splits = training.load_splits(first)
     runs, environments, trained, started, training_seconds = [], [], 0, time.perf_counter(), 0.0
     # A group-axis point's shifts, measured when its run was last summarized: a run not retrained is not
     # re-evaluated (the same numbers, and a rerun of a finished sweep writes nothing).
-    measured = {row.get("run_dir"): row for row in (rundir.read_summary(args.output_dir) or {}).get("runs", [])}
-    previous = earlier_environment(args.output_dir)  # read once: the summary is rewritten after every point
-    total = len(args.points)
-    for k, point in enumerate(args.points, 1):
-        print(f"point {k} of {total}: {point.describe()} ({args.epochs} epochs, peak lr {point.config.lr:.5g}) "
+    measured = {row.get("run_dir"): row for row in (rundir.read_summary(plan.output_dir) or {}).get("runs", [])}
+    previous = earlier_environment(plan.output_dir)  # read once: the summary is rewritten after every point
+    total = len(plan.points)
+    for k, point in enumerate(plan.points, 1):
+        print(f"point {k} of {total}: {point.describe()} ({plan.epochs} epochs, peak lr {point.config.lr:.5g}) "
               f"-> {point.run_dir}", flush=True)
         point_started = time.perf_counter()
         row, was_trained = run_point(point, splits, strategy)
-        environments.append(row.pop("environment") or reused_environment(args, point))
-        if args.study == "group-axis" and not row["diverged"]:
+        environments.append(row.pop("environment") or reused_environment(plan, point))
+        if plan.study == "group-axis" and not row["diverged"]:
             earlier = measured.get(os.path.relpath(point.run_dir))
             row.update({key: earlier[key] for key in GROUP_AXIS_KEYS} if earlier and not was_trained
                        and all(key in earlier for key in GROUP_AXIS_KEYS) else group_axis_row(point, splits))
         runs.append(row)
         if was_trained:  # a killed sweep keeps what it finished; a rerun of a finished one writes nothing
-            write_summary(args, runs, splits.source, environments, previous)
+            write_summary(plan, runs, splits.source, environments, previous)
         if was_trained:
             trained += 1
             training_seconds += time.perf_counter() - point_started
@@ -213,7 +219,7 @@ def run(args):
             else f"accuracy {100 * row['final_accuracy']:.2f}%")
         print(f"point {k} of {total}: {point.describe()}: {outcome} | elapsed {clock(time.perf_counter() - started)}"
               + (f", about {clock(left)} left" if math.isfinite(left) and k < total else ""), flush=True)
-    write_summary(args, runs, splits.source, environments, previous)  # unchanged bytes leave the file as it was
-    if args.study == "batch-size" and "bn" in args.norms and "batch-size" in dict(args.axes):
-        bn_test_time(args, splits.evaluation)
+    write_summary(plan, runs, splits.source, environments, previous)  # unchanged bytes leave the file as it was
+    if plan.study == "batch-size" and "bn" in plan.norms and "batch-size" in dict(plan.axes):
+        bn_test_time(plan, splits.evaluation)
     return 0

@@ -209,19 +209,21 @@ def top_mistakes(probabilities, labels, count=MISCLASSIFIED_SHOWN):
     ]
 
 
-def train_run(config, splits, run_dir, strategy=None, export=True):
+def train_run(config, splits, run_dir, strategy=None, export=True, stop_after=None):
     """Trains the run of `config` in `run_dir`: resumes it from its last finished epoch, or reuses it when it finished
     with the same settings (unless config.force). Returns (its result, whether it trained now).
 
     splits: `load_splits(config)`. `export=False` skips the SavedModel (studies
-    of many runs keep only model.keras). Raises TrainingDiverged on a NaN loss (the run starts afresh next time)
+    of many runs keep only model.keras). `stop_after`: train only the first epochs of the run, under the learning
+    rate schedule of all its epochs (reproduce.py --check: the start of a long run, as it went). Raises TrainingDiverged on a NaN loss (the run starts afresh next time)
     and NoSpace when the folder cannot be written for lack of space (the finished epochs are kept).
     """
     record = config.record(splits.source)
     if prepare_run_dir(config, run_dir, splits.source):
         return rundir.read_json(rundir.file(run_dir, "result")), False
     try:
-        return _fit(config, splits, run_dir, record, strategy or tf.distribute.get_strategy(), export), True
+        return _fit(config, splits, run_dir, record, strategy or tf.distribute.get_strategy(), export,
+                    stop_after), True
     except NoSpace:
         raise
     except OSError as error:
@@ -230,7 +232,7 @@ def train_run(config, splits, run_dir, strategy=None, export=True):
         raise
 
 
-def _fit(config, splits, run_dir, record, strategy, export):
+def _fit(config, splits, run_dir, record, strategy, export, stop_after=None):
     norm, seed = config.norm, config.seed
     train, evaluation, _ = splits
     keras.backend.clear_session()  # fresh graph and layer names for every run
@@ -264,7 +266,8 @@ def _fit(config, splits, run_dir, record, strategy, export):
         # Swapped in for every evaluation (the history's val_* columns) and swapped back for training and backups.
         callbacks.insert(1, keras.callbacks.SwapEMAWeights())
     started = time.perf_counter()
-    model.fit(train_batches.dataset, epochs=config.epochs, validation_data=eval_ds, callbacks=callbacks,
+    epochs = min(stop_after or config.epochs, config.epochs)  # the schedule (make_optimizer) spans config.epochs
+    model.fit(train_batches.dataset, epochs=epochs, validation_data=eval_ds, callbacks=callbacks,
               verbose=config.verbose, shuffle=False)
     if history_cb.diverged_epoch is not None:
         shutil.rmtree(backup_dir, ignore_errors=True)  # its weights are NaN: a rerun must start afresh
@@ -299,7 +302,7 @@ def _fit(config, splits, run_dir, record, strategy, export):
         "misclassified": top_mistakes(probabilities, evaluation[1]),
         "config": record,
         # What the run's timings were measured on: a summary written later, elsewhere, keeps them.
-        "environment": machine.environment(),
+        "environment": machine.environment(with_threads=True),
     }
     rundir.write_json(rundir.file(run_dir, "result"), result)
     shutil.rmtree(backup_dir, ignore_errors=True)

@@ -148,3 +148,17 @@ def update(text, rendered):
         closing = f"\n<!-- /report:{name} -->"
         text = block_pattern(name).sub(lambda m, body=rendered[name] + closing: m.group(1) + body, text)
     return text, missing
+
+
+def render_documents():
+    """Rewrites the marked blocks of README.md and docs/*.md from results/ (a file whose text is unchanged is left
+    alone); returns the blocks that have no results file to render from, as "path: block"."""
+    from .. import rundir
+
+    rendered, missing = blocks(), []
+    for path in documents():
+        with open(path) as handle:
+            text, unrendered = update(handle.read(), rendered)
+        rundir.write_text(path, text)
+        missing += [f"{os.path.relpath(path, ROOT)}: {name}" for name in unrendered]
+    return missing

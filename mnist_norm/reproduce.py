@@ -1,0 +1,221 @@
+"""Reproducing the whole study as a library: a plan (mnist_norm.plan) run serially or on Ray (`run`), then every
+study's summary and figures and the evaluations that read its runs; and the check that committed runs still come
+from today's code (`check`). reproduce.py is the command.
+"""
+
+import multiprocessing
+import os
+import shutil
+import tempfile
+
+from . import cluster
+from . import plan as plan_lib
+from . import rundir
+
+CHECK_EPOCHS = 2  # reproduce.py --check: the first epochs of seed 1 of every point, under the run's own schedule
+TIMING_COLUMNS = ("epoch_seconds",)  # a history's columns that are timings, not results
+
+
+def missing(plan):
+    return [run for run in plan.runs() if not run.finished()]
+
+
+def train_on_ray(runs, workers=None, address=None, threads=1, out=print, stop_after=None):
+    """Trains `runs` on a local Ray of `workers` workers or the cluster at `address`, `threads` CPUs a run and a GPU
+    a run where the cluster has GPUs; returns the tasks' reports (run folder, host, seconds, threads)."""
+    ray = cluster.connect(workers, address, threads)
+    try:
+        gpus = 1 if ray.cluster_resources().get("GPU") else 0
+        total, done = len(runs), []
+
+        def finished(report):
+            done.append(report)
+            out(f"{len(done)} of {total}: {report['run_dir']}: {'trained' if report['trained'] else 'finished before'}"
+                f" on {report['host']} in {report['seconds']:.0f} s ({report['threads']} thread"
+                f"{'' if report['threads'] == 1 else 's'})")
+
+        return cluster.train(runs, threads, gpus, on_done=finished, stop_after=stop_after)
+    finally:
+        ray.shutdown()
+
+
+def _deploy_step(step, threads_note):
+    # A fresh process (spawned): TensorFlow's own ops on one thread, as the interpreters run, and nothing else
+    # running beside the timings.
+    from . import deploy
+
+    keras_threads = deploy.one_thread()
+    found = deploy.finished_runs(step.models, step.norms, step.seeds)
+    calibration = deploy.calibration_images()
+    for _, _, run_dir in found:
+        if not deploy.exported(run_dir):
+            deploy.export_run(run_dir, calibration)
+    deploy.study(step.models, step.output_dir, list(step.seeds), keras_threads=keras_threads, norms=step.norms)
+
+
+def run_step(step, out=print):
+    """An evaluation of the plan, written where it was; a step whose models are not there says so and is skipped."""
+    from . import deploy
+    from . import shift
+
+    try:
+        if step.kind == "shift":
+            shift.study(step.models, step.output_dir, step.norms, step.seeds)
+        else:
+            found = deploy.finished_runs(step.models, step.norms, step.seeds)  # checked here: one line if none
+            del found
+            process = multiprocessing.get_context("spawn").Process(target=_deploy_step, args=(step, None))
+            process.start()
+            process.join()
+            if process.exitcode:
+                raise RuntimeError(f"{step.name}: its process ended with exit code {process.exitcode}")
+    except (shift.NoModels, deploy.DeployError) as error:
+        out(f"{step.name}: skipped, {error}")
+        return False
+    out(f"{step.name}: written in {step.output_dir}")
+    return True
+
+
+def _reads(step, run):
+    """Whether the evaluation `step` reads the run."""
+    norm, seed = run.config.norm, run.config.seed
+    return norm in step.norms and seed in step.seeds and os.path.normpath(run.run_dir) in {
+        os.path.normpath(rundir.run_dir_for(step.models, norm, seed, several)) for several in (True, False)}
+
+
+def run(plan, workers=None, address=None, threads=None, out=print):
+    """Runs what the plan misses (on Ray with `workers` or `address`, else serially in this process), then every
+    study's summary and figures, then each evaluation whose runs were trained now or whose summary is missing.
+    Returns the runs trained now."""
+    fresh = missing(plan)
+    out(f"{len(fresh)} of {len(plan.runs())} runs to train" + (
+        f", on Ray ({'--address ' + address if address else f'{workers} workers'}, {threads or 1} thread"
+        f"{'' if (threads or 1) == 1 else 's'} a run)" if fresh and (workers or address) else ""))
+    if fresh and (workers or address):
+        train_on_ray(fresh, workers, address, threads or 1, out)
+    elif threads and not cluster.set_threads(threads):
+        out(f"note: TensorFlow had started; the runs use its default threads, not {threads}")
+    from . import sweep
+    from . import training
+
+    for study in plan.studies:  # trains serially what is still missing, then writes the summary and figures
+        out(f"study {study.name}: {study.output_dir}")
+        if study.kind == "train":
+            training.train_all(study.configs)
+        else:
+            sweep.run(study.sweep)
+    for step in plan.steps:
+        retrained = any(_reads(step, run) for run in fresh)
+        if retrained or not os.path.exists(rundir.summary_path(step.output_dir)):
+            run_step(step, out)
+    return fresh
+
+
+# ----------------------------------------------------------------------------- the check
+
+
+def check_runs(plan):
+    """The runs --check reruns: seed 1 (a study's first seed) of every point of every study."""
+    chosen = []
+    for study in plan.studies:
+        first = min(run.config.seed for run in study.runs) if study.runs else None
+        chosen += [run for run in study.runs if run.config.seed == first]
+    return chosen
+
+
+def _compare(committed_rows, rows, epochs):
+    """(the largest difference over every column but the timings of the first `epochs` rows, its column), or
+    (None, why) when the committed history is shorter than that."""
+    if len(committed_rows) < epochs or len(rows) < epochs:
+        return None, f"history has {min(len(committed_rows), len(rows))} of {epochs} epochs"
+    largest, where = 0.0, ""
+    for ours, theirs in zip(rows[:epochs], committed_rows[:epochs]):
+        for column, value in theirs.items():
+            if column in TIMING_COLUMNS:
+                continue
+            difference = abs(float(ours[column]) - float(value))
+            if difference > largest or (difference != difference):
+                largest, where = difference, f"{column}, epoch {int(float(ours['epoch']))}"
+    return largest, where
+
+
+def _made_on(run):
+    """(processor, threads) the committed run recorded (threads: TensorFlow's default, one per core, where it did not
+    record them); (None, None) for a run made before result.json recorded its machine."""
+    path = rundir.file(run.committed_dir, "result")
+    environment = rundir.read_json(path).get("environment") if os.path.exists(path) else None
+    if not environment:
+        return None, None
+    made = environment["machine"]
+    return made.get("processor"), made.get("threads", made.get("cpu_count"))
+
+
+def judged(row):
+    """Whether a checked run was made where it was checked (processor and threads): there, a difference means that
+    today's code no longer makes it; elsewhere, float rounding alone may move it."""
+    return row["made_on"] == row["checked_on"]
+
+
+def verdict(rows):
+    """{"equal", "not_reproduced", "elsewhere_differ", "sentence"}: counts of the check's rows."""
+    equal = [row for row in rows if row["equal"]]
+    broken = [row for row in rows if not row["equal"] and judged(row)]
+    elsewhere = [row for row in rows if not row["equal"] and not judged(row)]
+    sentence = (f"{len(equal)} of {len(rows)} runs gave the committed numbers again in their first {CHECK_EPOCHS} "
+                f"epochs; {len(broken)} made on this processor at the same threads did not")
+    if elsewhere:
+        largest = max(elsewhere, key=lambda row: row["largest_difference"] or 0.0)
+        sentence += (f"; {len(elsewhere)} made on another processor or at other threads differ by at most "
+                     f"{largest['largest_difference']:.3g} ({largest['where']}, {largest['run']})")
+    return {"equal": len(equal), "not_reproduced": len(broken), "elsewhere_differ": len(elsewhere),
+            "sentence": sentence + "."}
+
+
+def write_check(rows, folder):
+    """check.json in `folder`: the rows, the verdict and where the check ran; returns the verdict."""
+    from . import machine
+
+    result = verdict(rows)
+    rundir.write_json(os.path.join(folder, "check.json"),
+                      {"epochs": CHECK_EPOCHS, "verdict": result, "runs": rows, **machine.environment()})
+    return result
+
+
+def check(plan, scratch=None, workers=None, address=None, threads=None, epochs=CHECK_EPOCHS, out=print):
+    """Reruns `check_runs(plan)` for their first `epochs` epochs in a temporary folder and compares each history
+    with the committed one. Returns rows: {"study", "run", "largest_difference", "where", "made_on", "checked_on",
+    "equal"}."""
+    from . import machine
+
+    scratch_dir = scratch or tempfile.mkdtemp(prefix="reproduce-check-")
+    try:
+        chosen = [plan_lib.Run(run.study, run.config.replace(output_dir=scratch_dir, force=False),
+                               os.path.join(scratch_dir, os.path.relpath(run.run_dir, plan.output_dir)),
+                               run.committed_dir, run.committed_seconds, False, run.diverged_is_result)
+                  for run in check_runs(plan)]
+        out(f"--check: {len(chosen)} runs, their first {epochs} epochs, in {scratch_dir}")
+        if workers or address:
+            reports = train_on_ray(chosen, workers, address, threads or 1, out, stop_after=epochs)
+        else:
+            cluster.set_threads(threads)
+            reports = []
+            for index, run in enumerate(chosen, 1):
+                reports.append(cluster.run_one(run.config, run.run_dir, None, False, run.diverged_is_result,
+                                               stop_after=epochs))
+                out(f"{index} of {len(chosen)}: {run.committed_dir}")
+        processor = machine.cpu_name()
+        rows = []
+        for run, report in zip(chosen, reports):
+            committed_history = rundir.file(run.committed_dir, "history")
+            rows_committed = rundir.read_history(committed_history) if os.path.exists(committed_history) else []
+            largest, where = _compare(rows_committed, rundir.read_history(rundir.file(run.run_dir, "history")),
+                                      epochs)
+            made_processor, made_threads = _made_on(run)
+            rows.append({"study": run.study, "run": run.committed_dir, "largest_difference": largest,
+                         "where": where, "made_on": {"processor": made_processor, "threads": made_threads},
+                         "checked_on": {"processor": processor, "threads": report["threads"]},
+                         "equal": largest == 0.0})
+        return rows
+    finally:
+        if scratch is None:
+            shutil.rmtree(scratch_dir, ignore_errors=True)
