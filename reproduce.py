@@ -42,6 +42,9 @@ def parse_args(argv=None):
     parser.add_argument("--check", action="store_true",
                         help=f"rerun the first {2} epochs of seed 1 of every point and compare with the committed "
                              "histories; writes results/reproduce/ (with --output-dir, there)")
+    parser.add_argument("--measure-spread", metavar="FILE.json",
+                        help="time 8 runs one after the other and on --workers (default 2) Ray workers of one thread, "
+                             "and one run at 1 and 2 threads, with nothing else running; write the times there")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and TensorFlow's C++ log lines")
     args = parser.parse_args(argv)
     if args.workers is not None and args.workers < 1:
@@ -99,10 +102,21 @@ def main(argv=None):
     from mnist_norm import reproduce
 
     try:
+        if args.measure_spread:
+            import tempfile
+
+            with tempfile.TemporaryDirectory(prefix="reproduce-spread-") as scratch:
+                measured = reproduce.measure_spread(scratch, args.workers or 2)
+            rundir.write_json(args.measure_spread, measured)
+            print(f"{measured['runs']} runs: {measured['serial_seconds']:.0f} s one after the other, "
+                  f"{measured['ray_seconds']:.0f} s on {measured['workers']} Ray workers of one thread "
+                  f"({measured['speedup']:.2f}x); one run: {measured['one_run_seconds']['1']:.0f} s on 1 thread, "
+                  f"{measured['one_run_seconds']['2']:.0f} s on 2")
+            return 0
         if args.check:
             rows = reproduce.check(args.plan, workers=args.workers, address=args.address, threads=args.threads)
             folder = os.path.join(args.output_dir, "reproduce")
-            verdict = reproduce.write_check(rows, folder)
+            verdict = reproduce.write_check(rows, folder, [study.name for study in args.plan.studies])
             print(verdict["sentence"])
             return 1 if verdict["not_reproduced"] else 0
         reproduce.run(args.plan, args.workers, args.address, args.threads)

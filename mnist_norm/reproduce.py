@@ -171,13 +171,16 @@ def verdict(rows):
             "sentence": sentence + "."}
 
 
-def write_check(rows, folder):
-    """check.json in `folder`: the rows, the verdict and where the check ran; returns the verdict."""
+def write_check(rows, folder, studies):
+    """check.json in `folder`: the rows, the verdict, the studies checked and where the check ran; returns the
+    verdict."""
     from . import machine
 
     result = verdict(rows)
+    os.makedirs(folder, exist_ok=True)
     rundir.write_json(os.path.join(folder, "check.json"),
-                      {"epochs": CHECK_EPOCHS, "verdict": result, "runs": rows, **machine.environment()})
+                      {"epochs": CHECK_EPOCHS, "studies": list(studies), "verdict": result, "runs": rows,
+                       **machine.environment()})
     return result
 
 
@@ -219,3 +222,57 @@ def check(plan, scratch=None, workers=None, address=None, threads=None, epochs=C
     finally:
         if scratch is None:
             shutil.rmtree(scratch_dir, ignore_errors=True)
+
+
+# ----------------------------------------------------------------------------- serial against Ray, measured
+
+
+SPREAD_RUNS = 8  # GN, seeds 1-8, 2 epochs on the first 30,000 training images: runs of the studies' size
+SPREAD_SETTINGS = {"norm": "gn", "epochs": 2, "train_limit": 30000, "verbose": 0}
+
+
+def _timed_subprocess(code):
+    import subprocess
+    import sys
+    import time
+
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+    return time.perf_counter() - started
+
+
+def measure_spread(scratch, workers=2):
+    """The same SPREAD_RUNS runs one after the other in one process at TensorFlow's default threads (as train.py and
+    sweep.py run them), then on a local Ray of `workers` workers of one thread each; and one run alone at 1 and at 2
+    threads. Wall-clock seconds of each, measured one after the other (run it with nothing else running)."""
+    import time
+
+    from . import machine
+
+    serial = _timed_subprocess(
+        "from mnist_norm import cluster, reproduce\n"
+        f"for run in reproduce._spread_runs({scratch!r}, 'serial'):\n"
+        "    cluster.run_one(run.config, run.run_dir)\n")
+    started = time.perf_counter()
+    train_on_ray(_spread_runs(scratch, "ray"), workers=workers, threads=1, out=lambda line: None)
+    on_ray = time.perf_counter() - started
+    alone = {threads: _timed_subprocess(
+        "from mnist_norm import cluster, reproduce\n"
+        f"run = reproduce._spread_runs({scratch!r}, 'threads-{threads}')[0]\n"
+        f"cluster.run_one(run.config, run.run_dir, {threads})\n") for threads in (1, 2)}
+    histories = {name: rundir.read_history(rundir.file(os.path.join(scratch, name, "seed-1"), "history"))[-1]
+                 for name in ("serial", "ray", "threads-1", "threads-2")}
+    return {"runs": SPREAD_RUNS, "settings": SPREAD_SETTINGS, "workers": workers,
+            "serial_seconds": round(serial, 1), "ray_seconds": round(on_ray, 1),
+            "speedup": round(serial / on_ray, 2),
+            "one_run_seconds": {str(threads): round(seconds, 1) for threads, seconds in alone.items()},
+            "seed_1_accuracy": {name: row["val_accuracy"] for name, row in histories.items()},
+            **machine.environment()}
+
+
+def _spread_runs(scratch, folder):
+    from . import config as config_lib
+
+    return [plan_lib.Run("spread", config, os.path.join(config.output_dir, f"seed-{config.seed}"), "", None)
+            for config in (config_lib.TrainConfig(**SPREAD_SETTINGS, seed=seed, output_dir=os.path.join(scratch, folder))
+                           for seed in range(1, SPREAD_RUNS + 1))]

@@ -31,11 +31,12 @@ class Study:
 
 STUDIES = {
     # A study's models are named, not "every variant": a variant added later joins a study by being named here.
-    "batch-size": Study((("batch-size", ("2", "4", "8", "32", "128", "512")),), ("bn", "gn", "ln", "in"), (1, 2, 3), 2,
+    "batch-size": Study((("batch-size", ("2", "4", "8", "32", "128", "512")),),
+                        ("bn", "gn", "ln", "in", "brn", "gnws", "frn", "rms"), (1, 2, 3), 2,
                         "the normalized models over training batch sizes, lr following the batch size"),
     "learning-rate": Study((("optimizer", ("adam", "sgd")),
                             ("lr", ("0.001", "0.003", "0.01", "0.03", "0.1", "0.3", "1"))),
-                           ("bn", "gn", "ln", "in", "none"), (1, 2), 2,
+                           ("bn", "gn", "ln", "in", "none", "brn", "gnws", "frn", "rms"), (1, 2), 2,
                            "every model, the control too, over peak learning rates, Adam and SGD"),
     "l1": Study((("l1", ("0", "1e-5", "1e-4", "1e-3")),), ("bn",), (1, 2, 3), 20,
                 "BN at several L1 factors, with per-epoch kernel norms"),
@@ -43,6 +44,10 @@ STUDIES = {
                         "from LN (one group) to IN (one channel per group), 20 epochs, with the shifts"),
     "grid": Study((), variants.NORMS, (1,), 2, "any grid given with --vary"),
 }
+# A study's figure shows the models it was made with; the variants after GN, named to a study later, get a figure of
+# their own beside the ones they rework (<study>_after_gn.png).
+FIGURE_NORMS = {"batch-size": ("bn", "gn", "ln", "in"), "learning-rate": ("bn", "gn", "ln", "in", "none")}
+AFTER_GN_NORMS = ("bn", "brn", "gn", "gnws", "ln", "rms", "frn")
 # The deployment study's models (deploy.py study): the study's five, as committed in results/deploy.
 DEPLOY_NORMS = ("bn", "gn", "ln", "in", "none")
 # The group axis (the GN paper's Table 3), from all channels in one group to one channel per group: (norm, setting)

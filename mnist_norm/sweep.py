@@ -119,11 +119,17 @@ def write_summary(plan, runs, source, environments=(), previous=None):
     summary = {"settings": settings(plan, source), "runs": runs, **machine.of_runs(environments, previous)}
     os.makedirs(plan.output_dir, exist_ok=True)  # its first points may be runs of another folder, reused
     changed = rundir.write_json(rundir.summary_path(plan.output_dir), summary)
-    path = os.path.join(plan.output_dir, f"{plan.study.replace('-', '_')}.png")
-    # The same summary draws the same figure; another Matplotlib would draw it in other bytes: left as it is.
-    figure = study_figure(plan, runs, summary["settings"]) if changed or not os.path.exists(path) else None
-    if figure is not None:
-        rundir.save_figure(figure, path)
+    stem = plan.study.replace("-", "_")
+    # The same summary draws the same figures; another Matplotlib would draw them in other bytes: left as they are.
+    for suffix, shown in ((".png", studies.FIGURE_NORMS.get(plan.study)), ("_after_gn.png", studies.AFTER_GN_NORMS)):
+        path = os.path.join(plan.output_dir, stem + suffix)
+        added = set(plan.norms) - set(studies.FIGURE_NORMS.get(plan.study, plan.norms))
+        if suffix != ".png" and not added & set(shown):
+            continue  # a figure of the variants after GN where the study's own figure leaves them out
+        chosen = [run for run in runs if shown is None or run["norm"] in shown]
+        figure = study_figure(plan, chosen, summary["settings"]) if changed or not os.path.exists(path) else None
+        if figure is not None:
+            rundir.save_figure(figure, path)
     return summary
 
 

@@ -40,6 +40,7 @@ from . import network as model_lib  # noqa: E402
 from . import pipeline  # noqa: E402
 from . import plots  # noqa: E402
 from . import rundir  # noqa: E402
+from . import studies  # noqa: E402
 from . import variants  # noqa: E402
 
 MISCLASSIFIED_SHOWN = 10
@@ -362,6 +363,14 @@ def write_figures(output_dir, results, eval_images, missing_only=False):
     def wanted(name):
         return not (missing_only and os.path.exists(os.path.join(output_dir, name)))
 
+    # The variants after GN beside the ones they rework: a figure of their own (the study's graphs are the three's).
+    after = {norm: runs for norm, runs in results.items() if norm in studies.AFTER_GN_NORMS}
+    if set(after) - set(variants.NORMS) and len(after) > 1 and wanted("test_accuracy_after_gn.png"):
+        histories = {norm: [rundir.read_history(rundir.file(run["run_dir"], "history")) for run in runs]
+                     for norm, runs in after.items()}
+        labels = {norm: model_lib.variant_label(norm, runs[0]["config"]) for norm, runs in after.items()}
+        rundir.save_figure(plots.plot_test_accuracy(histories, labels, split=next(iter(after.values()))[0][
+            "evaluated_on"]), os.path.join(output_dir, "test_accuracy_after_gn.png"))
     # The control joins the figures only when it was trained alone: the graphs and grids are the three's.
     if any(norm in results for norm in variants.NORMS):
         results = {norm: runs for norm, runs in results.items() if norm in variants.NORMS}

@@ -199,6 +199,31 @@ def test_the_verdict_calls_a_difference_noise_unless_it_exceeds_the_wider_seed_r
     assert "BRN" not in verdict  # a variant without runs is not spoken of
 
 
+def test_the_batch_size_verdicts_answer_from_the_runs_beside_the_variant_reworked():
+    from mnist_norm.report import after_gn
+
+    def runs(norm, by_batch):
+        return [{"norm": norm, "batch_size": batch, "seed": seed + 1, "final_accuracy": value}
+                for batch, values in by_batch.items() for seed, value in enumerate(values)]
+
+    settings = {"epochs": 2, "seeds": [1, 2], "lr_rule": "a rule"}
+    base = runs("bn", {2: [0.980, 0.982], 8: [0.990, 0.991], 512: [0.988, 0.989]}) + \
+        runs("gn", {2: [0.991, 0.992], 8: [0.990, 0.991], 512: [0.979, 0.980]})
+    worse = {"settings": settings, "runs": base + runs("brn", {2: [0.970, 0.971], 8: [0.985, 0.986],
+                                                               512: [0.988, 0.989]})}
+    better = {"settings": settings, "runs": base + runs("brn", {2: [0.990, 0.991], 8: [0.990, 0.991],
+                                                                512: [0.988, 0.989]})}
+    assert "**Does BRN fix small batches?** No, not here: batch 2: BRN 97.05 %" in after_gn.batch_size_verdict(worse)
+    assert "**Does BRN fix small batches?** Yes, here" in after_gn.batch_size_verdict(better)
+    closing = {"settings": settings, "runs": base + runs("gnws", {2: [0.991, 0.992], 8: [0.990, 0.991],
+                                                                  512: [0.989, 0.990]})}
+    verdict = after_gn.batch_size_verdict(closing)
+    assert "Yes, here: at batch 512 GN is 0.90 points below BN" in verdict and "BRN" not in verdict
+    with_gap = {"settings": settings, "runs": base + runs("gnws", {2: [0.991, 0.992], 8: [0.990, 0.991],
+                                                                   512: [0.979, 0.980]})}
+    assert "GN's gap to BN at large batches?** No, not here" in after_gn.batch_size_verdict(with_gap)
+
+
 def test_gn_with_weight_standardization_is_blind_to_contrast_and_brightness_like_in():
     """The first conv's standardized kernels sum to zero over each output channel's window, so a brightness added to
     every pixel (after the network's own rescaling, still a constant) changes none of its outputs (valid padding: every

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from .. import ROOT
 from .. import results
 from .. import variants as variants_lib
-from . import after_gn, batch_size, deploy, digits, group_axis, instance, l1, learning_rate, shift, speed, study
+from . import (after_gn, batch_size, deploy, digits, group_axis, instance, l1, learning_rate, reproduce, shift,
+               speed, study)
 from .fmt import _load
 
 RESULTS = results.RESULTS
@@ -70,6 +71,12 @@ BLOCKS = (
     Block("readme_times", ("readme_times.json",), speed.readme_times),
     Block("after_gn_study", ("study",), after_gn.study_verdict, lambda s: bool(after_gn._present(s))),
     Block("after_gn_shift", ("after_gn/shift", "shift"), after_gn.shift_verdict),
+    Block("after_gn_batch_size", ("batch_size",), after_gn.batch_size_verdict,
+          lambda s: any(run["norm"] in ("brn", "gnws", "frn") for run in s["runs"])),
+    Block("after_gn_deploy", ("after_gn/deploy",), after_gn.deploy_verdict),
+    Block("after_gn_deploy_table", ("after_gn/deploy",), deploy.deploy_table),
+    Block("after_gn_learning_rate", ("learning_rate",), after_gn.learning_rate_verdict,
+          lambda s: any(run["norm"] in ("brn", "gnws", "frn", "rms") for run in s["runs"])),
     Block("batch_size", ("batch_size",), batch_size.batch_size),
     Block("batch_size_headline", ("batch_size",), batch_size.batch_size_headline),
     Block("shift", ("shift",), shift.shift_table),
@@ -97,6 +104,9 @@ BLOCKS = (
     Block("group_axis", ("group_axis",), group_axis.group_axis_table),
     Block("group_axis_verdict", ("group_axis",), group_axis.group_axis_verdict),
     Block("bn_test_time", (os.path.join("batch_size", "bn_test_time.json"),), batch_size.bn_test_time),
+    Block("reproduce_plan", ("study",), reproduce.plan_table),
+    Block("reproduce_spread", (os.path.join("reproduce", "spread.json"),), reproduce.spread),
+    Block("reproduce_check", (os.path.join("reproduce", "check.json"),), reproduce.check_verdict),
 )
 
 

@@ -1,7 +1,9 @@
 """The batch-size study's blocks, and BN evaluated with test-batch statistics."""
 
 from .. import results
+from .. import studies
 from .. import variants as variants_lib  # summaries call their entries "variants"
+from .fmt import machine_name, versions
 
 
 def _seed_values(runs, norm, size, key, scale):
@@ -17,9 +19,10 @@ def _batch_cells(runs, norm, size, key, scale, decimals):
 
 
 def batch_size(summary):
-    """The batch-size study: per batch size, each model's final test accuracy and cross-entropy over seeds."""
+    """The batch-size study: per batch size, each model of the study's figure, its final test accuracy and
+    cross-entropy over seeds (the variants after GN: their own block)."""
     runs, settings = summary["runs"], summary["settings"]
-    norms = results.present(runs)
+    norms = results.present(runs, studies.FIGURE_NORMS["batch-size"])
     sizes = sorted({run["batch_size"] for run in runs})
     labels = [variants_lib.NORM_LABELS[norm] for norm in norms]
     lines = ["| batch | peak lr | steps / epoch | " + " | ".join(f"{label} acc. %" for label in labels) + " | "
@@ -29,12 +32,12 @@ def batch_size(summary):
         lines.append(f"| {size} | {first['lr']:.5f} | {first['steps_per_epoch']:,} | "
                      + " | ".join(_batch_cells(runs, norm, size, "final_accuracy", 100, 2) for norm in norms) + " | "
                      + " | ".join(_batch_cells(runs, norm, size, "final_ce", 1, 4) for norm in norms) + " |")
-    machine = summary["machine"]
     seeds = sorted({run["seed"] for run in runs})
+    shown = [run for run in runs if run["norm"] in norms]
     lines += ["", f"Mean over seeds {', '.join(map(str, seeds))} (lowest–highest in brackets), test set after "
-              f"{settings['epochs']} epochs; {settings['lr_rule']}; {machine['processor']} ({machine['cpu_count']} "
-              f"cores), TensorFlow {summary['versions']['tensorflow']}; "
-              f"{sum(run['train_seconds'] for run in runs) / 3600:.1f} hours of training in all."]
+              f"{settings['epochs']} epochs; {settings['lr_rule']}; {machine_name(summary)}, TensorFlow "
+              f"{versions(summary, 'tensorflow')}; {sum(run['train_seconds'] for run in shown) / 3600:.1f} hours of "
+              "training in all."]
     return "\n".join(lines)
 
 

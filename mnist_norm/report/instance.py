@@ -53,9 +53,9 @@ def instance_norm(summary, shifted, rates, sizes, deployed):
     picks = [batches[0], sizes["settings"]["base_batch_size"]]
     by_batch = "; ".join(
         f"batch {b}: " + ", ".join(f"{label[n]} {_mean(_seed_values(size_runs, n, b, 'final_accuracy', 100)):.2f}"
-                                   for n in results.present(size_runs)) for b in picks)
+                                   for n in results.present(size_runs, RANKED_WITH)) for b in picks)
     span = _trains_range(rates, "adam", inst)
-    spans = {n: _trains_range(rates, "adam", n) for n in results.present(rates["runs"]) if n != inst}
+    spans = {n: _trains_range(rates, "adam", n) for n in results.present(rates["runs"], RANKED_WITH) if n != inst}
     rate = (f"With Adam it reaches {TRAINS:g} % in {rates['settings']['epochs']} epochs at peak rates "
             + (f"{span[0]:g}–{span[1]:g}" if span else "none of those tried") + " ("
             + ", ".join(f"{label[n]} " + (f"{s[0]:g}–{s[1]:g}" if s else "none") for n, s in spans.items()) + ").")

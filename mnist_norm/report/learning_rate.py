@@ -3,9 +3,11 @@
 import math
 
 from .. import results
+from .. import studies
 from .. import variants as variants_lib  # summaries call their entries "variants"
 from .fmt import _mean
 from .fmt import _optimizer
+from .fmt import machine_name
 
 
 _lr_runs = results.lr_runs
@@ -21,7 +23,7 @@ def _lr_accuracy(run):
 def learning_rate_table(summary):
     runs = summary["runs"]
     optimizers = list(dict.fromkeys(r["optimizer"] for r in runs))
-    norms = results.present(runs)
+    norms = results.present(runs, studies.FIGURE_NORMS["learning-rate"])  # the variants after GN: their own block
     rates = sorted({r["lr"] for r in runs})
     lines = ["| optimizer | peak lr | " + " | ".join(variants_lib.NORM_LABELS[n] for n in norms) + " |",
              "|---|---|" + "---|" * len(norms)]
@@ -42,8 +44,9 @@ def learning_rate_table(summary):
     lines += ["", f"Test accuracy in % after {settings['epochs']} epochs at batch {settings['batch_size']} (warm-up "
               f"{100 * settings['warmup_fraction']:g} %, cosine to 0), "
               f"mean of seeds {', '.join(map(str, settings['seeds']))} (lowest–highest); a diverged run (loss NaN) "
-              f"counts as chance ({100 * results.CHANCE:g} %). {summary['machine']['processor']}, "
-              f"{sum(r.get('train_seconds', 0) for r in runs) / 60:.0f} minutes of training in all."]
+              f"counts as chance ({100 * results.CHANCE:g} %). {machine_name(summary)}, "
+              f"{sum(r.get('train_seconds', 0) for r in runs if r['norm'] in norms) / 60:.0f} minutes of training "
+              "in all."]
     return "\n".join(lines)
 
 
@@ -67,7 +70,7 @@ def learning_rate_verdict(summary):
     parts = []
     for optimizer in dict.fromkeys(r["optimizer"] for r in runs):
         cells = []
-        for norm in results.present(runs):
+        for norm in results.present(runs, studies.FIGURE_NORMS["learning-rate"]):
             span = _trains_range(summary, optimizer, norm)
             if span is None:
                 cells.append(f"{variants_lib.NORM_LABELS[norm]} at no rate")
@@ -75,7 +78,8 @@ def learning_rate_verdict(summary):
                 cells.append(f"{variants_lib.NORM_LABELS[norm]} {span[0]:g}–{span[1]:g}"
                              f" ({math.log10(span[1] / span[0]):.1f} decades)")
         parts.append(f"with {_optimizer({'optimizer': optimizer})}: " + ", ".join(cells))
-    diverged = sorted({(r["norm"], r["optimizer"]) for r in runs if r["diverged"]})
+    diverged = sorted({(r["norm"], r["optimizer"]) for r in runs
+                       if r["diverged"] and r["norm"] in studies.FIGURE_NORMS["learning-rate"]})
     rates = sorted({r["lr"] for r in runs})
     return (f"Peak learning rates (of {', '.join(f'{lr:g}' for lr in rates)}) at which the mean test accuracy after "
             f"{epochs} epochs is at least {TRAINS:g} %: " + "; ".join(parts) + ". "
