@@ -34,8 +34,8 @@ def parse_args(argv=None):
     parser.add_argument("--output-dir",
                         help="where the runs and summaries go (default: --results, where finished runs are kept), "
                              "or another folder to reproduce everything into from scratch")
-    parser.add_argument("--workers", type=int, help="start a local Ray with this many runs at once (this machine "
-                                                    "only, no dashboard)")
+    parser.add_argument("--workers", type=int, help="start a Ray on this machine with this many runs at once (no "
+                                                    "dashboard, token authentication)")
     parser.add_argument("--address", help="join a running Ray cluster: HOST:PORT, or auto")
     parser.add_argument("--threads", type=int, help="TensorFlow threads per run (default: 1 on Ray, else "
                                                     "TensorFlow's own: one per core)")

@@ -90,6 +90,11 @@ def parse_args(argv=None):
         config_lib.check_folders([(point.config, point.run_dir) for point in plan.points])
     except config_lib.ConfigError as error:
         parser.error(str(error))
+    if not plan.points:
+        norm, why = next(iter(plan.left_out.items()))
+        parser.error(f"--norm {norm}: {why}")
+    for norm, why in plan.left_out.items():
+        print(f"notice: {norm} left out of this sweep: {why}", file=sys.stderr)
     return plan
 
 

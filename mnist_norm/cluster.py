@@ -80,11 +80,26 @@ def _task(project, config, run_dir, threads, export, diverged_is_result, stop_af
     return cluster.run_one(config, run_dir, threads, export, diverged_is_result, stop_after)
 
 
+def reachable(address, timeout=10):
+    """ClusterError unless something listens at `address` (HOST:PORT): Ray itself retries an unreachable cluster
+    for minutes before it gives up."""
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise ClusterError(f"--address {address}: expected HOST:PORT (the head's `ray start --head` port) or auto")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as error:
+        raise ClusterError(f"--address {address}: no Ray cluster answers there ({error.strerror or error})") from None
+
+
 def connect(workers=None, address=None, threads=1):
-    """Starts a local Ray of `workers` x `threads` CPUs, listening on this machine only and without a dashboard,
-    or joins the cluster at `address` ("auto": the one `ray start` made here). Returns the ray module."""
+    """Starts a local Ray of `workers` x `threads` CPUs without a dashboard (Ray 2.60 binds its ports to the machine's
+    network address even when asked for 127.0.0.1), or joins the cluster at `address` ("auto": the one `ray start`
+    made here). Returns the ray module."""
     ray = require_ray()
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # nothing leaves the machine
+    if address and address != "auto":
+        reachable(address)
     try:
         if address:
             ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR")

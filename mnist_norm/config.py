@@ -77,14 +77,15 @@ class TrainConfig:
     def network(self):
         return architecture.parse_architecture(self.architecture)
 
-    def validate(self):
-        """Returns the config if every setting is allowed, else raises ConfigError. Writes nothing."""
+    def validate(self, buildable=True):
+        """Returns the config if every setting is allowed, else raises ConfigError. Writes nothing. `buildable=False`:
+        a variant this Keras cannot build is allowed (a finished run of it is read, not trained)."""
         def flag(name):
             return f"--{name.replace('_', '-')}"
 
         if self.norm not in variants.ALL_NORMS:
             raise ConfigError(f"--norm {self.norm!r}: expected one of {', '.join(variants.ALL_NORMS)}")
-        missing = variants.missing_keras(self.norm)
+        missing = variants.missing_keras(self.norm) if buildable else None
         if missing:
             raise ConfigError(f"--norm {self.norm}: {missing}")
         for name in ("epochs", "batch_size", "steps_per_execution"):

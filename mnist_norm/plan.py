@@ -20,6 +20,7 @@ from . import config as config_lib
 from . import data as data_lib
 from . import rundir
 from . import studies
+from . import variants
 
 RESULTS = "results"
 MAIN_STUDY = "20-epoch"  # the name of the study whose folder is results/ itself
@@ -170,7 +171,7 @@ def _seconds(run_dir):
     return rundir.read_json(path).get("train_seconds") if os.path.exists(path) else None
 
 
-def _train_study(name, folder, summary, root, output_dir):
+def _train_study(name, folder, summary, root, output_dir, unbuildable):
     out_dir = _rebased(folder, root, output_dir)
     configs, runs = [], []
     for norm, entry in summary["variants"].items():
@@ -186,9 +187,14 @@ def _train_study(name, folder, summary, root, output_dir):
                 raise
             except PlanError as error:
                 raise PlanError(f"{rundir.summary_path(folder)}, {norm} seed {seed}: {error}") from None
+            run = Run(name, config, _rebased(committed, root, output_dir), committed, _seconds(committed),
+                      export=True)
+            missing = variants.missing_keras(norm)
+            if missing and not run.finished():  # a finished run is read, not built: kept
+                unbuildable.append((run.run_dir, f"--norm {norm}: {missing}"))
+                continue
             configs.append(config)
-            runs.append(Run(name, config, _rebased(committed, root, output_dir), committed, _seconds(committed),
-                            export=True))
+            runs.append(run)
     # train.py lays its runs out by the number of seeds: the plan's folders must be the ones it writes.
     for (_, run_dir), run in zip(config_lib.run_dirs(configs), runs):
         if os.path.normpath(run_dir) != run.run_dir:
@@ -251,7 +257,7 @@ def whole_plan(root=RESULTS, output_dir=None):
         if "variants" in summary:
             try:
                 found.append(_train_study(MAIN_STUDY if relative == "." else relative, folder, summary, root,
-                                          output_dir))
+                                          output_dir, left_out))
             except Unplannable as error:
                 left_out.append((folder, str(error)))
         elif "study" in summary.get("settings", {}):
@@ -263,7 +269,11 @@ def whole_plan(root=RESULTS, output_dir=None):
                             "plan.NOT_PLANNED with the reason")
     # A sweep reads the train.py studies' runs it reuses (the group axis): planned first, so they are found.
     planned = {run.run_dir: run.config.record(run.source) for study in found for run in study.runs}
-    found += [_sweep_study(folder, summary, root, output_dir, planned) for folder, summary in sweeps]
+    for folder, summary in sweeps:
+        study = _sweep_study(folder, summary, root, output_dir, planned)
+        left_out += [(study.output_dir, f"its {norm} runs: --norm {norm}: {why}")
+                     for norm, why in study.sweep.left_out.items()]
+        found.append(study)
     steps.sort(key=lambda step: (step.timed, step.folder))
     return Plan(found, steps, root, output_dir, left_out)
 

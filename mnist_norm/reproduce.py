@@ -91,7 +91,7 @@ def run(plan, workers=None, address=None, threads=None, out=print):
     out(f"{len(fresh)} of {len(plan.runs())} runs to train" + (
         f", on Ray ({'--address ' + address if address else f'{workers} workers'}, {threads or 1} thread"
         f"{'' if (threads or 1) == 1 else 's'} a run)" if fresh and (workers or address) else ""))
-    if fresh and (workers or address):
+    if (fresh and workers) or address:  # a cluster named is joined even with nothing to run: a wrong address says so
         train_on_ray(fresh, workers, address, threads or 1, out)
     elif threads and not cluster.set_threads(threads):
         out(f"note: TensorFlow had started; the runs use its default threads, not {threads}")
@@ -115,11 +115,15 @@ def run(plan, workers=None, address=None, threads=None, out=print):
 
 
 def check_runs(plan):
-    """The runs --check reruns: seed 1 (a study's first seed) of every point of every study."""
+    """The runs --check reruns: seed 1 (a study's first seed) of every point of every study, of the variants this
+    Keras can build."""
+    from . import variants
+
     chosen = []
     for study in plan.studies:
         first = min(run.config.seed for run in study.runs) if study.runs else None
-        chosen += [run for run in study.runs if run.config.seed == first]
+        chosen += [run for run in study.runs
+                   if run.config.seed == first and not variants.missing_keras(run.config.norm)]
     return chosen
 
 

@@ -83,6 +83,8 @@ class SweepPlan:
     points: list = dataclasses.field(default_factory=list)
     # {run folder: run record} of runs another plan will make: a group-axis point reuses such a run too.
     reuse_planned: dict = dataclasses.field(default_factory=dict)
+    # {variant: why} of the study's variants this Keras cannot build: their unfinished points are left out.
+    left_out: dict = dataclasses.field(default_factory=dict)
 
     def settings(self):
         """The plan's settings as summary.json records them (`plan_from_settings` reads them back)."""
@@ -158,7 +160,7 @@ def group_axis_points(plan):
             changes = {flag.replace("-", "_"): setting_value(flag, value) for flag, value in setting}
             config = plan.base.replace(**changes, norm=norm, seed=seed, epochs=plan.epochs,
                                        output_dir=plan.output_dir, verbose=plan.verbose,
-                                       force=plan.force).validate()
+                                       force=plan.force).validate(buildable=False)
             run_dir = rundir.run_dir_for(plan.output_dir, norm, seed, setting=setting)
             reused = os.path.normpath(rundir.run_dir_for(plan.reuse_dir, norm, seed))
             source = data_lib.source_name(config.data, config.data_dir)
@@ -167,6 +169,16 @@ def group_axis_points(plan):
                 run_dir = reused
             points.append(Point(norm, seed, setting, config, run_dir))
     return points
+
+
+def _unbuildable(plan, config, run_dir):
+    """Whether a point is of a variant this Keras cannot build and must be trained: then it is left out, and
+    plan.left_out says why (a finished run of it is kept: reading it builds nothing)."""
+    missing = variants.missing_keras(config.norm)
+    if not missing or config_lib.finished(config, run_dir, data_lib.source_name(config.data, config.data_dir)):
+        return False
+    plan.left_out[config.norm] = missing
+    return True
 
 
 def grid_points(plan):
@@ -185,7 +197,9 @@ def grid_points(plan):
             for norm in plan.norms:
                 config = plan.base.replace(**changes, norm=norm, seed=seed, epochs=plan.epochs,
                                            output_dir=plan.output_dir, verbose=plan.verbose,
-                                           force=plan.force).validate()
+                                           force=plan.force).validate(buildable=False)
                 run_dir = rundir.run_dir_for(plan.output_dir, norm, seed, setting=setting)
+                if _unbuildable(plan, config, run_dir):
+                    continue
                 points.append(Point(norm, seed, setting, config, run_dir))
     return points

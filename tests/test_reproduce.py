@@ -243,3 +243,21 @@ def test_an_address_with_no_cluster_is_one_line():
     assert result.returncode == 2
     lines = [line for line in result.stderr.splitlines() if line.startswith("reproduce.py: error:")]
     assert len(lines) == 1 and "--address 127.0.0.1:9" in lines[0], result.stderr[-2000:]
+
+
+def test_a_variant_this_keras_cannot_build_is_left_out_unless_its_runs_are_finished(monkeypatch, tmp_path, capsys):
+    from mnist_norm import variants
+
+    real = variants.missing_keras
+    monkeypatch.setattr(variants, "missing_keras", lambda norm: "needs a newer Keras" if norm == "brn" else real(norm))
+    committed = sweep_command.parse_args(["batch-size", "--output-dir", os.path.join(RESULTS, "batch_size")])
+    assert "brn" in {p.norm for p in committed.points} and not committed.left_out  # finished: read, not built
+    fresh = sweep_command.parse_args(["batch-size", "--output-dir", str(tmp_path)])
+    assert "brn" not in {p.norm for p in fresh.points} and "gnws" in {p.norm for p in fresh.points}
+    assert "notice: brn left out of this sweep: needs a newer Keras" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        sweep_command.parse_args(["batch-size", "--norm", "brn", "--output-dir", str(tmp_path)])
+    assert exit_info.value.code == 2 and "--norm brn: needs a newer Keras" in capsys.readouterr().err
+    plan = plan_lib.whole_plan(RESULTS, str(tmp_path / "again"))
+    assert not [run for run in plan.runs() if run.config.norm == "brn"]
+    assert any("brn" in why for _, why in plan.left_out)
