@@ -58,7 +58,10 @@ def test_a_sweep_plan_from_its_summary_equals_the_sweep_command_s(committed_plan
 def test_another_output_folder_gets_every_run_and_reuses_what_it_plans(committed_plan, tmp_path):
     plan = plan_lib.whole_plan(committed_plan.root, str(tmp_path))
     runs = plan.runs()
-    assert len(runs) == len(committed_plan.runs())
+    from mnist_norm import variants
+
+    # every committed run but those of a variant this Keras cannot build (left out, with why)
+    assert len(runs) == len([run for run in committed_plan.runs() if not variants.missing_keras(run.config.norm)])
     assert all(run.run_dir.startswith(str(tmp_path) + os.sep) and not run.finished() for run in runs)
     axis = next(study for study in plan.studies if study.name == "group-axis")
     # its plain LN, GN and IN points are the 20-epoch study's runs in the new folder, not trained twice
