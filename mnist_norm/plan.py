@@ -37,6 +37,13 @@ NOT_PLANNED = {
 }
 
 
+def study_name(folder, root=RESULTS):
+    """The plan's name of the train.py study committed in `folder` (a path as summaries record them, relative to the
+    project): MAIN_STUDY for results/ itself, else its path below results/."""
+    relative = os.path.relpath(os.path.normpath(folder), os.path.normpath(root))
+    return MAIN_STUDY if relative == "." else relative
+
+
 class PlanError(ValueError):
     """A committed summary that does not give a plan (a run folder it names is missing, or a record that no
     configuration makes); the message names the file."""

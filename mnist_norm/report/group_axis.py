@@ -1,5 +1,8 @@
 """The group axis's table and verdict: from LN (all channels in one group) through GN to IN (one channel per group)."""
 
+import os
+
+from .. import plan as plan_lib
 from .. import results
 from .. import variants as variants_lib
 from .fmt import _mean, machine_name
@@ -23,8 +26,9 @@ def _trained(summary):
     text = (f"The {len(new)} new runs trained {sum(run['train_seconds'] for run in new) / 60:.0f} minutes on "
             f"{machine_name(summary)}")
     if reused:
-        text += (f"; the {', '.join(variants_lib.NORM_LABELS[n] for n in reused)} points are the 20-epoch study's runs, "
-                 "reused")
+        folder = os.path.dirname(os.path.dirname(next(run["run_dir"] for run in summary["runs"] if run not in new)))
+        text += (f"; the {', '.join(variants_lib.NORM_LABELS[n] for n in reused)} points are the "
+                 f"{plan_lib.study_name(folder)} study's runs, reused")
     return text + "."
 
 

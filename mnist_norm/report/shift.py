@@ -1,6 +1,7 @@
 """The input-shift study's table and verdict."""
 
 
+from .. import plan as plan_lib
 from .. import results
 from .. import variants as variants_lib  # summaries call their entries "variants"
 from .fmt import _mean
@@ -29,7 +30,9 @@ def shift_table(summary):
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     seeds = sorted({r["seed"] for r in runs})
     lines += ["", f"Test accuracy in %, mean of seeds {', '.join(map(str, seeds))} (lowest–highest), on all "
-              f"{summary['test_images']:,} test images; the models of the 20-epoch study and the control. "
+              f"{summary['test_images']:,} test images; the models of the "
+              f"{plan_lib.study_name(summary.get('models', plan_lib.RESULTS))} "
+              "study and the control. "
               "What each shift does: " + "; ".join(f"*{n}*: {about.rstrip('.')}" for n, about in
                                                    summary["shifts"].items() if n != "clean") + "."]
     return "\n".join(lines)
