@@ -21,6 +21,7 @@ import os
 import sys
 
 from mnist_norm import plan as plan_lib
+from mnist_norm import reproduce
 from mnist_norm import rundir
 
 
@@ -40,7 +41,7 @@ def parse_args(argv=None):
     parser.add_argument("--threads", type=int, help="TensorFlow threads per run (default: 1 on Ray, else "
                                                     "TensorFlow's own: one per core)")
     parser.add_argument("--check", action="store_true",
-                        help=f"rerun the first {2} epochs of seed 1 of every point and compare with the committed "
+                        help=f"rerun the first {reproduce.CHECK_EPOCHS} epochs of seed 1 of every point and compare with the committed "
                              "histories; writes results/reproduce/ (with --output-dir, there)")
     parser.add_argument("--measure-spread", metavar="FILE.json",
                         help="time 8 runs one after the other and on --workers (default 2) Ray workers of one thread, "
@@ -99,7 +100,6 @@ def main(argv=None):
     from mnist_norm import cluster
     from mnist_norm import data as data_lib
     from mnist_norm import report
-    from mnist_norm import reproduce
 
     try:
         if args.measure_spread:

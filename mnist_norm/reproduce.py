@@ -3,6 +3,7 @@ study's summary and figures and the evaluations that read its runs; and the chec
 from today's code (`check`). reproduce.py is the command.
 """
 
+import dataclasses
 import multiprocessing
 import os
 import shutil
@@ -39,7 +40,7 @@ def train_on_ray(runs, workers=None, address=None, threads=1, out=print, stop_af
         ray.shutdown()
 
 
-def _deploy_step(step, threads_note):
+def _deploy_step(step):
     # A fresh process (spawned): TensorFlow's own ops on one thread, as the interpreters run, and nothing else
     # running beside the timings.
     from . import deploy
@@ -62,9 +63,8 @@ def run_step(step, out=print):
         if step.kind == "shift":
             shift.study(step.models, step.output_dir, step.norms, step.seeds)
         else:
-            found = deploy.finished_runs(step.models, step.norms, step.seeds)  # checked here: one line if none
-            del found
-            process = multiprocessing.get_context("spawn").Process(target=_deploy_step, args=(step, None))
+            deploy.finished_runs(step.models, step.norms, step.seeds)  # DeployError here, one line, if there is none
+            process = multiprocessing.get_context("spawn").Process(target=_deploy_step, args=(step,))
             process.start()
             process.join()
             if process.exitcode:
@@ -196,9 +196,9 @@ def check(plan, scratch=None, workers=None, address=None, threads=None, epochs=C
 
     scratch_dir = scratch or tempfile.mkdtemp(prefix="reproduce-check-")
     try:
-        chosen = [plan_lib.Run(run.study, run.config.replace(output_dir=scratch_dir, force=False),
-                               os.path.join(scratch_dir, os.path.relpath(run.run_dir, plan.output_dir)),
-                               run.committed_dir, run.committed_seconds, False, run.diverged_is_result)
+        chosen = [dataclasses.replace(run, config=run.config.replace(output_dir=scratch_dir, force=False),
+                                      run_dir=os.path.join(scratch_dir, os.path.relpath(run.run_dir, plan.output_dir)),
+                                      export=False)
                   for run in check_runs(plan)]
         out(f"--check: {len(chosen)} runs, their first {epochs} epochs, in {scratch_dir}")
         if workers or address:
@@ -264,7 +264,7 @@ def measure_spread(scratch, workers=2):
         "from mnist_norm import cluster, reproduce\n"
         f"run = reproduce._spread_runs({scratch!r}, 'threads-{threads}')[0]\n"
         f"cluster.run_one(run.config, run.run_dir, {threads})\n") for threads in (1, 2)}
-    histories = {name: rundir.read_history(rundir.file(os.path.join(scratch, name, "seed-1"), "history"))[-1]
+    histories = {name: rundir.read_history(rundir.file(_spread_runs(scratch, name)[0].run_dir, "history"))[-1]
                  for name in ("serial", "ray", "threads-1", "threads-2")}
     return {"runs": SPREAD_RUNS, "settings": SPREAD_SETTINGS, "workers": workers,
             "serial_seconds": round(serial, 1), "ray_seconds": round(on_ray, 1),
@@ -277,6 +277,6 @@ def measure_spread(scratch, workers=2):
 def _spread_runs(scratch, folder):
     from . import config as config_lib
 
-    return [plan_lib.Run("spread", config, os.path.join(config.output_dir, f"seed-{config.seed}"), "", None)
+    return [plan_lib.Run("spread", config, rundir.run_dir_for(config.output_dir, config.norm, config.seed), "", None)
             for config in (config_lib.TrainConfig(**SPREAD_SETTINGS, seed=seed, output_dir=os.path.join(scratch, folder))
                            for seed in range(1, SPREAD_RUNS + 1))]

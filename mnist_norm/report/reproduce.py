@@ -1,14 +1,22 @@
 """Reproducing the whole study: the plan made from the committed summaries, serial against Ray as measured, a
 projection from it, and the check of committed runs against today's code."""
 
+import functools
+
 from .. import plan as plan_lib
 from .. import results
+
+
+@functools.lru_cache(maxsize=1)
+def _plan():
+    """The plan of the committed results, made once per report (it reads every run's result.json)."""
+    return plan_lib.whole_plan(results.RESULTS)
 
 
 def plan_table(summary):
     """Every study of the plan (made from results/, as reproduce.py --dry-run prints it), then what is left out."""
     del summary  # the block renders where results/summary.json exists; the plan reads every summary itself
-    plan = plan_lib.whole_plan(results.RESULTS)
+    plan = _plan()
     lines = ["| study | made from | runs | hours of training when committed |", "|---|---|---|---|"]
     for study in plan.studies:
         source = "its sweep settings" if study.kind == "sweep" else "its variants' run records"
@@ -31,7 +39,7 @@ def plan_table(summary):
 
 
 def _whole_plan_hours():
-    return sum(study.committed_hours() for study in plan_lib.whole_plan(results.RESULTS).studies)
+    return sum(study.committed_hours() for study in _plan().studies)
 
 
 def spread(measured):
@@ -61,7 +69,7 @@ def spread(measured):
 def check_verdict(check):
     """The check's sentence, and the runs it found differing, largest first (at most five)."""
     verdict = check["verdict"]
-    plan = plan_lib.whole_plan(results.RESULTS)
+    plan = _plan()
     unchecked = [study.name for study in plan.studies if study.name not in check["studies"]]
     differing = sorted((row for row in check["runs"] if not row["equal"]),
                        key=lambda row: -(row["largest_difference"] or 0.0))[:5]
