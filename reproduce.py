@@ -6,7 +6,7 @@
     python reproduce.py --output-dir outputs/again    # everything again, from scratch, in another folder
     python reproduce.py --workers 2                   # on a local Ray: 2 runs at once, 1 thread each
     python reproduce.py --address auto                # on the Ray cluster `ray start` made (see the README)
-    python reproduce.py --check --workers 2           # do committed runs still come from today's code?
+    python reproduce.py --check --workers 1 --threads made  # do committed runs still come from today's code?
 
 The plan is read from the committed summaries (results/**/summary.json): a train.py folder's summary names its
 variants' run records and seeds, a sweep's its settings. A run already finished in the output folder with the same
@@ -38,8 +38,9 @@ def parse_args(argv=None):
     parser.add_argument("--workers", type=int, help="start a Ray on this machine with this many runs at once (no "
                                                     "dashboard, token authentication)")
     parser.add_argument("--address", help="join a running Ray cluster: HOST:PORT, or auto")
-    parser.add_argument("--threads", type=int, help="TensorFlow threads per run (default: 1 on Ray, else "
-                                                    "TensorFlow's own: one per core)")
+    parser.add_argument("--threads", help="TensorFlow threads per run (default: 1 on Ray, else TensorFlow's own: one "
+                                          f"per core); with --check also '{reproduce.MADE}': each run on the threads "
+                                          "it was made on (needs --workers or --address)")
     parser.add_argument("--check", action="store_true",
                         help=f"rerun the first {reproduce.CHECK_EPOCHS} epochs of seed 1 of every point and compare with the committed "
                              "histories; writes results/reproduce/ (with --output-dir, there)")
@@ -50,8 +51,16 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.workers is not None and args.workers < 1:
         parser.error(f"--workers must be >= 1; received {args.workers}")
-    if args.threads is not None and args.threads < 1:
-        parser.error(f"--threads must be >= 1; received {args.threads}")
+    if args.threads is not None:
+        if args.threads == reproduce.MADE and not args.check:
+            parser.error(f"--threads {reproduce.MADE} is for --check (the committed runs' own threads); give a number")
+        if args.threads == reproduce.MADE and not (args.workers or args.address):
+            parser.error(f"--threads {reproduce.MADE} needs --workers or --address: a process sets its TensorFlow "
+                         "threads once, so each run needs a fresh worker")
+        if args.threads != reproduce.MADE:
+            if not args.threads.isdigit() or int(args.threads) < 1:
+                parser.error(f"--threads must be a whole number >= 1 or {reproduce.MADE}; received {args.threads!r}")
+            args.threads = int(args.threads)
     if args.workers and args.address:
         parser.error("--workers starts a local Ray and --address joins one; give one")
     if not os.path.isdir(args.results):

@@ -114,15 +114,21 @@ def connect(workers=None, address=None, threads=1):
 
 def train(runs, threads=1, gpus_per_run=0, on_done=print, stop_after=None):
     """Trains `runs` (plan.Run, with an `export` and a `diverged_is_result` flag each) as Ray tasks of `threads`
-    CPUs (and `gpus_per_run` GPUs) each, as many at once as the cluster holds. Calls `on_done(report)` as each
-    finishes; returns the reports in the runs' order. A task that fails for good raises its error."""
+    CPUs (and `gpus_per_run` GPUs) each, as many at once as the cluster holds; `threads` may instead be a list, one
+    number per run. Calls `on_done(report)` as each finishes; returns the reports in the runs' order. A task that
+    fails for good raises its error."""
     ray = require_ray()
     project = os.getcwd()
     remote = ray.remote(max_calls=1)(_task)  # max_calls=1: a fresh worker process for every run
+    per_run = list(threads) if isinstance(threads, (list, tuple)) else [threads] * len(runs)
+    largest = max((node["Resources"].get("CPU", 0) for node in ray.nodes() if node["Alive"]), default=0)
+    if per_run and max(per_run) > largest:
+        # Ray would wait for such a node for ever
+        raise ClusterError(f"a run needs {max(per_run)} CPUs (its threads) and the largest node has {largest:g}")
     pending = {}
-    for index, run in enumerate(runs):
-        ref = remote.options(num_cpus=threads, num_gpus=gpus_per_run, max_retries=MAX_RETRIES,
-                             retry_exceptions=False).remote(project, run.config, run.run_dir, threads, run.export,
+    for index, (run, its_threads) in enumerate(zip(runs, per_run)):
+        ref = remote.options(num_cpus=its_threads, num_gpus=gpus_per_run, max_retries=MAX_RETRIES,
+                             retry_exceptions=False).remote(project, run.config, run.run_dir, its_threads, run.export,
                                                             run.diverged_is_result, stop_after)
         pending[ref] = index
     reports = [None] * len(runs)

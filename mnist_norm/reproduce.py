@@ -15,6 +15,7 @@ from . import rundir
 
 CHECK_EPOCHS = 2  # reproduce.py --check: the first epochs of seed 1 of every point, under the run's own schedule
 TIMING_COLUMNS = ("epoch_seconds",)  # a history's columns that are timings, not results
+MADE = "made"  # --check --threads made: each run on the threads its record says it was made on
 
 
 def missing(plan):
@@ -22,9 +23,10 @@ def missing(plan):
 
 
 def train_on_ray(runs, workers=None, address=None, threads=1, out=print, stop_after=None):
-    """Trains `runs` on a local Ray of `workers` workers or the cluster at `address`, `threads` CPUs a run and a GPU
-    a run where the cluster has GPUs; returns the tasks' reports (run folder, host, seconds, threads)."""
-    ray = cluster.connect(workers, address, threads)
+    """Trains `runs` on a local Ray of `workers` workers or the cluster at `address`, `threads` CPUs a run (or a list:
+    one number per run; a local Ray then has `workers` x the largest) and a GPU a run where the cluster has GPUs;
+    returns the tasks' reports (run folder, host, seconds, threads)."""
+    ray = cluster.connect(workers, address, max(threads) if isinstance(threads, list) else threads)
     try:
         gpus = 1 if ray.cluster_resources().get("GPU") else 0
         total, done = len(runs), []
@@ -154,6 +156,13 @@ def _made_on(run):
     return made.get("processor"), made.get("threads", made.get("cpu_count"))
 
 
+def threads_made_on(run):
+    """The threads to check `run` on with --threads made: those it was made on, or, where its record names none,
+    TensorFlow's default on this machine (one per core), which is how train.py and sweep.py ran before runs
+    recorded their threads."""
+    return _made_on(run)[1] or len(os.sched_getaffinity(0))
+
+
 def judged(row):
     """Whether a checked run was made where it was checked (processor and threads): there, a difference means that
     today's code no longer makes it; elsewhere, float rounding alone may move it."""
@@ -177,21 +186,27 @@ def verdict(rows):
 
 def write_check(rows, folder, studies):
     """check.json in `folder`: the rows, the verdict, the studies checked and where the check ran; returns the
-    verdict."""
+    verdict. The rows of studies an earlier check covered and this one did not (a check of some --studies) are
+    kept, each row with the machine it was checked on; the verdict is over all of them."""
     from . import machine
 
+    path = os.path.join(folder, "check.json")
+    earlier = rundir.read_json(path) if os.path.exists(path) else {}
+    kept = [row for row in earlier.get("runs", []) if row["study"] not in studies]
+    studies = [name for name in earlier.get("studies", []) if name not in studies] + list(studies)
+    rows = kept + list(rows)
     result = verdict(rows)
     os.makedirs(folder, exist_ok=True)
-    rundir.write_json(os.path.join(folder, "check.json"),
-                      {"epochs": CHECK_EPOCHS, "studies": list(studies), "verdict": result, "runs": rows,
-                       **machine.environment()})
+    rundir.write_json(path, {"epochs": CHECK_EPOCHS, "studies": studies, "verdict": result, "runs": rows,
+                             **machine.environment()})
     return result
 
 
 def check(plan, scratch=None, workers=None, address=None, threads=None, epochs=CHECK_EPOCHS, out=print):
     """Reruns `check_runs(plan)` for their first `epochs` epochs in a temporary folder and compares each history
-    with the committed one. Returns rows: {"study", "run", "largest_difference", "where", "made_on", "checked_on",
-    "equal"}."""
+    with the committed one. `threads`: a number for every run, or MADE (each on the threads it was made on, see
+    `threads_made_on`; needs Ray, since a process sets its threads once). Returns rows: {"study", "run",
+    "largest_difference", "where", "made_on", "checked_on", "equal"}."""
     from . import machine
 
     scratch_dir = scratch or tempfile.mkdtemp(prefix="reproduce-check-")
@@ -201,7 +216,13 @@ def check(plan, scratch=None, workers=None, address=None, threads=None, epochs=C
                                       export=False)
                   for run in check_runs(plan)]
         out(f"--check: {len(chosen)} runs, their first {epochs} epochs, in {scratch_dir}")
-        if workers or address:
+        if threads == MADE:
+            if not (workers or address):
+                raise cluster.ClusterError("--threads made needs --workers or --address: a process sets its "
+                                           "TensorFlow threads once, so each run needs a fresh worker")
+            reports = train_on_ray(chosen, workers, address, [threads_made_on(run) for run in chosen], out,
+                                   stop_after=epochs)
+        elif workers or address:
             reports = train_on_ray(chosen, workers, address, threads or 1, out, stop_after=epochs)
         else:
             cluster.set_threads(threads)

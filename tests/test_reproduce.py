@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from mnist_norm import cluster
 from mnist_norm import plan as plan_lib
 from mnist_norm import rundir
 from mnist_norm import studies
@@ -85,7 +86,10 @@ def test_dry_run_prints_the_plan_and_an_unknown_study_is_one_line(capsys):
     assert "l1" in out and "then shift: shift" in out and "not in the plan: results/course-network" in out
     for argv, message in ((["--studies", "nope"], "--studies 'nope': expected one of 20-epoch"),
                           (["--workers", "0"], "--workers must be >= 1; received 0"),
-                          (["--workers", "2", "--address", "auto"], "give one")):
+                          (["--workers", "2", "--address", "auto"], "give one"),
+                          (["--threads", "two"], "--threads must be a whole number >= 1 or made; received 'two'"),
+                          (["--threads", "made", "--workers", "1"], "--threads made is for --check"),
+                          (["--check", "--threads", "made"], "--threads made needs --workers or --address")):
         with pytest.raises(SystemExit) as exit_info:
             reproduce_command.parse_args(argv)
         assert exit_info.value.code == 2
@@ -119,6 +123,34 @@ def test_the_check_compares_every_column_but_the_timings():
         {"run": "b", "equal": False, "largest_difference": 0.01, "where": "loss, epoch 1",
          "made_on": {"processor": "other", "threads": 2}, "checked_on": here}])
     assert (verdict["equal"], verdict["not_reproduced"], verdict["elsewhere_differ"]) == (1, 0, 1)
+
+
+def test_a_check_of_some_studies_keeps_the_other_studies_rows(tmp_path):
+    from mnist_norm import reproduce
+
+    here = {"processor": "cpu", "threads": 1}
+
+    def row(study, run, equal):
+        return {"study": study, "run": run, "equal": equal, "largest_difference": 0.0 if equal else 0.5,
+                "where": "" if equal else "loss, epoch 1", "made_on": here, "checked_on": here}
+
+    reproduce.write_check([row("a", "a/1", True), row("b", "b/1", True)], str(tmp_path), ["a", "b"])
+    verdict = reproduce.write_check([row("b", "b/1", False), row("c", "c/1", True)], str(tmp_path), ["b", "c"])
+    written = rundir.read_json(str(tmp_path / "check.json"))
+    assert written["studies"] == ["a", "b", "c"]
+    assert [(r["run"], r["equal"]) for r in written["runs"]] == [("a/1", True), ("b/1", False), ("c/1", True)]
+    assert (verdict["equal"], verdict["not_reproduced"]) == (2, 1)
+
+
+def test_made_threads_are_the_recorded_ones_or_tensorflow_s_default(committed_plan):
+    from mnist_norm import reproduce
+
+    runs = {run.committed_dir: run for run in committed_plan.runs()}
+    recorded = runs[os.path.join(RESULTS, "batch_size", "frn", "bs-2", "seed-1")]
+    assert rundir.read_json(rundir.file(recorded.committed_dir, "result"))["environment"]["machine"]["threads"] == 1
+    assert reproduce.threads_made_on(recorded) == 1
+    unrecorded = runs[os.path.join(RESULTS, "bn", "seed-1")]  # made before result.json named its machine
+    assert reproduce.threads_made_on(unrecorded) == len(os.sched_getaffinity(0))
 
 
 # ----------------------------------------------------------------------------- a tiny study, run for real
@@ -191,6 +223,13 @@ def test_two_ray_nodes_make_the_files_a_serial_run_makes_and_a_rerun_finds_nothi
     assert reproduce.run(plan_lib.whole_plan(committed, str(tmp_path / "ray")), address=ray_cluster.address) == []
     assert "0 of 4 runs to train" in capsys.readouterr().out
     assert {path: os.stat(path).st_mtime_ns for path in stamps} == stamps  # nothing rewritten
+    # --check --threads made on the serial runs (made at one thread): each rerun on one thread gives them again.
+    rows = reproduce.check(plan_lib.whole_plan(serial.output_dir), address=ray_cluster.address,
+                           threads=reproduce.MADE, epochs=1)
+    assert len(rows) == 3 and all(row["equal"] and reproduce.judged(row) for row in rows), rows  # seed 1's
+    # A run needing more threads than any node has CPUs is refused, not left waiting for ever.
+    with pytest.raises(cluster.ClusterError, match="a run needs 2 CPUs .its threads. and the largest node has 1"):
+        reproduce.train_on_ray(serial.runs()[:1], address=ray_cluster.address, threads=[2])
 
 
 def _task_pids():
