@@ -56,23 +56,20 @@ def main(argv=None):
         print(f"error: {error}", file=sys.stderr)
         return 1
     failed, shown = 0, []
-    for path in args.images:
-        try:
-            grey, scale, digits, probabilities = reading.answer(models, path)
-        except reading.ImageError as error:
+    for path, found in reading.answers(models, args.images):
+        if isinstance(found, reading.ImageError):
             failed += 1
             if args.json:
-                print(json.dumps({"image": path, "error": str(error), "refused": reading.refusal(error),
-                                  **({"seen": error.seen} if isinstance(error, reading.NotADigit) else {})}))
-            print(f"error: {error}", file=sys.stderr)
+                print(json.dumps(reading.refusal_json(path, found)))
+            print(f"error: {found}", file=sys.stderr)
             continue
-        shown.append((os.path.basename(path), grey, scale, digits, probabilities))
+        shown.append((os.path.basename(path), found.grey, found.scale, found.digits, found.probabilities))
         if args.json:
-            print(json.dumps(reading.as_json(path, digits, probabilities)))
+            print(json.dumps(reading.as_json(path, found.digits, found.probabilities, found.found)))
         else:
             print(f"{path}: " + "; ".join(f"{variants.NORM_LABELS[n]} {reading.describe_number(v)}"
-                                          for n, v in probabilities.items())
-                  + f" | {reading.describe_agreement(reading.agreement(probabilities))}")
+                                          for n, v in found.probabilities.items())
+                  + f" | {reading.describe_agreement(found.found)}")
     if args.show and shown:
         from mnist_norm import plots
 

@@ -1,7 +1,7 @@
 """The drawing page's server: a page to draw a digit or a number on, answered by every model as you draw.
 
 The page draws with mouse, pen or finger (pointer events) on a canvas and sends it, as a PNG, to this server,
-which reads it exactly as predict.py reads a file (`reading.decode`, `reading.read_number`), applies the
+which reads it exactly as predict.py reads a file (`reading.decode`, `reading.answer_image`), applies the
 sliders' shifts with the input-shift study's own transforms (`shift.adjusted`: fainter ink, grey paper,
 noise) and returns each model's number and, for each digit, the 28 x 28 field the models see and each model's ten
 probabilities. Nothing comes from
@@ -48,9 +48,9 @@ class Answerer:
 
     def load(self):
         try:
-            from . import reading as predict
+            from . import reading  # scipy and Pillow: loaded behind the page, as the models are
 
-            self.predict = predict
+            self.reading = reading
             self.models = runtimes.load_models(self.models_dir, self.runtime)
         except Exception as error:  # shown on the page and in the terminal, not lost in a thread
             self.error = str(error)
@@ -80,28 +80,23 @@ class Answerer:
             raise ValueError(self.error)
         png = _png_bytes(request.get("image", ""))
         settings = {name: _number(request, name, default, *LIMITS[name]) for name, default in SLIDERS.items()}
+        def adjust(fields):  # unmoved sliders: the fields as predict.py has them (the shift also rounds)
+            return fields if settings == SLIDERS else shift.adjusted(fields[..., None], **settings)[..., 0]
+
         try:
             with self.in_flight:
-                grey = self.predict.decode(io.BytesIO(png), "the drawing", max_pixels=MAX_CANVAS_PIXELS,
+                grey = self.reading.decode(io.BytesIO(png), "the drawing", max_pixels=MAX_CANVAS_PIXELS,
                                            reader="the drawing page")
-                digits = self.predict.read_number(grey, "the drawing")
-        except self.predict.NoInk:  # nothing drawn yet: no answer, and no error either
+                found = self.reading.answer_image(self.models, grey, "the drawing", adjust=adjust)
+        except self.reading.NoInk:  # nothing drawn yet: no answer, and no error either
             return {"number": None, "digits": [], "settings": settings}
-        except self.predict.ImageError as error:  # no digit, too large, damaged, two lines: the reason to the page
-            raise ValueError(str(error)) from None
-        fields = np.stack([digit.field for digit in digits])
-        if settings != SLIDERS:  # else the fields as predict.py has them (the shift also rounds to integers)
-            fields = shift.adjusted(fields[..., None], **settings)[..., 0]
-        probabilities = self.predict.predict(self.models, fields)
-        try:  # the models' part of the judgement, as for a file
-            found = self.predict.judge(digits, probabilities, "the drawing")
-        except self.predict.ImageError as error:
+        except self.reading.ImageError as error:  # no digit, too large, damaged, two lines: the reason to the page
             raise ValueError(str(error)) from None
         # predict.py's answer for a file (its JSON shape), with the fields the models saw and the sliders' settings
-        answer = self.predict.as_json("the drawing", digits, probabilities, found)
-        for digit, field in zip(answer["digits"], fields):
+        answer = self.reading.as_json("the drawing", found.digits, found.probabilities, found.found)
+        for digit, field in zip(answer["digits"], found.fields):
             digit["field"] = np.clip(np.rint(field), 0, 255).astype(int).tolist()
-        answer.update(settings=settings, verdict=self.predict.describe_agreement(found))
+        answer.update(settings=settings, verdict=self.reading.describe_agreement(found.found))
         return answer
 
 

@@ -18,20 +18,61 @@ INK_THRESHOLD = 0.1  # fraction of the ink's contrast that counts as ink when cr
 MAX_PIXELS = 100_000_000  # larger images are refused from their header, before any decoding
 MAX_DIGITS = 12  # more marks in one line than a number of this many digits: not read as one number
 BLANK_CONTRAST = 24.0  # grey levels: an image whose brightness spans less (but for 1 % of its pixels) is blank
-# What a handwritten digit's mark is, measured on MNIST's 10,000 test digits drawn large (docs/your_digits.md):
-LETTERS = 6  # separate pieces in one mark from which it is letters joined into words (a digit has 1 or 2)
-FILLED = 0.7  # stroke width over the mark's height from which it is a filled shape (MNIST's widest: 0.62)
-UNEVEN = 3.5  # thickest stroke over the typical one from which a mark may be a photo's shapes (MNIST: up to 14)
-TONES = 0.85  # ...when at least this share of its ink is mid-grey (0.15-0.85): a photo's tones, not a pen's ink
-WIDE = 2.8  # width over height from which a mark is no digit (MNIST's widest: 2.65)
-HOLES = 7  # enclosed holes from which a mark is a pattern, not a digit (an 8 has 2; MNIST's most: 6)
-FAINT = 0.8  # share of its strokes' middle lines fainter than a third of its strong ink: an outline (MNIST: 0.67)
-SOFT = 0.65  # share of a thick mark's ink under half its contrast: a shaded shape, not a pen's (MNIST: 0.55)
-THICK = 0.25  # ...for a mark whose typical stroke is this share of its height or more (a thinner one is all edge)
-SURROUND = 0.6  # spread of the paper around it over the ink's contrast: a bright region's edge (photos: 0.40)
-DISAGREED = 3.0  # thickest stroke over the typical one from which a mark the models disagree on is refused (MNIST: 2.3)
+THICK = 0.25  # stroke_measures' *soft* counts for a mark whose typical stroke is this share of its height or more:
+#               a thinner stroke is all edge, soft throughout when blurred (the rule *soft* says why)
 WORK_SIDE = 1024  # a larger photo is reduced to about this longest side before the ink is looked for
 _OPEN_LOCK = threading.Lock()  # Pillow's own pixel limit is a module setting: lifted for one open at a time
+
+
+class Rule(NamedTuple):
+    """A rule of what a handwritten digit's mark is not: it refuses a mark whose `measure` (a key of
+    `stroke_measures`) is `threshold` or more, and, where it has `also` (measure, threshold), that one too."""
+
+    name: str  # how the refusals study, the report and the tests find it: never its words
+    measure: str
+    threshold: float
+    about: str  # what the measure is, in words (the table of rules)
+    message: str  # the refusal's words; format fields: the mark's measures, and `lines` and `s` for letters
+    also: tuple = ()
+    stage: str = "mark"  # "marks": on the image's marks together (`_marks`); "mark": on each mark's measures
+    #                      (`not_a_digit`); "models": with the models' answers too (`judge`)
+
+    def refuses(self, measures):
+        limits = [(self.measure, self.threshold)] + ([self.also] if self.also else [])
+        return all(measures.get(key, 0.0) >= limit for key, limit in limits)
+
+    def says(self, measures, **more):
+        fields = {**measures, **more}
+        return self.message.format(**fields, s="s" * (fields.get("lines", 1) > 1))
+
+
+# The thresholds sit above the highest values among MNIST's digits drawn large and the photos' digits; what each
+# rule keeps and refuses is measured by the refusals study (`refusals.evidence`, results/refusals/summary.json's
+# "rules", rendered in docs/your_digits.md), not written here.
+RULES = (
+    Rule("writing", "dashes", 2, "marks three times wider than high (letters joined into words; a digit is none)",
+         "text: {lines} line{s} of letters", stage="marks"),
+    Rule("letters", "pieces", 6, "separate pieces in one mark (a digit has 1 or 2)",
+         "text: {lines} line{s} of letters"),
+    Rule("filled", "width", 0.7, "typical stroke width / the mark's height", "a filled shape, not strokes"),
+    # A blotted digit's thickest stroke can be many times its typical one: *uneven* refuses only with a photo's
+    # mid-grey tones (a pen's ink is dark or absent), or where the models disagree (*disagreed*).
+    Rule("uneven", "uneven", 3.5, "thickest stroke / its typical stroke, with *tones*",
+         "a photo's shapes: thick and thin parts in grey tones, not strokes of one pen", also=("tones", 0.85)),
+    Rule("wide", "wide", 2.8, "width / height", "a mark far wider than a digit"),
+    Rule("holes", "holes", 7, "holes it encloses (an 8 has 2)", "a pattern with {holes} holes"),
+    Rule("soft", "soft", 0.65,
+         "share of its ink under half its contrast, for strokes a quarter of its height or thicker",
+         "a shaded shape with soft edges, not a pen's strokes"),
+    Rule("faint", "faint", 0.8, "share of its middle lines under a third of its strong ink",
+         "an outline around a faint region, not strokes"),
+    Rule("surround", "surround", 0.6, "spread of the paper around it / the ink's contrast",
+         "the edge of a brighter region, not a stroke on paper"),
+    Rule("disagreed", "uneven", 3.0, "*uneven*, when the models do not all read it alike",
+         "a shape the models do not agree on: {models} of {of} read {digit}, and its thick and thin parts are no "
+         "strokes of one pen", stage="models"),
+)
+RULE = {rule.name: rule for rule in RULES}
 
 
 class ImageError(ValueError):
@@ -43,11 +84,12 @@ class NoInk(ImageError):
 
 
 class NotADigit(ImageError):
-    """Ink, or an image with contrast, that holds no handwritten digit; `seen` says what was seen instead."""
+    """Ink, or an image with contrast, that holds no handwritten digit; `seen` says what was seen instead, `rule` the
+    name of the rule (RULES) that refused it, where one did, and `measures` the refused mark's measures."""
 
-    def __init__(self, name, seen):
+    def __init__(self, name, seen, rule=None, measures=None):
         super().__init__(f"{name}: no handwritten digit found ({seen})")
-        self.seen = seen
+        self.seen, self.rule, self.measures = seen, rule, measures
 
 
 def refusal(error):
@@ -407,112 +449,163 @@ def _stroke_width(mask):
     return 2.0 * float(np.median(distance[ridge])) if ridge.any() else 0.0
 
 
-def _marks(strength, name):
-    """The digit-like marks of an ink map, left to right: [(top, bottom, left, right, labels), ...] with the
-    component labels each mark is made of, and the labels array.
+class Mark(NamedTuple):
+    """A mark of ink: its box in the ink map (rows `top` to `bottom`, columns `left` to `right`, inclusive), the
+    connected components (labels of the map) it is made of, and its ink in pixels."""
 
-    Connected components of the ink (above INK_THRESHOLD, joined across gaps of half a stroke width, 2 to 6
-    pixels, holding ink of 0.3 or more somewhere); specks under 1 % of the largest piece's pixels dropped; pieces
-    stacked above each other (a 5's flag, a 4 written in two strokes) joined into one mark. Then what no digit is: a line thin as a
-    rule reaching from edge to edge or along half the image from an edge, a dash three times wider than high
-    (several: words, a page of text), a speck under 30 % of the tallest mark or with under 4 % of the most ink.
-    The number is the line of marks with the most ink; smaller marks off it are specks.
+    top: int
+    bottom: int
+    left: int
+    right: int
+    labels: tuple
+    ink: int
 
-    Raises:
-        NotADigit: nothing digit-like (only lines or specks), or words (dashes of joined letters) in several
-            lines; NotANumber: digit-sized marks in several lines, or more than MAX_DIGITS.
-    """
-    height, width = strength.shape
+    @property
+    def tall(self):
+        return self.bottom - self.top + 1
+
+    @property
+    def wide(self):
+        return self.right - self.left + 1
+
+    @property
+    def middle(self):
+        return (self.top + self.bottom) / 2
+
+    def joined(self, other):
+        """One mark of both: the box around both, their labels and their ink."""
+        return Mark(min(self.top, other.top), max(self.bottom, other.bottom), min(self.left, other.left),
+                    max(self.right, other.right), self.labels + other.labels, self.ink + other.ink)
+
+
+# The steps of `_marks` and their numbers. Each was set by hand on the photos of numbers (photos.py: plain, ruled
+# and squared paper, a sheet on a table, numbers written small) and on MNIST's test digits drawn large, and is
+# tested there (tests/test_predict.py, tests/test_refusals.py); the refusals study measures what they keep.
+# 1. Pieces: ink a stroke cut in two (by a rule, a faint spot) is one piece again.
+JOIN = 0.25  # pieces this share of a stroke width apart on each side are joined (half a stroke width in all) ...
+JOIN_PIXELS = (1, 3)  # ... but 1 to 3 pixels a side: digits written small stand closer than 6 pixels
+SPECK = 0.01  # a piece with less ink than this share of the largest piece's is a speck
+STRONG = 0.3  # a piece with no ink this strong anywhere (the ink map's 0-1) is a smudge
+# 2. Stacking: pieces above each other are one mark (a 5's flag, a 4 written in two strokes).
+STACK_OVERLAP = 0.5  # side by side they overlap by at least this share of the narrower one ...
+STACK_GAP = 0.3  # ... and the gap between them is at most this share of the taller one
+# 3. Lines and specks: what no digit is.
+RULE_THIN = 25  # a mark whose ink is at most its longer side squared over this is as thin as a paper's rule ...
+ALONG = 0.5  # ... and a rule when it spans the image, or runs from an edge along this share of it
+WRITING = 3  # a mark this many times wider than high is a dash of letters joined in writing
+SPECK_SIZE = 0.3  # a mark whose longer side is under this share of the tallest mark's height is a speck ...
+SPECK_INK = 0.04  # ... or whose ink is under this share of the most ink in one mark
+# 4. The number's line: the line of marks with the most ink.
+NEW_LINE = 0.6  # marks whose middles lie further apart than this share of a typical mark's height: a new line
+DIGIT_SIZED = 0.6  # a mark off the number's line at least this share of the number's height is another line
+# 5. Ticks: a stroke broken off a digit (a 1's flag or foot written apart, a 9's tail) is part of it.
+TICK_HEIGHT = 0.6  # under this share of its neighbour's height ...
+TICK_INK = 0.25  # ... with under this share of its ink ...
+TICK_GAP = 0.15  # ... within this share of that height beside it
+
+
+def _pieces(strength, name):
+    """Step 1: the ink's pieces ([Mark] of one label each, unsorted) and the labels array (0 off the ink)."""
     mask = strength > INK_THRESHOLD
-    # Pieces half a stroke width apart or less (2 to 6 pixels) are one: a stroke that a rule or a faint spot cut
-    # in two; digits written small stand closer than 6 pixels. The labels mark the ink.
-    joined = int(np.clip(round(_stroke_width(mask) / 4), 1, 3))
+    joined = int(np.clip(round(JOIN * _stroke_width(mask)), *JOIN_PIXELS))
     labels, count = ndimage.label(ndimage.binary_dilation(mask, iterations=joined), structure=np.ones((3, 3), bool))
     labels[~mask] = 0
     if not count:  # ink() found contrast, so the image is not blank
         raise NotADigit(name, "only specks: nothing stands out as strokes")
     areas = np.bincount(labels.ravel(), minlength=count + 1)[1:]
-    pieces = [[box[0].start, box[0].stop - 1, box[1].start, box[1].stop - 1, [k + 1]]
+    pieces = [Mark(box[0].start, box[0].stop - 1, box[1].start, box[1].stop - 1, (k + 1,), int(areas[k]))
               for k, box in enumerate(ndimage.find_objects(labels))
-              if box is not None and areas[k] >= 0.01 * areas.max()
-              and strength[box][labels[box] == k + 1].max() >= 0.3]
-    pieces.sort(key=lambda piece: piece[2])
+              if box is not None and areas[k] >= SPECK * areas.max()
+              and strength[box][labels[box] == k + 1].max() >= STRONG]
+    return pieces, labels
+
+
+def _stacked(pieces):
+    """Step 2: pieces, left to right, each joined to the first mark it stands above or below."""
     marks = []
-    for piece in pieces:
-        for mark in marks:
-            overlap = min(mark[3], piece[3]) - max(mark[2], piece[2]) + 1
-            narrower = min(mark[3] - mark[2], piece[3] - piece[2]) + 1
-            taller = max(mark[1] - mark[0], piece[1] - piece[0]) + 1
-            gap = max(mark[0], piece[0]) - min(mark[1], piece[1])
-            if overlap >= 0.5 * narrower and gap <= 0.3 * taller:
-                mark[:4] = min(mark[0], piece[0]), max(mark[1], piece[1]), min(mark[2], piece[2]), max(mark[3], piece[3])
-                mark[4] += piece[4]
+    for piece in sorted(pieces, key=lambda piece: piece.left):
+        for index, mark in enumerate(marks):
+            overlap = min(mark.right, piece.right) - max(mark.left, piece.left) + 1
+            gap = max(mark.top, piece.top) - min(mark.bottom, piece.bottom)
+            if overlap >= STACK_OVERLAP * min(mark.wide, piece.wide) and gap <= STACK_GAP * max(mark.tall, piece.tall):
+                marks[index] = mark.joined(piece)
                 break
         else:
             marks.append(piece)
+    return marks
 
-    ink_of = {id(mark): sum(areas[k - 1] for k in mark[4]) for mark in marks}
 
-    def line(mark):
-        top, bottom, left, right, _ = mark
-        tall, wide = bottom - top + 1, right - left + 1
-        edges = (top == 0, bottom == height - 1, left == 0, right == width - 1)
-        thin = ink_of[id(mark)] * 25 <= max(tall, wide) ** 2  # as a paper's rule (a digit is thicker)
-        if thin and ((edges[0] and edges[1]) or (edges[2] and edges[3])
-                     or (any(edges) and (tall > 0.5 * height or wide > 0.5 * width))):
-            return "edge"
-        return "writing" if wide > 3 * tall else None
+def _line_or_writing(mark, height, width):
+    """"edge" for a paper's rule or margin, "writing" for a dash of joined letters, None for neither."""
+    edges = (mark.top == 0, mark.bottom == height - 1, mark.left == 0, mark.right == width - 1)
+    thin = mark.ink * RULE_THIN <= max(mark.tall, mark.wide) ** 2
+    if thin and ((edges[0] and edges[1]) or (edges[2] and edges[3])
+                 or (any(edges) and (mark.tall > ALONG * height or mark.wide > ALONG * width))):
+        return "edge"
+    return "writing" if mark.wide > WRITING * mark.tall else None
 
-    kinds = {id(mark): line(mark) for mark in marks}
-    writing = [mark for mark in marks if kinds[id(mark)] == "writing"]
-    if len(writing) > 1:  # letters joined into words, in lines: a page of text
-        lines = _text_lines(strength)
-        raise NotADigit(name, f"text: {lines} line{'s' * (lines > 1)} of letters")
-    marks = [mark for mark in marks if not kinds[id(mark)]]
+
+def _without_lines_and_specks(marks, strength, name):
+    """Step 3: the marks that are neither a paper's lines, nor writing, nor specks."""
+    kinds = [_line_or_writing(mark, *strength.shape) for mark in marks]
+    rule, measured = RULE["writing"], {"dashes": kinds.count("writing")}
+    if rule.refuses(measured):  # letters joined into words, in lines: a page of text
+        raise NotADigit(name, rule.says(measured, lines=_text_lines(strength)), rule.name, measured)
+    marks = [mark for mark, kind in zip(marks, kinds) if not kind]
     if not marks:
         raise NotADigit(name, "only lines or specks")
-    tallest = max(mark[1] - mark[0] + 1 for mark in marks)
-    most = max(ink_of[id(mark)] for mark in marks)
-    marks = [mark for mark in marks
-             if max(mark[1] - mark[0], mark[3] - mark[2]) + 1 >= 0.3 * tallest and ink_of[id(mark)] >= 0.04 * most]
-    # Lines of marks: a new line where the marks' middles, top to bottom, jump by more than 60 % of a mark's
-    # height. The number is the line with the most ink; a smaller mark off it is a speck, a digit-sized one
-    # (60 % of the number's height) another line of writing.
-    marks.sort(key=lambda mark: mark[0] + mark[1])
-    typical = float(np.median([mark[1] - mark[0] + 1 for mark in marks]))
+    tallest = max(mark.tall for mark in marks)
+    most = max(mark.ink for mark in marks)
+    return [mark for mark in marks if max(mark.tall, mark.wide) >= SPECK_SIZE * tallest and mark.ink >= SPECK_INK * most]
+
+
+def _the_number(marks, name):
+    """Step 4: the line of marks with the most ink, left to right; a smaller mark off it is a speck, a digit-sized
+    one another line of writing (NotANumber, as more than MAX_DIGITS marks are)."""
+    marks = sorted(marks, key=lambda mark: mark.top + mark.bottom)
+    typical = float(np.median([mark.tall for mark in marks]))
     rows = [[marks[0]]]
     for before, mark in zip(marks, marks[1:]):
-        if (mark[0] + mark[1]) / 2 - (before[0] + before[1]) / 2 > 0.6 * typical:
+        if mark.middle - before.middle > NEW_LINE * typical:
             rows.append([])
         rows[-1].append(mark)
-    number = max(rows, key=lambda row: sum(ink_of[id(mark)] for mark in row))
-    height = float(np.median([mark[1] - mark[0] + 1 for mark in number]))
-    lines = 1 + sum(any(mark[1] - mark[0] + 1 >= 0.6 * height for mark in row) for row in rows if row is not number)
+    number = max(rows, key=lambda row: sum(mark.ink for mark in row))
+    height = float(np.median([mark.tall for mark in number]))
+    lines = 1 + sum(any(mark.tall >= DIGIT_SIZED * height for mark in row) for row in rows if row is not number)
     if lines > 1 or len(number) > MAX_DIGITS:
         count = sum(len(row) for row in rows)
         raise NotANumber(f"{name}: {count} marks in {lines} line{'s' * (lines > 1)}: more than one number "
                          f"holds (one line of at most {MAX_DIGITS} digits); crop the image to the number")
-    return _with_ticks_joined(sorted(number, key=lambda mark: mark[2]), ink_of), labels
+    return sorted(number, key=lambda mark: mark.left)
 
 
-def _with_ticks_joined(marks, ink_of):
-    """A stroke broken off a digit (a 1's flag or foot written apart, a 9's tail): a mark under 60 % of its
-    neighbour's height, with under a quarter of its ink, within 15 % of that height beside it, is part of it."""
-    joined = [marks[0]] if marks else []
+def _with_ticks_joined(marks):
+    """Step 5: a small mark just beside a digit, with little ink (TICK_*), is part of it."""
+    joined = marks[:1]
     for mark in marks[1:]:
         before = joined[-1]
-        small, big = sorted((before, mark), key=lambda m: m[1] - m[0])
-        tall = big[1] - big[0] + 1
-        gap = mark[2] - before[3]
-        if (small[1] - small[0] + 1 < 0.6 * tall and ink_of[id(small)] < 0.25 * ink_of[id(big)]
-                and gap <= 0.15 * tall):
-            merged = [min(before[0], mark[0]), max(before[1], mark[1]), before[2], max(before[3], mark[3]),
-                      before[4] + mark[4]]
-            ink_of[id(merged)] = ink_of[id(before)] + ink_of[id(mark)]
-            joined[-1] = merged
+        small, big = sorted((before, mark), key=lambda m: m.tall)
+        if (small.tall < TICK_HEIGHT * big.tall and small.ink < TICK_INK * big.ink
+                and mark.left - before.right <= TICK_GAP * big.tall):
+            joined[-1] = before.joined(mark)
         else:
             joined.append(mark)
     return joined
+
+
+def _marks(strength, name):
+    """The digit-like marks of an ink map, left to right ([Mark]), and the labels array: the ink's pieces
+    (`_pieces`), stacked pieces joined (`_stacked`), a paper's lines, writing and specks left out
+    (`_without_lines_and_specks`), the number's line (`_the_number`), and ticks joined to their digits
+    (`_with_ticks_joined`).
+
+    Raises:
+        NotADigit: nothing digit-like (only lines or specks), or words (dashes of joined letters) in several
+            lines; NotANumber: digit-sized marks in several lines, or more than MAX_DIGITS.
+    """
+    pieces, labels = _pieces(strength, name)
+    marks = _without_lines_and_specks(_stacked(pieces), strength, name)
+    return _with_ticks_joined(_the_number(marks, name)), labels
 
 
 def stroke_measures(mine, strength=None):
@@ -544,30 +637,21 @@ def stroke_measures(mine, strength=None):
             "soft": float(np.mean(values < 0.5)) if 2 * typical / height >= THICK else 0.0}
 
 
+def refused_by(measures):
+    """The first rule of the mark alone (RULES, in order) that refuses a mark of these `stroke_measures`, or None
+    for a digit."""
+    return next((rule for rule in RULES if rule.stage == "mark" and rule.refuses(measures)), None)
+
+
 def not_a_digit(measures, lines=1):
     """What a mark is instead of a handwritten digit (words for the refusal), or None for a digit."""
-    if measures["pieces"] >= LETTERS:
-        return f"text: {lines} line{'s' * (lines > 1)} of letters"
-    if measures["width"] >= FILLED:
-        return "a filled shape, not strokes"
-    if measures["uneven"] >= UNEVEN and measures["tones"] >= TONES:
-        return "a photo's shapes: thick and thin parts in grey tones, not strokes of one pen"
-    if measures["wide"] >= WIDE:
-        return "a mark far wider than a digit"
-    if measures["holes"] >= HOLES:
-        return f"a pattern with {measures['holes']} holes"
-    if measures["soft"] >= SOFT:
-        return "a shaded shape with soft edges, not a pen's strokes"
-    if measures["faint"] >= FAINT:
-        return "an outline around a faint region, not strokes"
-    if measures.get("surround", 0.0) >= SURROUND:
-        return "the edge of a brighter region, not a stroke on paper"
-    return None
+    rule = refused_by(measures)
+    return rule.says(measures, lines=lines) if rule else None
 
 
 def judge(digits, probabilities, name="image"):
     """The models' part of the judgement (after `read_number` and `predict`): a mark whose strokes are uneven (its
-    thickest over its typical width DISAGREED or more) and that the models do not all read alike is no digit. Each
+    thickest over its typical width, the rule *disagreed*) and that the models do not all read alike is no digit. Each
     alone happens in real digits (some model reads 1 to 2 % of MNIST's test digits differently); together they are
     rare (docs/your_digits.md has the counts).
 
@@ -575,10 +659,11 @@ def judge(digits, probabilities, name="image"):
         NotADigit: such a mark.
     """
     found = agreement(probabilities)
+    rule = RULE["disagreed"]
     for digit, read in zip(digits, found["digits"]):
-        if read["flag"] == "models disagree" and digit.measures and digit.measures["uneven"] >= DISAGREED:
-            raise NotADigit(name, f"a shape the models do not agree on: {read['models']} of {found['of']} read "
-                                  f"{read['digit']}, and its thick and thin parts are no strokes of one pen")
+        if read["flag"] == "models disagree" and digit.measures and rule.refuses(digit.measures):
+            raise NotADigit(name, rule.says(digit.measures, models=read["models"], of=found["of"],
+                                            digit=read["digit"]), rule.name, digit.measures)
     return found
 
 
@@ -640,16 +725,17 @@ def read_number(grey, name="image", scale=1.0):
     strength = without_rules(*ink(sheet, name))
     marks, labels = _marks(strength, name)
     digits = []
-    for top, bottom, left, right, own in marks:
+    for mark in marks:
+        top, bottom, left, right, own = mark.top, mark.bottom, mark.left, mark.right, list(mark.labels)
         crop = strength[top : bottom + 1, left : right + 1]
         region = labels[top : bottom + 1, left : right + 1]
         mine = np.isin(region, own)
         measures = stroke_measures(mine & (crop > INK_THRESHOLD), crop)
         measures["surround"] = _surround(sheet, strength, labels, (top, bottom, left, right), own)
-        # The lines of letters are counted over the whole map, so only for a mark that is letters.
-        seen = not_a_digit(measures, lines=_text_lines(strength) if measures["pieces"] >= LETTERS else 1)
-        if seen:
-            raise NotADigit(name, seen)
+        rule = refused_by(measures)
+        if rule:  # the lines of letters are counted over the whole map, so only for a mark that is letters
+            raise NotADigit(name, rule.says(measures, lines=_text_lines(strength) if rule.name == "letters" else 1),
+                            rule.name, measures)
         crop = np.where(ndimage.binary_dilation((region > 0) & ~mine, iterations=2) & ~mine, 0.0, crop)
         box = tuple(int(round(value * scale)) for value in (left, top, right + 1, bottom + 1))
         digits.append(Digit(box, field(crop), measures))
@@ -688,16 +774,25 @@ def describe_number(probabilities):
 UNSURE = 0.6  # a digit whose most-read answer the models give with less than this (median) probability is unsure
 
 
+def majority(answers):
+    """The models' one majority rule: (the answer most of `answers` give, how many give it, whether another answer
+    is given as often). Where two tie, the smaller is named, so that the same answers always give the same number;
+    a tied answer is no majority's (the refusals study counts it as not read right)."""
+    counts = {answer: answers.count(answer) for answer in answers}
+    chosen = max(sorted(counts), key=counts.get)
+    return chosen, counts[chosen], sum(count == counts[chosen] for count in counts.values()) > 1
+
+
 def agreement(probabilities):
     """How far the models agree: {"number": the number most of them read, "models": how many read it, "of": how many
     models, "digits": [{"digit", "models", "confidence": the median probability those models give it, "flag":
     "models disagree", "unsure" or None}]} for {norm: (n, 10) probabilities}."""
     numbers = [number(values) for values in probabilities.values()]
-    common = max(sorted(set(numbers)), key=numbers.count)
+    common = majority(numbers)[0]
     digits = []
     for k in range(len(common)):
         reads = [int(np.argmax(values[k])) for values in probabilities.values()]
-        digit = max(sorted(set(reads)), key=reads.count)
+        digit = majority(reads)[0]
         confidence = float(np.median([values[k][digit] for values in probabilities.values()
                                       if int(np.argmax(values[k])) == digit]))
         flag = "models disagree" if reads.count(digit) < len(reads) else "unsure" if confidence < UNSURE else None
@@ -713,17 +808,58 @@ def describe_agreement(found):
         f" (check {'; '.join(flags)})" if flags else "")
 
 
+class Answer(NamedTuple):
+    """What the reader made of an image: its greyscale and scale (the file's pixels per pixel of it), the digits left
+    to right ([Digit]), the fields the models saw ((n, 28, 28)), each model's probabilities ({norm: (n, 10)}) and the
+    models' `agreement`."""
+
+    grey: np.ndarray
+    scale: float
+    digits: list
+    fields: np.ndarray
+    probabilities: dict
+    found: dict
+
+
+def answer_image(models, grey, name="image", scale=1.0, adjust=None):
+    """The one way from an image to an answer (predict.py, the drawing page, the refusals study and the tests): the
+    digits of a greyscale image (`read_number`), the models' answers (`predict`) and their part of the judgement
+    (`judge`). `adjust`: a function of the fields (n, 28, 28) before the models see them (the page's sliders).
+
+    Raises:
+        ImageError: refused (NoInk, NotADigit with what was seen, NotANumber), the reason in its message.
+    """
+    digits = read_number(grey, name, scale)
+    fields = np.stack([digit.field for digit in digits])
+    if adjust is not None:
+        fields = adjust(fields)
+    probabilities = predict(models, fields)
+    return Answer(grey, scale, digits, fields, probabilities, judge(digits, probabilities, name))
+
+
 def answer(models, path):
-    """(the image's greyscale, its scale, [Digit], {norm: (n, 10) probabilities}) for the image file at `path`.
+    """`answer_image` for the image file at `path`.
 
     Raises:
         ImageError: the file cannot be read, holds no digit, or more than one number could hold.
     """
     grey, scale = read_image(path, scaled=True)
-    digits = read_number(grey, path, scale)
-    probabilities = predict(models, np.stack([digit.field for digit in digits]))
-    judge(digits, probabilities, path)
-    return grey, scale, digits, probabilities
+    return answer_image(models, grey, path, scale)
+
+
+def answers(models, paths):
+    """(path, Answer or the ImageError that refused it) for each image file, in order."""
+    for path in paths:
+        try:
+            yield path, answer(models, path)
+        except ImageError as error:
+            yield path, error
+
+
+def refusal_json(path, error):
+    """The JSON object of one refused image: its error, the refusal's kind and, for no digit, what was seen."""
+    return {"image": path, "error": str(error), "refused": refusal(error),
+            **({"seen": error.seen} if isinstance(error, NotADigit) else {})}
 
 
 def as_json(path, digits, probabilities, found=None):

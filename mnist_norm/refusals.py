@@ -41,26 +41,26 @@ def on_white(digit, factor=8):
 
 
 def _read(models, grey, name, digits_out=None):
-    """(the number each model reads, or None; the refusal's kind and words, or None; seconds; the models'
-    `reading.agreement`, or None). The digits read are appended to `digits_out` when given, each with the models'
-    agreement on it: (Digit, agreement's digit)."""
+    """(the number each model reads, or None; the refusal's (kind, words, what was seen, the rule that refused it or
+    None, its measure's value or None), or None; seconds; the models' `reading.agreement`, or None). The digits read
+    are appended to `digits_out` when given, each with the models' agreement on it: (Digit, agreement's digit)."""
     started = time.perf_counter()
     try:
-        digits = reading.read_number(grey, name)
-        probabilities = reading.predict(models, np.stack([digit.field for digit in digits]))
-        found = reading.judge(digits, probabilities, name)
+        answered = reading.answer_image(models, grey, name)
     except reading.ImageError as error:
-        return None, (reading.refusal(error), str(error).split(": ", 1)[-1], _seen(error)), \
+        rule = getattr(error, "rule", None)
+        value = float(error.measures[reading.RULE[rule].measure]) if rule and error.measures else None
+        return None, (reading.refusal(error), str(error).split(": ", 1)[-1], _seen(error), rule, value), \
             time.perf_counter() - started, None
-    numbers = {norm: reading.number(values) for norm, values in probabilities.items()}
+    numbers = {norm: reading.number(values) for norm, values in answered.probabilities.items()}
     if digits_out is not None:
-        digits_out.extend(zip(digits, found["digits"]))
-    return numbers, None, time.perf_counter() - started, found
+        digits_out.extend(zip(answered.digits, answered.found["digits"]))
+    return numbers, None, time.perf_counter() - started, answered.found
 
 
 def _highest(found):
     """The highest value of each stroke measure over [(Digit, agreement), ...], and the highest *uneven* among the
-    digits the models do not all read alike (what reading.DISAGREED must stay above)."""
+    digits the models do not all read alike (what the rule *disagreed* must stay above)."""
     highest = {}
     for digit, _ in found:
         for name, value in digit.measures.items():
@@ -76,43 +76,75 @@ def _seen(error):
     return "several lines of marks" if isinstance(error, reading.NotANumber) else reading.refusal(error)
 
 
-def _majority(numbers):
-    """The number more models read than any other, or None where two tie (2 of 5 each: no majority)."""
-    values = list(numbers.values())
-    counts = sorted(((values.count(value), value) for value in set(values)), reverse=True)
-    return counts[0][1] if len(counts) == 1 or counts[0][0] > counts[1][0] else None
+def _read_right(numbers, truth):
+    """Whether the models' majority (`reading.majority`, a tie being none) reads `truth`; False for a refusal."""
+    if not numbers:
+        return False
+    chosen, _, tied = reading.majority(list(numbers.values()))
+    return not tied and chosen == truth
 
 
 def mnist(models, images, labels):
     """MNIST's test digits drawn large: how many are read as one digit, how many the models' majority reads right,
     the refusals' words, the stroke measures' highest values, and the seconds per image."""
     kept = right = 0
-    refused, seconds, found = {}, [], []
+    refused, by_rule, seconds, found = {}, {}, [], []
     for index, (image, label) in enumerate(zip(images[:, :, :, 0], labels)):
         numbers, refusal, took, _ = _read(models, on_white(image), f"test digit {index}", found)
         seconds.append(took)
         if refusal:
             refused[refusal[1]] = refused.get(refusal[1], 0) + 1
+            if refusal[3]:
+                by_rule[refusal[3]] = by_rule.get(refusal[3], 0) + 1
             continue
         if all(len(number) == 1 for number in numbers.values()):
             kept += 1
-            right += _majority(numbers) == str(label)
+            right += _read_right(numbers, str(label))
     highest, disagreed = _highest(found)
     return {"digits": len(labels), "kept_as_one_digit": kept, "majority_right": right, "refused": refused,
-            "highest_measures": highest, "models_disagree": disagreed,
+            "refused_by_rule": by_rule, "highest_measures": highest, "models_disagree": disagreed,
             "median_seconds": round(float(np.median(seconds)), 4)}
 
 
 def gallery(models, folder=None):
     """Each gallery image: read (each model's number) or refused (its kind and words), and the seconds it took."""
     folder = folder or gallery_folder()
+    return [gallery_row(models, os.path.join(folder, name)) for name in GALLERY]
+
+
+def gallery_row(models, path):
+    """One image of the gallery: its size, each model's number or the refusal (its kind, what was seen, its words,
+    the rule that refused it and its measure's value), and the seconds it took."""
+    grey = reading.read_image(path)
+    numbers, refusal, took, _ = _read(models, grey, os.path.basename(path))
+    refusal = refusal or (None,) * 5
+    return {"image": os.path.basename(path), "size": list(grey.shape[::-1]), "numbers": numbers,
+            "refused": refusal[0], "seen": refusal[2], "words": refusal[1], "rule": refusal[3],
+            "measured": None if refusal[4] is None else round(refusal[4], 3), "seconds": round(took, 4)}
+
+
+def evidence(found, photos_highest, gallery_rows):
+    """Each rule of `reading.RULES` and what the data say of it: {"name", "measure", "threshold", "also", "about",
+    "message", "stage", "mnist_highest": the highest value of its measure among MNIST's digits the reader kept
+    (for *disagreed*, among those the models do not all read alike; None for a measure of the image's marks
+    together, which is not recorded per digit), "also_highest": the same of its second measure,
+    "photos_highest": among the photos' digits, "mnist_refused": MNIST digits it refuses, "refuses": [{"image",
+    "value"}] the gallery images it refuses, with their value}. `found`: `mnist`'s result; `photos_highest`:
+    `generated`'s highest measures; `gallery_rows`: `gallery`'s rows."""
+    highest = found["highest_measures"]
     rows = []
-    for name in GALLERY:
-        grey = reading.read_image(os.path.join(folder, name))
-        numbers, refusal, took, _ = _read(models, grey, name)
-        rows.append({"image": name, "size": list(grey.shape[::-1]), "numbers": numbers,
-                     "refused": refusal and refusal[0], "seen": refusal and refusal[2], "words": refusal and refusal[1],
-                     "seconds": round(took, 4)})
+    for rule in reading.RULES:
+        also = list(rule.also) if rule.also else None
+        rows.append({
+            "name": rule.name, "measure": rule.measure, "threshold": rule.threshold, "also": also,
+            "about": rule.about, "message": rule.message, "stage": rule.stage,
+            "mnist_highest": (found["models_disagree"]["highest_uneven"] if rule.stage == "models"
+                              else highest.get(rule.measure)),
+            "also_highest": highest.get(also[0]) if also else None,
+            "photos_highest": photos_highest.get(rule.measure),
+            "mnist_refused": found.get("refused_by_rule", {}).get(rule.name, 0),
+            "refuses": [{"image": row["image"], "value": row["measured"]} for row in gallery_rows
+                        if row.get("rule") == rule.name]})
     return rows
 
 
@@ -128,7 +160,7 @@ def generated(models, images, labels, first=1000, count=10, digits=4):
             truth = "".join(str(int(label)) for label in labels[first + k * digits : first + (k + 1) * digits])
             image = photos.photo(chosen, rng, paper="plain" if paper == "table" else paper, table=paper == "table")
             numbers, _, took, _ = _read(models, np.asarray(image.convert("L"), dtype="float32"), paper, found)
-            right += bool(numbers) and _majority(numbers) == truth
+            right += _read_right(numbers, truth)
             seconds.append(took)
         rows.append({"paper": paper, "numbers": count, "read_right": right,
                      "median_seconds": round(float(np.median(seconds)), 4)})
@@ -150,7 +182,7 @@ def small(models, images, labels, heights=SMALL_HEIGHTS, count=20, first=2000, d
                 truth = "".join(str(int(label)) for label in labels[start : start + digits])
                 image = photos.photo(images[start : start + digits, :, :, 0], rng, paper=paper, digit_height=height)
                 numbers, refusal, _, _ = _read(models, np.asarray(image.convert("L"), dtype="float32"), paper)
-                right += bool(numbers) and _majority(numbers) == truth
+                right += _read_right(numbers, truth)
                 if refusal:
                     seen[refusal[2]] = seen.get(refusal[2], 0) + 1
                     blank += refusal[0] == "blank"
@@ -217,9 +249,7 @@ def strokes(models):
 def study(models, images, labels, folder=None):
     """Every kind's rows: the refusals study's summary (without the machine, which the command adds)."""
     made, highest = generated(models, images, labels)
-    return {"mnist": mnist(models, images, labels), "gallery": gallery(models, folder),
-            "generated": made, "generated_highest_measures": highest, "strokes": strokes(models),
-            "small": small(models, images, labels), "other_images": other_images(models),
-            "rules": {"letters": reading.LETTERS, "filled": reading.FILLED, "uneven": reading.UNEVEN,
-                      "tones": reading.TONES, "wide": reading.WIDE, "holes": reading.HOLES, "soft": reading.SOFT,
-                      "faint": reading.FAINT, "surround": reading.SURROUND, "disagreed": reading.DISAGREED}}
+    found, rows = mnist(models, images, labels), gallery(models, folder)
+    return {"mnist": found, "gallery": rows, "generated": made, "generated_highest_measures": highest,
+            "strokes": strokes(models), "small": small(models, images, labels), "other_images": other_images(models),
+            "rules": evidence(found, highest, rows)}

@@ -27,8 +27,7 @@ def models():
 
 def _judged(models, grey, name):
     """The reader's whole judgement, as predict.py makes it: the marks, then the models' part."""
-    digits = reading.read_number(grey, name)
-    return reading.judge(digits, reading.predict(models, np.stack([digit.field for digit in digits])), name)
+    return reading.answer_image(models, grey, name).found
 
 
 @pytest.mark.parametrize("name", NOT_DIGITS)
@@ -60,17 +59,42 @@ def test_real_images_no_rule_was_set_on_are_refused_and_only_flat_ones_as_blank(
 
 
 def test_the_models_refuse_an_uneven_shape_only_when_they_disagree():
-    """judge: a mark with a stroke DISAGREED times its typical width is refused when some model reads it otherwise;
+    """judge: a mark with a stroke *disagreed*'s threshold times its typical width is refused when some model reads it
+    otherwise;
     the same mark read alike by every model, or an even one the models disagree on, is kept."""
     def digit(uneven):
         return reading.Digit((0, 0, 28, 28), np.zeros((28, 28), np.float32), {"uneven": uneven})
 
     sure, other = np.eye(10)[[7]], np.eye(10)[[1]]
     split = {"bn": sure, "gn": sure, "ln": sure, "in": other, "none": sure}
-    with pytest.raises(reading.NotADigit, match=r"a shape the models do not agree on: 4 of 5 read 7"):
-        reading.judge([digit(reading.DISAGREED)], split, "horse")
-    assert reading.judge([digit(reading.DISAGREED)], {norm: sure for norm in split})["number"] == "7"
-    assert reading.judge([digit(reading.DISAGREED - 0.5)], split)["models"] == 4
+    limit = reading.RULE["disagreed"].threshold
+    with pytest.raises(reading.NotADigit, match=r"a shape the models do not agree on: 4 of 5 read 7") as refused:
+        reading.judge([digit(limit)], split, "horse")
+    assert refused.value.rule == "disagreed"
+    assert reading.judge([digit(limit)], {norm: sure for norm in split})["number"] == "7"
+    assert reading.judge([digit(limit - 0.5)], split)["models"] == 4
+
+
+def test_a_rule_is_found_by_its_name_whatever_its_words(monkeypatch):
+    """The refusals study and the report find a rule by its name: reworded, *holes* still refuses the chessboard,
+    the study records it under *holes* with its value, and the table of rules lists the image on its row."""
+    from mnist_norm.report import digits as report_digits
+
+    reworded = reading.RULE["holes"]._replace(message="squares: {holes} of them")
+    rules = tuple(reworded if rule.name == "holes" else rule for rule in reading.RULES)
+    monkeypatch.setattr(reading, "RULES", rules)
+    monkeypatch.setattr(reading, "RULE", {rule.name: rule for rule in rules})
+    # refused from its marks, before any model is asked: no models needed
+    row = refusals.gallery_row(None, os.path.join(refusals.gallery_folder(), "chessboard_GRAY.png"))
+    assert row["rule"] == "holes" and row["words"].startswith("no handwritten digit found (squares: ")
+    assert row["measured"] >= reworded.threshold
+    found = {"digits": 1, "highest_measures": {rule.measure: 0.0 for rule in rules} | {"tones": 0.0},
+             "models_disagree": {"digits": 0, "highest_uneven": 0.0}, "refused_by_rule": {}}
+    photos = {rule.measure: 0.0 for rule in rules} | {"tones": 0.0}
+    table = report_digits.refusal_rules({"mnist": found, "generated_highest_measures": photos,
+                                         "rules": refusals.evidence(found, photos, [row])})
+    holes_row = next(line for line in table.splitlines() if line.startswith("| holes |"))
+    assert f"chessboard_GRAY.png ({row['measured']:g})" in holes_row
 
 
 def test_an_outline_around_a_faint_region_and_a_bright_regions_edge_are_no_digits():
@@ -225,3 +249,13 @@ def test_a_notebook_page_with_digits_40_pixels_tall_is_read_as_the_forms_are(mod
             continue
         right += found["number"] == truth
     assert right >= 8, f"{right} of 10 read right"
+
+
+def test_one_majority_rule_names_the_smaller_of_a_tie_and_counts_it_as_no_majority():
+    assert reading.majority(["3", "3", "8", "3", "1"]) == ("3", 3, False)
+    assert reading.majority(["17", "12", "17", "12", "11"]) == ("12", 2, True)
+    tie = {"bn": "17", "gn": "12", "ln": "17", "in": "12", "none": "11"}
+    assert not refusals._read_right(tie, "12") and not refusals._read_right(None, "12")
+    assert refusals._read_right({**tie, "none": "12"}, "12")
+    found = reading.agreement({norm: np.eye(10)[[int(d) for d in number]] for norm, number in tie.items()})
+    assert (found["number"], found["models"]) == ("12", 2)

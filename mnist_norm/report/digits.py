@@ -124,39 +124,32 @@ def other_images(summary):
             + (f": {read}" if read else "") + ".")
 
 
-RULES = (("pieces", "letters", "separate pieces in one mark", "text"),
-         ("width", "filled", "stroke width / the mark's height", "a filled shape, not strokes"),
-         ("uneven", "uneven", "thickest stroke / its typical stroke", "a photo's shapes"),
-         ("tones", "tones", "share of its ink in mid-grey (with *uneven*)", "a photo's shapes"),
-         ("wide", "wide", "width / height", "a mark far wider than a digit"),
-         ("holes", "holes", "holes it encloses", "a pattern with"),
-         ("soft", "soft", "share of its ink under half its contrast, for strokes a quarter of its height or thicker",
-          "a shaded shape"),
-         ("faint", "faint", "share of its middle lines under a third of its strong ink", "an outline"),
-         ("surround", "surround", "spread of the paper around it / the ink's contrast", "the edge of a"),
-         ("uneven", "disagreed", "*uneven*, when the models do not all read it alike", "a shape the models"))
+def _value(value):
+    return "–" if value is None else f"{value:g}"
 
 
 def refusal_rules(summary):
-    """Each rule of reading.not_a_digit (and reading.judge): its measure, the threshold, the highest value among
-    MNIST's test digits drawn large and among the photos' digits (what the threshold must stay above), and the
-    gallery images it refuses."""
-    highest = summary["mnist"]["highest_measures"]
-    photo = summary["generated_highest_measures"]
+    """Each rule of reading.RULES as the refusals study recorded it (found by its name, never its words): its
+    measure, the threshold, the highest value among MNIST's test digits kept and among the photos' digits (what the
+    threshold must stay above), the MNIST digits it refuses and the gallery images it refuses, with their value."""
     disagreed = summary["mnist"]["models_disagree"]
     lines = ["| rule | measure | refused from | highest among MNIST's test digits kept | MNIST's test digits it "
-             "refuses | highest among the photos' digits | gallery images it refuses |", "|---|---|---|---|---|---|---|"]
-    for measure, rule, about, words in RULES:
-        refused = [row["image"] for row in summary["gallery"] if row["seen"] and row["seen"].startswith(words)]
-        mnist = disagreed["highest_uneven"] if rule == "disagreed" else highest[measure]
-        lost = sum(count for said, count in summary["mnist"]["refused"].items()
-                   if said.startswith(f"no handwritten digit found ({words}"))
-        lines.append(f"| {rule} | {about} | {summary['rules'][rule]:g} | {mnist:g} | {lost} | {photo[measure]:g} | "
-                     f"{', '.join(refused) or '–'} |")
+             "refuses | highest among the photos' digits | gallery images it refuses (their value) |",
+             "|---|---|---|---|---|---|---|"]
+    for rule in summary["rules"]:
+        refuses = ", ".join(f"{row['image']} ({row['value']:g})" for row in rule["refuses"]) or "–"
+        lines.append(f"| {rule['name']} | {rule['about']} | {rule['threshold']:g} | {_value(rule['mnist_highest'])} | "
+                     f"{rule['mnist_refused']} | {_value(rule['photos_highest'])} | {refuses} |")
+        if rule["also"]:
+            measure, threshold = rule["also"]
+            lines.append(f"| | with *{measure}* | {threshold:g} | {rule['also_highest']:g} | | "
+                         f"{summary['generated_highest_measures'][measure]:g} | |")
     found = summary["mnist"]
     lines += ["", f"Over all {found['digits']:,} test digits, each drawn 8x on white; a digit counts when read as one "
               f"digit ({disagreed['digits']} of them are read differently by some model: *disagreed*'s column is "
-              "their highest *uneven*); the photos: 10 numbers of 4 digits on each paper. Before these, an image "
+              "their highest *uneven*); the photos: 10 numbers of 4 digits on each paper. A rule refuses a mark "
+              "whose measure is its threshold or more (*uneven* only with *tones*; *writing* counts the image's "
+              "marks together, before each mark is measured). Before these, an image "
               "whose brightness spans under 24 grey levels is blank, and one with contrast but no strokes standing "
               "out of its texture is \"a photo or a texture\"."]
     return "\n".join(lines)
