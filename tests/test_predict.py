@@ -161,7 +161,7 @@ def test_phone_photos_of_test_digits_are_read_right(tmp_path, test_set, models):
     for i in range(COUNT):
         path = str(tmp_path / f"photo{i}.jpg")
         photos.photo(images[i : i + 1, :, :, 0], rng).save(path, quality=85)
-        _, _, digits, probabilities = predict.answer(models, path)
+        probabilities = predict.answer(models, path).probabilities
         right += sum(int(predict.number(values) == str(labels[i])) for values in probabilities.values())
         total += len(probabilities)
     assert right / total >= 0.95, f"{right} of {total}"
@@ -175,7 +175,7 @@ def test_a_twelve_megapixel_photo_is_read_at_reduced_size_and_right(tmp_path, te
         path, quality=90)
     grey = predict.read_image(path)
     assert max(grey.shape) <= 2 * predict.WORK_SIDE  # decoded at a DCT scale, not as 12 million pixels
-    answers = {predict.number(v) for v in predict.answer(models, path)[3].values()}
+    answers = {predict.number(v) for v in predict.answer(models, path).probabilities.values()}
     assert answers == {str(labels[3])}
 
 
@@ -303,7 +303,7 @@ def test_numbers_in_every_form_are_read_digit_by_digit(tmp_path, test_set, model
         truth = "".join(str(label) for label in labels[chosen])
         path = write_number(tmp_path, f"n{i}", images[chosen, :, :, 0], rng, paper, table, drawn)
         try:
-            _, _, digits, probabilities = predict.answer(models, path)
+            probabilities = predict.answer(models, path).probabilities
             found = {norm: predict.number(values) for norm, values in probabilities.items()}
         except predict.ImageError:
             found = {norm: "" for norm in models}
