@@ -107,6 +107,7 @@ BLOCKS = (
     Block("reproduce_plan", ("study",), reproduce.plan_table),
     Block("reproduce_spread", (os.path.join("reproduce", "spread.json"),), reproduce.spread),
     Block("reproduce_check", (os.path.join("reproduce", "check.json"),), reproduce.check_verdict),
+    Block("reproduce_check_short", (os.path.join("reproduce", "check.json"),), reproduce.check_verdict_short),
 )
 
 
