@@ -232,16 +232,22 @@ def test_two_ray_nodes_make_the_files_a_serial_run_makes_and_a_rerun_finds_nothi
         reproduce.train_on_ray(serial.runs()[:1], address=ray_cluster.address, threads=[2])
 
 
-def _task_pids():
-    """Process ids of Ray workers running a task of ours (Ray names a busy worker's process after its task)."""
+def _task_pids(ray_cluster):
+    """Process ids of this cluster's Ray workers running a task of ours (Ray names a busy worker's process after its
+    task; a worker is its node's raylet's child), not those of another Ray on the machine."""
+    raylets = {info.process.pid for node in ray_cluster.list_all_nodes()
+               for info in node.all_processes.get("raylet", [])}
     pids = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as handle:
-                if handle.read().startswith(b"ray::_task"):
-                    pids.append(int(pid))
-        except OSError:
+                busy = handle.read().startswith(b"ray::_task")
+            with open(f"/proc/{pid}/stat") as handle:
+                parent = int(handle.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
             continue
+        if busy and parent in raylets:
+            pids.append(int(pid))
     return pids
 
 
@@ -264,7 +270,7 @@ def test_a_killed_worker_loses_only_the_epoch_in_flight(mnist_dir, tmp_path, ray
         while time.monotonic() < deadline and not killed:
             backup = rundir.file(plan.runs()[0].run_dir, "backup")
             if os.path.exists(history) and len(rundir.read_history(history)) == 1 and os.path.isdir(backup):
-                for pid in _task_pids():
+                for pid in _task_pids(ray_cluster):
                     os.kill(pid, signal.SIGKILL)
                     killed.append(pid)
             time.sleep(0.05)
