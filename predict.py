@@ -65,7 +65,7 @@ def main(argv=None):
             continue
         shown.append((os.path.basename(path), found.grey, found.scale, found.digits, found.probabilities))
         if args.json:
-            print(json.dumps(reading.as_json(path, found.digits, found.probabilities, found.found)))
+            print(json.dumps(reading.as_json(path, found)))
         else:
             print(f"{path}: " + "; ".join(f"{variants.NORM_LABELS[n]} {reading.describe_number(v)}"
                                           for n, v in found.probabilities.items())

@@ -55,8 +55,7 @@ def parse_args(argv=None):
         if args.threads == reproduce.MADE and not args.check:
             parser.error(f"--threads {reproduce.MADE} is for --check (the committed runs' own threads); give a number")
         if args.threads == reproduce.MADE and not (args.workers or args.address):
-            parser.error(f"--threads {reproduce.MADE} needs --workers or --address: a process sets its TensorFlow "
-                         "threads once, so each run needs a fresh worker")
+            parser.error(reproduce.MADE_NEEDS_RAY)
         if args.threads != reproduce.MADE:
             if not args.threads.isdigit() or int(args.threads) < 1:
                 parser.error(f"--threads must be a whole number >= 1 or {reproduce.MADE}; received {args.threads!r}")

@@ -93,7 +93,7 @@ class Answerer:
         except self.reading.ImageError as error:  # no digit, too large, damaged, two lines: the reason to the page
             raise ValueError(str(error)) from None
         # predict.py's answer for a file (its JSON shape), with the fields the models saw and the sliders' settings
-        answer = self.reading.as_json("the drawing", found.digits, found.probabilities, found.found)
+        answer = self.reading.as_json("the drawing", found)
         for digit, field in zip(answer["digits"], found.fields):
             digit["field"] = np.clip(np.rint(field), 0, 255).astype(int).tolist()
         answer.update(settings=settings, verdict=self.reading.describe_agreement(found.found))

@@ -862,11 +862,10 @@ def refusal_json(path, error):
             **({"seen": error.seen} if isinstance(error, NotADigit) else {})}
 
 
-def as_json(path, digits, probabilities, found=None):
-    """The JSON object of one answered image: each model's number, each digit's box and probabilities, and for
-    an image of one digit each model's probabilities under "models" as well (as before numbers were read).
-    `found`: the models' `agreement`, when the caller has it already."""
-    found = found or agreement(probabilities)
+def as_json(path, answered):
+    """The JSON object of one answered image (an `Answer`): each model's number, each digit's box and probabilities,
+    and for an image of one digit each model's probabilities under "models" as well (as before numbers were read)."""
+    digits, probabilities, found = answered.digits, answered.probabilities, answered.found
     line = {"image": path, "number": {norm: number(values) for norm, values in probabilities.items()},
             "agreement": {key: found[key] for key in ("number", "models", "of")},
             "digits": [{"box": list(digit.box), "agreement": found["digits"][k],

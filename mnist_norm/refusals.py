@@ -11,6 +11,7 @@ frame's height); and real images no rule's threshold was set on (`other_images`)
 
 import os
 import time
+from typing import NamedTuple
 
 import numpy as np
 
@@ -40,17 +41,31 @@ def on_white(digit, factor=8):
     return 255.0 - np.kron(digit.astype("float32"), np.ones((factor, factor), "float32"))
 
 
+class Refusal(NamedTuple):
+    """A refused image: its kind (`reading.refusal`), the reason's words, what was seen instead in a few words
+    (`_seen`), and the rule that refused it with its measure's value (None where no rule of `reading.RULES` did)."""
+
+    kind: str
+    words: str
+    seen: str
+    rule: str = None
+    value: float = None
+
+
+NO_REFUSAL = Refusal(None, None, None)
+
+
 def _read(models, grey, name, digits_out=None):
-    """(the number each model reads, or None; the refusal's (kind, words, what was seen, the rule that refused it or
-    None, its measure's value or None), or None; seconds; the models' `reading.agreement`, or None). The digits read
-    are appended to `digits_out` when given, each with the models' agreement on it: (Digit, agreement's digit)."""
+    """(the number each model reads, or None; the `Refusal`, or None; seconds; the models' `reading.agreement`, or
+    None). The digits read are appended to `digits_out` when given, each with the models' agreement on it: (Digit,
+    agreement's digit)."""
     started = time.perf_counter()
     try:
         answered = reading.answer_image(models, grey, name)
     except reading.ImageError as error:
         rule = getattr(error, "rule", None)
         value = float(error.measures[reading.RULE[rule].measure]) if rule and error.measures else None
-        return None, (reading.refusal(error), str(error).split(": ", 1)[-1], _seen(error), rule, value), \
+        return None, Refusal(reading.refusal(error), str(error).split(": ", 1)[-1], _seen(error), rule, value), \
             time.perf_counter() - started, None
     numbers = {norm: reading.number(values) for norm, values in answered.probabilities.items()}
     if digits_out is not None:
@@ -93,9 +108,9 @@ def mnist(models, images, labels):
         numbers, refusal, took, _ = _read(models, on_white(image), f"test digit {index}", found)
         seconds.append(took)
         if refusal:
-            refused[refusal[1]] = refused.get(refusal[1], 0) + 1
-            if refusal[3]:
-                by_rule[refusal[3]] = by_rule.get(refusal[3], 0) + 1
+            refused[refusal.words] = refused.get(refusal.words, 0) + 1
+            if refusal.rule:
+                by_rule[refusal.rule] = by_rule.get(refusal.rule, 0) + 1
             continue
         if all(len(number) == 1 for number in numbers.values()):
             kept += 1
@@ -117,10 +132,10 @@ def gallery_row(models, path):
     the rule that refused it and its measure's value), and the seconds it took."""
     grey = reading.read_image(path)
     numbers, refusal, took, _ = _read(models, grey, os.path.basename(path))
-    refusal = refusal or (None,) * 5
+    refusal = refusal or NO_REFUSAL
     return {"image": os.path.basename(path), "size": list(grey.shape[::-1]), "numbers": numbers,
-            "refused": refusal[0], "seen": refusal[2], "words": refusal[1], "rule": refusal[3],
-            "measured": None if refusal[4] is None else round(refusal[4], 3), "seconds": round(took, 4)}
+            "refused": refusal.kind, "seen": refusal.seen, "words": refusal.words, "rule": refusal.rule,
+            "measured": None if refusal.value is None else round(refusal.value, 3), "seconds": round(took, 4)}
 
 
 def evidence(found, photos_highest, gallery_rows):
@@ -142,9 +157,9 @@ def evidence(found, photos_highest, gallery_rows):
                               else highest.get(rule.measure)),
             "also_highest": highest.get(also[0]) if also else None,
             "photos_highest": photos_highest.get(rule.measure),
-            "mnist_refused": found.get("refused_by_rule", {}).get(rule.name, 0),
+            "mnist_refused": found["refused_by_rule"].get(rule.name, 0),
             "refuses": [{"image": row["image"], "value": row["measured"]} for row in gallery_rows
-                        if row.get("rule") == rule.name]})
+                        if row["rule"] == rule.name]})
     return rows
 
 
@@ -184,8 +199,8 @@ def small(models, images, labels, heights=SMALL_HEIGHTS, count=20, first=2000, d
                 numbers, refusal, _, _ = _read(models, np.asarray(image.convert("L"), dtype="float32"), paper)
                 right += _read_right(numbers, truth)
                 if refusal:
-                    seen[refusal[2]] = seen.get(refusal[2], 0) + 1
-                    blank += refusal[0] == "blank"
+                    seen[refusal.seen] = seen.get(refusal.seen, 0) + 1
+                    blank += refusal.kind == "blank"
             rows.append({"paper": paper, "digit_height": height, "frame_height": 900, "numbers": count,
                          "read_right": right, "refused": sum(seen.values()), "blank": blank, "seen": seen})
     return rows
@@ -213,8 +228,8 @@ def other_images(models):
     for name, grey in greys:
         _, refusal, _, found = _read(models, grey, name)
         if refusal:
-            seen[refusal[2]] = seen.get(refusal[2], 0) + 1
-            blank += refusal[0] == "blank"
+            seen[refusal.seen] = seen.get(refusal.seen, 0) + 1
+            blank += refusal.kind == "blank"
         else:
             read.append({"image": name, "number": found["number"], "models": found["models"]})
     return {"images": len(greys), "refused": len(greys) - len(read), "blank": blank, "seen": seen, "read": read}
@@ -242,7 +257,7 @@ def strokes(models):
     rows = []
     for name, grey in straight_strokes().items():
         numbers, refusal, _, _ = _read(models, grey, name)
-        rows.append({"image": name, "numbers": numbers, "words": refusal and refusal[1]})
+        rows.append({"image": name, "numbers": numbers, "words": refusal and refusal.words})
     return rows
 
 

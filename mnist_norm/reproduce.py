@@ -16,6 +16,8 @@ from . import rundir
 CHECK_EPOCHS = 2  # reproduce.py --check: the first epochs of seed 1 of every point, under the run's own schedule
 TIMING_COLUMNS = ("epoch_seconds",)  # a history's columns that are timings, not results
 MADE = "made"  # --check --threads made: each run on the threads its record says it was made on
+MADE_NEEDS_RAY = (f"--threads {MADE} needs --workers or --address: a process sets its TensorFlow threads once, so "
+                  "each run needs a fresh worker")
 
 
 def missing(plan):
@@ -26,7 +28,7 @@ def train_on_ray(runs, workers=None, address=None, threads=1, out=print, stop_af
     """Trains `runs` on a local Ray of `workers` workers or the cluster at `address`, `threads` CPUs a run (or a list:
     one number per run; a local Ray then has `workers` x the largest) and a GPU a run where the cluster has GPUs;
     returns the tasks' reports (run folder, host, seconds, threads)."""
-    ray = cluster.connect(workers, address, max(threads) if isinstance(threads, list) else threads)
+    ray = cluster.connect(workers, address, max(threads) if isinstance(threads, (list, tuple)) else threads)
     try:
         gpus = 1 if ray.cluster_resources().get("GPU") else 0
         total, done = len(runs), []
@@ -156,11 +158,11 @@ def _made_on(run):
     return made.get("processor"), made.get("threads", made.get("cpu_count"))
 
 
-def threads_made_on(run):
-    """The threads to check `run` on with --threads made: those it was made on, or, where its record names none,
-    TensorFlow's default on this machine (one per core), which is how train.py and sweep.py ran before runs
-    recorded their threads."""
-    return _made_on(run)[1] or len(os.sched_getaffinity(0))
+def threads_made_on(made):
+    """The threads to check a run on with --threads made, from its `_made_on`: those it was made on, or, where its
+    record names none, TensorFlow's default on this machine (one per core), which is how train.py and sweep.py ran
+    before runs recorded their threads."""
+    return made[1] or len(os.sched_getaffinity(0))
 
 
 def judged(row):
@@ -215,12 +217,12 @@ def check(plan, scratch=None, workers=None, address=None, threads=None, epochs=C
                                       run_dir=os.path.join(scratch_dir, os.path.relpath(run.run_dir, plan.output_dir)),
                                       export=False)
                   for run in check_runs(plan)]
+        made = [_made_on(run) for run in chosen]
         out(f"--check: {len(chosen)} runs, their first {epochs} epochs, in {scratch_dir}")
         if threads == MADE:
             if not (workers or address):
-                raise cluster.ClusterError("--threads made needs --workers or --address: a process sets its "
-                                           "TensorFlow threads once, so each run needs a fresh worker")
-            reports = train_on_ray(chosen, workers, address, [threads_made_on(run) for run in chosen], out,
+                raise cluster.ClusterError(MADE_NEEDS_RAY)
+            reports = train_on_ray(chosen, workers, address, [threads_made_on(one) for one in made], out,
                                    stop_after=epochs)
         elif workers or address:
             reports = train_on_ray(chosen, workers, address, threads or 1, out, stop_after=epochs)
@@ -233,12 +235,11 @@ def check(plan, scratch=None, workers=None, address=None, threads=None, epochs=C
                 out(f"{index} of {len(chosen)}: {run.committed_dir}")
         processor = machine.cpu_name()
         rows = []
-        for run, report in zip(chosen, reports):
+        for run, report, (made_processor, made_threads) in zip(chosen, reports, made):
             committed_history = rundir.file(run.committed_dir, "history")
             rows_committed = rundir.read_history(committed_history) if os.path.exists(committed_history) else []
             largest, where = _compare(rows_committed, rundir.read_history(rundir.file(run.run_dir, "history")),
                                       epochs)
-            made_processor, made_threads = _made_on(run)
             rows.append({"study": run.study, "run": run.committed_dir, "largest_difference": largest,
                          "where": where, "made_on": {"processor": made_processor, "threads": made_threads},
                          "checked_on": {"processor": processor, "threads": report["threads"]},

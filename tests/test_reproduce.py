@@ -148,9 +148,9 @@ def test_made_threads_are_the_recorded_ones_or_tensorflow_s_default(committed_pl
     runs = {run.committed_dir: run for run in committed_plan.runs()}
     recorded = runs[os.path.join(RESULTS, "batch_size", "frn", "bs-2", "seed-1")]
     assert rundir.read_json(rundir.file(recorded.committed_dir, "result"))["environment"]["machine"]["threads"] == 1
-    assert reproduce.threads_made_on(recorded) == 1
+    assert reproduce.threads_made_on(reproduce._made_on(recorded)) == 1
     unrecorded = runs[os.path.join(RESULTS, "bn", "seed-1")]  # made before result.json named its machine
-    assert reproduce.threads_made_on(unrecorded) == len(os.sched_getaffinity(0))
+    assert reproduce.threads_made_on(reproduce._made_on(unrecorded)) == len(os.sched_getaffinity(0))
 
 
 # ----------------------------------------------------------------------------- a tiny study, run for real

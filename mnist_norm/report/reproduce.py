@@ -66,23 +66,25 @@ def spread(measured):
             "as evenly as here; the longest runs, at batch 2, set a floor).")
 
 
+def _unchecked(check):
+    """The plan's studies the check has not covered."""
+    return [study.name for study in _plan().studies if study.name not in check["studies"]]
+
+
 def check_verdict_short(check):
     """The check's verdict in one sentence, for the README."""
-    verdict = check["verdict"]
-    studies = len(check["studies"])
-    unchecked = [study.name for study in _plan().studies if study.name not in check["studies"]]
-    return (f"`python reproduce.py --check --workers 1 --threads made` reran the first {check['epochs']} epochs of seed 1 of "
-            f"every point: {verdict['equal']} of {len(check['runs'])} runs of {studies} studies gave the committed numbers again, bit "
-            f"for bit ({check['machine']['processor']}); {verdict['not_reproduced']} made here at the same threads did "
-            "not" + (f"; {verdict['elsewhere_differ']} made elsewhere differ" if verdict["elsewhere_differ"] else "")
+    verdict, unchecked = check["verdict"], _unchecked(check)
+    return (f"`python reproduce.py --check` reran the first {check['epochs']} epochs of seed 1 of every point: "
+            f"{verdict['equal']} of {len(check['runs'])} runs of {len(check['studies'])} studies gave the committed "
+            f"numbers again, bit for bit ({check['machine']['processor']}); {verdict['not_reproduced']} made here at "
+            "the same threads did not"
+            + (f"; {verdict['elsewhere_differ']} made elsewhere differ" if verdict["elsewhere_differ"] else "")
             + (f"; not checked yet: {', '.join(unchecked)}" if unchecked else "") + ".")
 
 
 def check_verdict(check):
     """The check's sentence, and the runs it found differing, largest first (at most five)."""
-    verdict = check["verdict"]
-    plan = _plan()
-    unchecked = [study.name for study in plan.studies if study.name not in check["studies"]]
+    verdict, unchecked = check["verdict"], _unchecked(check)
     differing = sorted((row for row in check["runs"] if not row["equal"]),
                        key=lambda row: -(row["largest_difference"] or 0.0))[:5]
     lines = [f"Checked on {check['machine']['processor']} ({', '.join(check['studies'])}): {verdict['sentence']}"
