@@ -32,18 +32,22 @@ def main(argv=None):
     parser.add_argument("--refusals", action="store_true",
                         help="measure what the reader reads and refuses instead (needs scikit-image's gallery)")
     parser.add_argument("--models", default="results", help="--refusals: the models' folder (default: %(default)s)")
+    parser.add_argument("--judge", default="results/judge",
+                        help="--refusals: the judge's folder, or none (default: %(default)s)")
     args = parser.parse_args(argv)
     wanted = (".json",) if args.time or args.refusals else (".jpg", ".jpeg", ".png")
     if not args.output.lower().endswith(wanted):
         parser.error(f"{args.output!r}: the output is a {' or '.join(wanted)} file here")
 
     if args.refusals:
+        from mnist_norm import judge
         from mnist_norm import refusals
         from mnist_norm import runtimes
 
         models = runtimes.load_models(args.models, runtimes.AUTO)
+        judge_fn = judge.load_for(args.judge, models)
         _, (images, labels) = data.load_bundled()
-        summary = {**refusals.study(models, images, labels), "machine": machine.cpu_name()}
+        summary = {**refusals.study(models, images, labels, judge_fn=judge_fn), "machine": machine.cpu_name()}
         os.makedirs(os.path.dirname(args.output) or ".", exist_ok=True)
         rundir.write_json(args.output, summary)
         found = summary["mnist"]

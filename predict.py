@@ -5,13 +5,15 @@
     python predict.py a.png --runtime litert-int8          # the int8 LiteRT files (deploy.py export; runtimes.py)
     python predict.py a.png --json                         # one JSON object per line, for scripts
     python predict.py a.png --show predictions.png         # the image as the models see it, and their probabilities
+    python predict.py a.png --judge none                   # without the judge that refuses letters and drawings
 
 A phone photo, a scan or a drawing app's export (PNG, JPEG, BMP, GIF, ..., any size, grey or colour) is read
 upright (EXIF), its paper's uneven light taken away, and its ink made MNIST-like the way MNIST itself was made:
 white on black, cropped, scaled to fit 20 x 20 keeping its aspect ratio, placed in 28 x 28 by its centre of mass.
 The models: <models>/<norm>/seed-1/ (the committed study and control) or <models>/<norm>/ (a one-seed train.py
 run), through runtimes.py: by default their LiteRT float32 files when every model has one (the LiteRT interpreter
-alone: no TensorFlow is imported), else their Keras models.
+alone: no TensorFlow is imported), else their Keras models. Beside them the judge (<judge>/judge.tflite, or
+judge.keras beside Keras models; judge.py trains it) refuses a mark that is a letter or a drawing, not a digit.
 
 An image that cannot be answered gets one line naming it and what is wrong; the others are still
 answered. Exit status: 0, 1 if any image failed (or no models were found), 2 for bad flags.
@@ -21,6 +23,7 @@ import json
 import os
 import sys
 
+from mnist_norm import judge
 from mnist_norm import reading
 from mnist_norm import rundir
 from mnist_norm import runtimes
@@ -38,11 +41,16 @@ def parse_args(argv=None):
                         + "; the LiteRT files deploy.py writes; auto: litert-f32 where every model has its file (no "
                           "TensorFlow needed), else keras; savedmodel and litert: earlier names of keras and "
                           "litert-f32 (default: %(default)s)")
+    parser.add_argument("--judge", default="results/judge",
+                        help="the judge's folder (judge.py writes it; it refuses letters and drawings), or none "
+                             "(default: %(default)s)")
     parser.add_argument("--json", action="store_true", help="one JSON object per image and line")
     parser.add_argument("--show", metavar="FILE", help="write a PNG figure of the images and probabilities")
     parser.add_argument("--debug", action="store_true", help="show TensorFlow's C++ log lines")
     args = parser.parse_args(argv)
     parser.require_folder("--models", args.models)
+    if args.judge != "none":
+        parser.require_folder("--judge", args.judge)
     if args.show and not args.show.lower().endswith(".png"):
         parser.error(f"--show {args.show!r}: the figure is a PNG; give a file name ending in .png")
     return args
@@ -52,11 +60,12 @@ def main(argv=None):
     args = parse_args(argv)
     try:
         models = runtimes.load_models(args.models, args.runtime)
-    except runtimes.ModelError as error:
+        judge_fn = judge.load_for(args.judge, models)
+    except (runtimes.ModelError, judge.JudgeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     failed, shown = 0, []
-    for path, found in reading.answers(models, args.images):
+    for path, found in reading.answers(models, args.images, judge_fn):
         if isinstance(found, reading.ImageError):
             failed += 1
             if args.json:

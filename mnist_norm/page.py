@@ -40,18 +40,20 @@ WORK_IN_FLIGHT = 2
 class Answerer:
     """Loads the models in a background thread and answers drawn digits once they are in."""
 
-    def __init__(self, models_dir, runtime):
-        self.models_dir, self.runtime = models_dir, runtime
-        self.models, self.error = None, None
+    def __init__(self, models_dir, runtime, judge_dir="results/judge"):
+        self.models_dir, self.runtime, self.judge_dir = models_dir, runtime, judge_dir
+        self.models, self.judge_fn, self.error = None, None, None
         self.ready = threading.Event()
         self.in_flight = threading.BoundedSemaphore(WORK_IN_FLIGHT)
 
     def load(self):
         try:
-            from . import reading  # scipy and Pillow: loaded behind the page, as the models are
+            from . import judge  # scipy and Pillow: loaded behind the page, as the models are
+            from . import reading
 
             self.reading = reading
             self.models = runtimes.load_models(self.models_dir, self.runtime)
+            self.judge_fn = judge.load_for(self.judge_dir, self.models)
         except Exception as error:  # shown on the page and in the terminal, not lost in a thread
             self.error = str(error)
             print(f"error: {error}", file=sys.stderr, flush=True)
@@ -87,7 +89,8 @@ class Answerer:
             with self.in_flight:
                 grey = self.reading.decode(io.BytesIO(png), "the drawing", max_pixels=MAX_CANVAS_PIXELS,
                                            reader="the drawing page")
-                found = self.reading.answer_image(self.models, grey, "the drawing", adjust=adjust)
+                found = self.reading.answer_image(self.models, grey, "the drawing", adjust=adjust,
+                                                  judge_fn=self.judge_fn)
         except self.reading.NoInk:  # nothing drawn yet: no answer, and no error either
             return {"number": None, "digits": [], "settings": settings}
         except self.reading.ImageError as error:  # no digit, too large, damaged, two lines: the reason to the page
@@ -163,9 +166,10 @@ class Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
 
 
-def make_server(host="127.0.0.1", port=8000, models_dir="results", runtime="auto"):
-    """A ThreadingHTTPServer serving the page; the models start loading in a background thread."""
-    answerer = Answerer(models_dir, runtime)
+def make_server(host="127.0.0.1", port=8000, models_dir="results", runtime="auto", judge_dir="results/judge"):
+    """A ThreadingHTTPServer serving the page; the models (and the judge of `judge_dir`, or none) start loading in
+    a background thread."""
+    answerer = Answerer(models_dir, runtime, judge_dir)
     handler = type("BoundHandler", (Handler,), {"answerer": answerer})
     server = Server((host, port), handler)
     server.answerer = answerer
@@ -173,9 +177,10 @@ def make_server(host="127.0.0.1", port=8000, models_dir="results", runtime="auto
     return server
 
 
-def serve(port=8000, host="127.0.0.1", models_dir="results", runtime="auto", background=False):
+def serve(port=8000, host="127.0.0.1", models_dir="results", runtime="auto", background=False,
+          judge_dir="results/judge"):
     """Serves the page; with background=True in a daemon thread (notebooks), returning the server."""
-    server = make_server(host, port, models_dir, runtime)
+    server = make_server(host, port, models_dir, runtime, judge_dir)
     if background:
         threading.Thread(target=server.serve_forever, daemon=True).start()
         return server

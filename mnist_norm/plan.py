@@ -32,6 +32,7 @@ NOT_PLANNED = {
     "readme_times.json": "how long the README's commands take (benchmark.py --readme-times), alone on its machine",
     "refusals": "the reader's refusals (photos.py): no training, the five models of the 20-epoch study",
     "predict": "predict.py's answer for the README's photo: no training",
+    "judge": "the reader's judge (judge.py): a network of its own, trained in about 15 minutes, none of the study's",
     "draw": "the drawing page's screenshots (draw.py): no training",
     "tensorboard": "the 20-epoch study's TensorBoard logs, written by its runs",
 }

@@ -68,6 +68,8 @@ RULES = (
          "an outline around a faint region, not strokes"),
     Rule("surround", "surround", 0.6, "spread of the paper around it / the ink's contrast",
          "the edge of a brighter region, not a stroke on paper"),
+    Rule("drawing", "drawing", 0.7, "the judge's probability that the mark is a letter or a drawing (mnist_norm.judge)",
+         "a letter or a drawing, not a digit", stage="models"),
     Rule("disagreed", "uneven", 3.0, "*uneven*, when the models do not all read it alike",
          "a shape the models do not agree on: {models} of {of} read {digit}, and its thick and thin parts are no "
          "strokes of one pen", stage="models"),
@@ -650,15 +652,20 @@ def not_a_digit(measures, lines=1):
 
 
 def judge(digits, probabilities, name="image"):
-    """The models' part of the judgement (after `read_number` and `predict`): a mark whose strokes are uneven (its
-    thickest over its typical width, the rule *disagreed*) and that the models do not all read alike is no digit. Each
-    alone happens in real digits (some model reads 1 to 2 % of MNIST's test digits differently); together they are
-    rare (docs/your_digits.md has the counts).
+    """The models' part of the judgement (after `read_number` and `predict`): a mark the judge network finds a
+    letter or a drawing (the rule *drawing*, where `answer_image` was given the judge: its measure "drawing" in the
+    digit's measures) is no digit; nor is a mark whose strokes are uneven (its thickest over its typical width, the
+    rule *disagreed*) and that the models do not all read alike. Each alone happens in real digits (some model reads
+    1 to 2 % of MNIST's test digits differently); together they are rare (docs/your_digits.md has the counts).
 
     Raises:
         NotADigit: such a mark.
     """
     found = agreement(probabilities)
+    drawing = RULE["drawing"]
+    for digit in digits:
+        if digit.measures and drawing.refuses(digit.measures):
+            raise NotADigit(name, drawing.says(digit.measures), drawing.name, digit.measures)
     rule = RULE["disagreed"]
     for digit, read in zip(digits, found["digits"]):
         if read["flag"] == "models disagree" and digit.measures and rule.refuses(digit.measures):
@@ -821,37 +828,42 @@ class Answer(NamedTuple):
     found: dict
 
 
-def answer_image(models, grey, name="image", scale=1.0, adjust=None):
+def answer_image(models, grey, name="image", scale=1.0, adjust=None, judge_fn=None):
     """The one way from an image to an answer (predict.py, the drawing page, the refusals study and the tests): the
     digits of a greyscale image (`read_number`), the models' answers (`predict`) and their part of the judgement
     (`judge`). `adjust`: a function of the fields (n, 28, 28) before the models see them (the page's sliders).
+    `judge_fn`: the judge network (`mnist_norm.judge.load`), fields (n, 28, 28, 1) -> P(not a digit) (n,), which
+    sees each field as the reader made it; its answer is each digit's measure "drawing" (the rule *drawing*).
 
     Raises:
         ImageError: refused (NoInk, NotADigit with what was seen, NotANumber), the reason in its message.
     """
     digits = read_number(grey, name, scale)
     fields = np.stack([digit.field for digit in digits])
+    if judge_fn is not None:
+        for digit, doubt in zip(digits, np.asarray(judge_fn(fields[..., None])).reshape(-1)):
+            digit.measures["drawing"] = float(doubt)
     if adjust is not None:
         fields = adjust(fields)
     probabilities = predict(models, fields)
     return Answer(grey, scale, digits, fields, probabilities, judge(digits, probabilities, name))
 
 
-def answer(models, path):
+def answer(models, path, judge_fn=None):
     """`answer_image` for the image file at `path`.
 
     Raises:
         ImageError: the file cannot be read, holds no digit, or more than one number could hold.
     """
     grey, scale = read_image(path, scaled=True)
-    return answer_image(models, grey, path, scale)
+    return answer_image(models, grey, path, scale, judge_fn=judge_fn)
 
 
-def answers(models, paths):
+def answers(models, paths, judge_fn=None):
     """(path, Answer or the ImageError that refused it) for each image file, in order."""
     for path in paths:
         try:
-            yield path, answer(models, path)
+            yield path, answer(models, path, judge_fn)
         except ImageError as error:
             yield path, error
 

@@ -55,13 +55,13 @@ class Refusal(NamedTuple):
 NO_REFUSAL = Refusal(None, None, None)
 
 
-def _read(models, grey, name, digits_out=None):
+def _read(models, grey, name, digits_out=None, judge_fn=None):
     """(the number each model reads, or None; the `Refusal`, or None; seconds; the models' `reading.agreement`, or
     None). The digits read are appended to `digits_out` when given, each with the models' agreement on it: (Digit,
     agreement's digit)."""
     started = time.perf_counter()
     try:
-        answered = reading.answer_image(models, grey, name)
+        answered = reading.answer_image(models, grey, name, judge_fn=judge_fn)
     except reading.ImageError as error:
         rule = getattr(error, "rule", None)
         value = float(error.measures[reading.RULE[rule].measure]) if rule and error.measures else None
@@ -99,13 +99,13 @@ def _read_right(numbers, truth):
     return not tied and chosen == truth
 
 
-def mnist(models, images, labels):
+def mnist(models, images, labels, judge_fn=None):
     """MNIST's test digits drawn large: how many are read as one digit, how many the models' majority reads right,
     the refusals' words, the stroke measures' highest values, and the seconds per image."""
     kept = right = 0
     refused, by_rule, seconds, found = {}, {}, [], []
     for index, (image, label) in enumerate(zip(images[:, :, :, 0], labels)):
-        numbers, refusal, took, _ = _read(models, on_white(image), f"test digit {index}", found)
+        numbers, refusal, took, _ = _read(models, on_white(image), f"test digit {index}", found, judge_fn)
         seconds.append(took)
         if refusal:
             refused[refusal.words] = refused.get(refusal.words, 0) + 1
@@ -121,17 +121,17 @@ def mnist(models, images, labels):
             "median_seconds": round(float(np.median(seconds)), 4)}
 
 
-def gallery(models, folder=None):
+def gallery(models, folder=None, judge_fn=None):
     """Each gallery image: read (each model's number) or refused (its kind and words), and the seconds it took."""
     folder = folder or gallery_folder()
-    return [gallery_row(models, os.path.join(folder, name)) for name in GALLERY]
+    return [gallery_row(models, os.path.join(folder, name), judge_fn) for name in GALLERY]
 
 
-def gallery_row(models, path):
+def gallery_row(models, path, judge_fn=None):
     """One image of the gallery: its size, each model's number or the refusal (its kind, what was seen, its words,
     the rule that refused it and its measure's value), and the seconds it took."""
     grey = reading.read_image(path)
-    numbers, refusal, took, _ = _read(models, grey, os.path.basename(path))
+    numbers, refusal, took, _ = _read(models, grey, os.path.basename(path), judge_fn=judge_fn)
     refusal = refusal or NO_REFUSAL
     return {"image": os.path.basename(path), "size": list(grey.shape[::-1]), "numbers": numbers,
             "refused": refusal.kind, "seen": refusal.seen, "words": refusal.words, "rule": refusal.rule,
@@ -153,7 +153,7 @@ def evidence(found, photos_highest, gallery_rows):
         rows.append({
             "name": rule.name, "measure": rule.measure, "threshold": rule.threshold, "also": also,
             "about": rule.about, "message": rule.message, "stage": rule.stage,
-            "mnist_highest": (found["models_disagree"]["highest_uneven"] if rule.stage == "models"
+            "mnist_highest": (found["models_disagree"]["highest_uneven"] if rule is reading.RULE["disagreed"]
                               else highest.get(rule.measure)),
             "also_highest": highest.get(also[0]) if also else None,
             "photos_highest": photos_highest.get(rule.measure),
@@ -163,7 +163,7 @@ def evidence(found, photos_highest, gallery_rows):
     return rows
 
 
-def generated(models, images, labels, first=1000, count=10, digits=4):
+def generated(models, images, labels, first=1000, count=10, digits=4, judge_fn=None):
     """Photos of numbers made from test digits (from index `first`) on each paper: numbers the models' majority
     reads right, of `count`."""
     rows, found = [], []
@@ -174,7 +174,7 @@ def generated(models, images, labels, first=1000, count=10, digits=4):
             chosen = images[first + k * digits : first + (k + 1) * digits, :, :, 0]
             truth = "".join(str(int(label)) for label in labels[first + k * digits : first + (k + 1) * digits])
             image = photos.photo(chosen, rng, paper="plain" if paper == "table" else paper, table=paper == "table")
-            numbers, _, took, _ = _read(models, np.asarray(image.convert("L"), dtype="float32"), paper, found)
+            numbers, _, took, _ = _read(models, np.asarray(image.convert("L"), dtype="float32"), paper, found, judge_fn)
             right += _read_right(numbers, truth)
             seconds.append(took)
         rows.append({"paper": paper, "numbers": count, "read_right": right,
@@ -182,7 +182,7 @@ def generated(models, images, labels, first=1000, count=10, digits=4):
     return rows, _highest(found)[0]
 
 
-def small(models, images, labels, heights=SMALL_HEIGHTS, count=20, first=2000, digits=4):
+def small(models, images, labels, heights=SMALL_HEIGHTS, count=20, first=2000, digits=4, judge_fn=None):
     """Numbers written small: photos (1200 x 900) of `count` 4-digit numbers (test digits from index `first`) whose
     digits are `heights` pixels tall, on plain and on ruled paper (rules every 32-45 pixels): for each, how many the
     models' majority reads right, how many are refused (and how many of those as blank), and what was seen instead."""
@@ -196,7 +196,8 @@ def small(models, images, labels, heights=SMALL_HEIGHTS, count=20, first=2000, d
                 start = first + k * digits
                 truth = "".join(str(int(label)) for label in labels[start : start + digits])
                 image = photos.photo(images[start : start + digits, :, :, 0], rng, paper=paper, digit_height=height)
-                numbers, refusal, _, _ = _read(models, np.asarray(image.convert("L"), dtype="float32"), paper)
+                grey = np.asarray(image.convert("L"), dtype="float32")
+                numbers, refusal, _, _ = _read(models, grey, paper, judge_fn=judge_fn)
                 right += _read_right(numbers, truth)
                 if refusal:
                     seen[refusal.seen] = seen.get(refusal.seen, 0) + 1
@@ -206,7 +207,7 @@ def small(models, images, labels, heights=SMALL_HEIGHTS, count=20, first=2000, d
     return rows
 
 
-def other_images(models):
+def other_images(models, judge_fn=None):
     """Real images that no rule was set on: the 200 patches of scikit-image's `lfw_subset` (100 faces, 100 other
     parts of the same photos, 25 x 25 pixels, enlarged 16 times), its other images (chessboard_RGB,
     motorcycle_right, no_time_for_that_tiny.gif), and matplotlib's sample photo and toolbar icons (from its wheel):
@@ -226,7 +227,7 @@ def other_images(models):
     greys += [(os.path.basename(path), reading.read_image(path)) for path in paths]
     seen, read, blank = {}, [], 0
     for name, grey in greys:
-        _, refusal, _, found = _read(models, grey, name)
+        _, refusal, _, found = _read(models, grey, name, judge_fn=judge_fn)
         if refusal:
             seen[refusal.seen] = seen.get(refusal.seen, 0) + 1
             blank += refusal.kind == "blank"
@@ -252,19 +253,20 @@ def straight_strokes(size=600, ruled_every=44):
     return {"1 plain": one, "7 plain": seven, "1 ruled": ruled(one), "7 ruled": ruled(seven)}
 
 
-def strokes(models):
+def strokes(models, judge_fn=None):
     """What each model reads on `straight_strokes`' images (or the refusal's words)."""
     rows = []
     for name, grey in straight_strokes().items():
-        numbers, refusal, _, _ = _read(models, grey, name)
+        numbers, refusal, _, _ = _read(models, grey, name, judge_fn=judge_fn)
         rows.append({"image": name, "numbers": numbers, "words": refusal and refusal.words})
     return rows
 
 
-def study(models, images, labels, folder=None):
+def study(models, images, labels, folder=None, judge_fn=None):
     """Every kind's rows: the refusals study's summary (without the machine, which the command adds)."""
-    made, highest = generated(models, images, labels)
-    found, rows = mnist(models, images, labels), gallery(models, folder)
+    made, highest = generated(models, images, labels, judge_fn=judge_fn)
+    found, rows = mnist(models, images, labels, judge_fn), gallery(models, folder, judge_fn)
     return {"mnist": found, "gallery": rows, "generated": made, "generated_highest_measures": highest,
-            "strokes": strokes(models), "small": small(models, images, labels), "other_images": other_images(models),
-            "rules": evidence(found, highest, rows)}
+            "strokes": strokes(models, judge_fn), "small": small(models, images, labels, judge_fn=judge_fn),
+            "other_images": other_images(models, judge_fn), "rules": evidence(found, highest, rows),
+            "judge": judge_fn is not None}

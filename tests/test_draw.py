@@ -42,6 +42,22 @@ STROKES = {
     "2": [[(80, 80), (120, 45), (180, 50), (195, 100), (160, 150), (80, 235), (210, 235)]],
 }
 
+# Capitals no digit resembles, drawn as a hand draws them, in the same 280 x 280 box: the judge never saw these
+# strokes (it was trained on fonts' letters), nor the page's pen.
+LETTER_STROKES = {
+    "A": [[(60, 240), (140, 40), (220, 240)], [(95, 160), (185, 160)]],
+    "E": [[(200, 40), (80, 40), (80, 240), (200, 240)], [(80, 140), (180, 140)]],
+    "F": [[(200, 40), (80, 40), (80, 240)], [(80, 140), (180, 140)]],
+    "H": [[(70, 40), (70, 240)], [(210, 40), (210, 240)], [(70, 140), (210, 140)]],
+    "K": [[(80, 40), (80, 240)], [(200, 40), (80, 150)], [(120, 115), (210, 240)]],
+    "M": [[(50, 240), (70, 40), (140, 170), (210, 40), (230, 240)]],
+    "N": [[(70, 240), (70, 40), (210, 240), (210, 40)]],
+    "R": [[(80, 240), (80, 40), (170, 40), (200, 70), (200, 110), (170, 140), (80, 140)], [(130, 140), (210, 240)]],
+    "W": [[(40, 40), (90, 240), (140, 100), (190, 240), (240, 40)]],
+    "X": [[(70, 40), (210, 240)], [(210, 40), (70, 240)]],
+    "Y": [[(70, 40), (140, 140), (210, 40)], [(140, 140), (140, 240)]],
+}
+
 
 @pytest.fixture(scope="module")
 def server():
@@ -272,6 +288,21 @@ def test_drawn_digits_get_the_answers_predict_gives_for_the_same_strokes(browser
             np.testing.assert_allclose(probabilities, [expected], atol=2e-6)
             right += int(digit) == int(label)
     assert right >= 0.8 * len(committed(variants.READERS)) * len(STROKES), f"{right} answers equal the drawn digit"  # hand-drawn
+
+
+@pytest.mark.browser
+def test_letters_drawn_with_the_pages_pen_are_refused_as_letters(browser, server):
+    _open(browser, server)
+    refused = []
+    for letter, strokes in LETTER_STROKES.items():
+        browser.find_element("id", "clear").click()
+        _draw(browser, strokes)
+        answers, _ = _answers(browser)
+        status = browser.find_element("id", "status").text
+        if "a letter or a drawing, not a digit" in status:
+            refused.append(letter)
+            assert not any(digit for digit, _ in answers.values()), (letter, answers)  # no digit left shown
+    assert len(refused) >= 0.9 * len(LETTER_STROKES), f"refused only {refused}"
 
 
 @pytest.mark.browser

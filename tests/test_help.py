@@ -12,7 +12,7 @@ from conftest import ROOT
 # Each command line whose help a user reads: the commands at the root, and each subcommand.
 HELP = [["train.py"], ["sweep.py"], ["shift.py"], ["deploy.py"], ["deploy.py", "export"], ["deploy.py", "study"],
         ["predict.py"], ["draw.py"], ["report.py"], ["benchmark.py"], ["normalization_demo.py"], ["colab.py"],
-        ["model.py"], ["photos.py"], ["torch_reference.py"], ["reproduce.py"]]
+        ["model.py"], ["photos.py"], ["torch_reference.py"], ["reproduce.py"], ["judge.py"]]
 
 # Runs a command's --help in this Python and reports, as JSON, which heavy libraries it loaded, and every option
 # the parser that printed the help holds: its flags, default and the help text argparse printed for it.

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from .. import ROOT
 from .. import results
+from .. import rundir
 from .. import variants as variants_lib
 from . import (after_gn, batch_size, deploy, digits, group_axis, instance, l1, learning_rate, reproduce, shift,
                speed, study)
@@ -94,10 +95,11 @@ BLOCKS = (
     Block("int8_layers", ("deploy",), deploy.int8_layers),
     Block("deploy_verdict", ("deploy",), deploy.deploy_verdict),
     Block("photo_timing", (os.path.join("predict", "photo_timing.json"),), digits.photo_timing),
-    Block("refusals", (os.path.join("refusals", "summary.json"),), digits.refusals),
-    Block("refusal_rules", (os.path.join("refusals", "summary.json"),), digits.refusal_rules),
-    Block("small_writing", (os.path.join("refusals", "summary.json"),), digits.small_writing),
-    Block("other_images", (os.path.join("refusals", "summary.json"),), digits.other_images),
+    Block("refusals", (rundir.summary_path("refusals"), rundir.summary_path("judge")), digits.refusals),
+    Block("refusal_rules", (rundir.summary_path("refusals"),), digits.refusal_rules),
+    Block("small_writing", (rundir.summary_path("refusals"),), digits.small_writing),
+    Block("other_images", (rundir.summary_path("refusals"),), digits.other_images),
+    Block("judge", (rundir.summary_path("judge"),), digits.judge_table),
     Block("page_answers", (os.path.join("draw", "page.json"),), digits.page_answers),
     Block("predict_number", (os.path.join("predict", "number.json"),), digits.predict_number),
     Block("in_invariance", ("shift",), instance.in_invariance, lambda s: "in_invariance" in s),

@@ -34,9 +34,10 @@ def predict_number(answer):
     return "; ".join(parts) + (" (" + "; ".join(odd) + ")" if odd else "")
 
 
-def refusals(summary):
+def refusals(summary, judged=None):
     """What the reader refuses and keeps (photos.py --refusals): real images without a digit, MNIST's test digits,
-    photos of numbers, a digit's straight strokes."""
+    photos of numbers, a digit's straight strokes; and, from the judge's summary (`judged`, judge.py), what the
+    judge keeps and refuses at its rule's threshold."""
     found = summary["mnist"]
     gallery = summary["gallery"]
     refused = [row for row in gallery if row["refused"]]
@@ -63,7 +64,20 @@ def refusals(summary):
             f"{found['majority_right']:,} right, in {1000 * found['median_seconds']:.0f} ms an image (median, "
             f"{summary['machine']}). Photos of 4-digit numbers read right: {generated}; a 1 drawn as one straight "
             f"line and a 7 with a ruler-straight bar, on plain and ruled paper: {len(strokes)} of "
-            f"{len(summary['strokes'])} read right by every model. Numbers written small: {smallest(summary)}.")
+            f"{len(summary['strokes'])} read right by every model. Numbers written small: {smallest(summary)}."
+            + (f" {judge_sentence(judged)}" if judged and summary.get("judge") else ""))
+
+
+def judge_sentence(judged):
+    """The judge in one sentence: what it keeps of MNIST's test digits and refuses of the unseen fonts' letters."""
+    threshold = f"{judged['threshold']:g}"
+    sets = judged["sets"]
+    kept = sets["MNIST test digits"]["kept"][threshold]
+    letters = 1 - sets["letters of the unseen fonts"]["kept"][threshold]
+    return (f"The judge, a small network trained against capital letters from handwriting fonts and doodles "
+            f"(`judge.py`), keeps {100 * kept:.2f} % of MNIST's test digits as fields and refuses "
+            f"{100 * letters:.1f} % of capital letters drawn from fonts it never saw "
+            f"([how](docs/your_digits.md#a-judge-that-has-seen-what-is-not-a-digit)).")
 
 
 def smallest(summary):
@@ -165,3 +179,25 @@ def page_answers(page):
                        for number, labels in sorted(readings.items(), key=lambda item: -len(item[1])))
     return (f"{page['drawn']} drawn, on grey paper (+{page['background']:g})" + (f": {others}" if others else "")
             + (f"; {_and(kept)} keep{'s' if len(kept) == 1 else ''} {page['drawn']}" if kept else ""))
+
+
+def judge_table(summary):
+    """The judge's measurement (judge.py): each set it was measured on, none trained on, and the share it keeps
+    (digits) or refuses (letters, doodles) at each threshold of *drawing*, the rule's own in bold."""
+    chosen = f"{summary['threshold']:g}"
+    thresholds = list(next(iter(summary["sets"].values()))["kept"])
+    head = " | ".join(f"**{t}**" if t == chosen else t for t in thresholds)
+    lines = [f"| set | fields | what counts | {head} |", "|---|---|---|" + "---|" * len(thresholds)]
+    for name, row in summary["sets"].items():
+        shares = [row["kept"][t] if row["digits"] else 1 - row["kept"][t] for t in thresholds]
+        cells = " | ".join(f"**{100 * v:.2f}**" if t == chosen else f"{100 * v:.2f}" for t, v in zip(thresholds, shares))
+        lines.append(f"| {name} | {row['count']:,} | {'kept' if row['digits'] else 'refused'} (%) | {cells} |")
+    letters = summary["sets"]["letters of the unseen fonts"]["by_character"]
+    settings = summary["settings"]
+    lines += ["", f"Per cent kept or refused as *drawing*'s threshold (the judge's P(not a digit)) varies; in bold the "
+              f"rule's own, {chosen}. Letters of the unseen fonts ({', '.join(settings['unseen_fonts'])}) refused "
+              "at it, letter by letter: " + ", ".join(f"{c} {100 * (1 - v):.0f} %" for c, v in letters.items())
+              + f". Drawn and trained ({settings['epochs']} epochs) on {settings['training_fields']:,} fields "
+              f"({settings['not_digits']:,} not digits) in {summary['seconds']['training'] / 60:.0f} minutes "
+              f"({summary['machine']})."]
+    return "\n".join(lines)
