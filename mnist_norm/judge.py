@@ -341,10 +341,12 @@ def load(folder=FOLDER, runtime="litert"):
         model = runtimes.LiteRTModel(path)
         return lambda fields: np.asarray(model(np.asarray(fields, "float32").reshape(-1, 28, 28, 1))).reshape(-1)
     quiet_tf.start()
-    import keras
     import tensorflow as tf
 
-    network = keras.saving.load_model(path)
+    # Rebuilt and its weights read, not `keras.saving.load_model`: Keras 3.10 cannot deserialize the initializer
+    # configs Keras 3.15 writes (as `rundir.load_trained_model` does for the study's models).
+    network = build()
+    network.load_weights(path)
     serve = tf.function(lambda x: network(x, training=False),
                         input_signature=[tf.TensorSpec([None, 28, 28, 1], tf.float32)])
     return lambda fields: serve(tf.constant(np.asarray(fields, "float32").reshape(-1, 28, 28, 1))).numpy().reshape(-1)
