@@ -35,6 +35,8 @@ def main(argv=None):
     parser.add_argument("--judge", default="results/judge",
                         help="--refusals: the judge's folder, or none (default: %(default)s)")
     args = parser.parse_args(argv)
+    if args.refusals and args.judge != "none":
+        parser.require_folder("--judge", args.judge)
     wanted = (".json",) if args.time or args.refusals else (".jpg", ".jpeg", ".png")
     if not args.output.lower().endswith(wanted):
         parser.error(f"{args.output!r}: the output is a {' or '.join(wanted)} file here")
@@ -44,8 +46,12 @@ def main(argv=None):
         from mnist_norm import refusals
         from mnist_norm import runtimes
 
-        models = runtimes.load_models(args.models, runtimes.AUTO)
-        judge_fn = judge.load_for(args.judge, models)
+        try:
+            models = runtimes.load_models(args.models, runtimes.AUTO)
+            judge_fn = judge.load_for(args.judge, models)
+        except (runtimes.ModelError, judge.JudgeError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
         _, (images, labels) = data.load_bundled()
         summary = {**refusals.study(models, images, labels, judge_fn=judge_fn), "machine": machine.cpu_name()}
         os.makedirs(os.path.dirname(args.output) or ".", exist_ok=True)

@@ -45,7 +45,7 @@ PEN = (-2, 4)  # a glyph's pen is eroded or dilated by this many pixels (of CANV
 REPEN, REPEN_RADIUS = 0.5, (2, 8)  # the share of glyphs redrawn with one round pen, and its radius (of CANVAS)
 SLANT, TILT = 0.35, 12.0  # shear and rotation (degrees) a hand adds, at most
 WOBBLE, WOBBLE_SCALE = 4.0, 12.0  # an elastic displacement of this many pixels, smooth over this many
-FILES = {"keras": "judge.keras", "litert": "judge.tflite", "history": "history.csv"}  # and its summary (rundir)
+FILES = {"keras": "judge.keras", "litert": "judge.tflite"}  # its history and summary: rundir's names
 FOLDER = os.path.join("results", "judge")
 
 
@@ -198,7 +198,9 @@ def restyled(field, rng, style=None, strength=1.0):
     elif style == "blurred":
         ink = ndimage.gaussian_filter(ink, rng.uniform(0.5, 1.0) * strength)
     elif style == "light pen":
-        ink = ndimage.grey_erosion(ink, size=(2, 2)) if strength <= 1 else ndimage.grey_erosion(ink, size=(2, 2)) ** 2
+        ink = ndimage.grey_erosion(ink, size=(2, 2))
+        if strength > 1:  # further than training: its grey edges fainter still
+            ink = ink**2
     elif style == "heavy pen":
         ink = ndimage.grey_dilation(ink, footprint=_disk(int(round(strength))))
     else:
@@ -423,7 +425,7 @@ def study(output=FOLDER, seed=1, epochs=10, validation_digits=5000, photographs=
     log(f"{len(fields)} fields ({int(labels.sum())} not digits); training {epochs} epochs")
     os.makedirs(output, exist_ok=True)
     network = train(fields, labels, (held, held_labels), epochs=epochs, seed=seed,
-                    history_path=os.path.join(output, FILES["history"]))
+                    history_path=rundir.file(output, "history"))
     trained = time.perf_counter() - started
     export(network, output)
     judged = load(output, "litert")

@@ -157,3 +157,10 @@ def test_ci_installs_every_font_package_the_judge_names():
         text = handle.read()
     listed = text.split('fonts="', 1)[1].split('"', 1)[0].split()
     assert sorted(listed) == sorted(" ".join({**judge.FONTS, **judge.UNSEEN_FONTS}).split())
+
+
+def test_the_refusals_study_refuses_a_judge_folder_that_is_not_there_with_one_line(tmp_path):
+    result = subprocess.run([sys.executable, "photos.py", str(tmp_path / "summary.json"), "--refusals", "--judge",
+                             "/no/such/judge"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "--judge '/no/such/judge'" in result.stderr
+    assert not (tmp_path / "summary.json").exists()
