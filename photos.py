@@ -52,8 +52,10 @@ def main(argv=None):
         except (runtimes.ModelError, judge.JudgeError) as error:
             print(f"error: {error}", file=sys.stderr)
             return 1
-        _, (images, labels) = data.load_bundled()
-        summary = {**refusals.study(models, images, labels, judge_fn=judge_fn), "machine": machine.cpu_name()}
+        (train_images, train_labels), (images, labels) = data.load_bundled()
+        training = train_images[: refusals.TRAINING_PRICED], train_labels[: refusals.TRAINING_PRICED]
+        summary = {**refusals.study(models, images, labels, judge_fn=judge_fn, training=training),
+                   "machine": machine.cpu_name()}
         os.makedirs(os.path.dirname(args.output) or ".", exist_ok=True)
         rundir.write_json(args.output, summary)
         found = summary["mnist"]

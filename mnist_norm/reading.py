@@ -70,10 +70,17 @@ RULES = (
          "the edge of a brighter region, not a stroke on paper"),
     Rule("drawing", "drawing", 0.7, "the judge's probability that the mark is a letter or a drawing (mnist_norm.judge)",
          "a letter or a drawing, not a digit", stage="models"),
-    Rule("disagreed", "uneven", 3.0, "*uneven*, when the models do not all read it alike",
+    # *doubt*'s two thresholds are chosen by the refusals study (`refusals.doubt_price`, its "doubt" in
+    # results/refusals/summary.json): the pair that refuses the most real images the reader otherwise answers, of
+    # those that refuse at most DOUBT_PRICE of the real digits the models' majority reads right. Below *drawing*'s
+    # second threshold such a digit is answered with the same words as a warning (`agreement`'s flag).
+    Rule("doubt", "doubt", 0.6, "share of the models that do not read the digit most of them read, with the judge's "
+         "*drawing*", "not sure: the models read it as {reads}", also=("drawing", 0.0), stage="models"),
+    Rule("disagreed", "uneven", 3.0, "*uneven*, when some model reads it otherwise (*doubt*)",
          "a shape the models do not agree on: {models} of {of} read {digit}, and its thick and thin parts are no "
-         "strokes of one pen", stage="models"),
+         "strokes of one pen", also=("doubt", 0.1), stage="models"),
 )
+DOUBT_PRICE = 0.002  # the issue's bound: *doubt* refuses at most 0.2 % of the real digits the models read right
 RULE = {rule.name: rule for rule in RULES}
 
 
@@ -652,25 +659,29 @@ def not_a_digit(measures, lines=1):
 
 
 def judge(digits, probabilities, name="image"):
-    """The models' part of the judgement (after `read_number` and `predict`): a mark the judge network finds a
-    letter or a drawing (the rule *drawing*, where `answer_image` was given the judge: its measure "drawing" in the
-    digit's measures) is no digit; nor is a mark whose strokes are uneven (its thickest over its typical width, the
-    rule *disagreed*) and that the models do not all read alike. Each alone happens in real digits (some model reads
-    1 to 2 % of MNIST's test digits differently); together they are rare (docs/your_digits.md has the counts).
+    """The models' part of the judgement (after `read_number` and `predict`): each rule of stage "models" in turn
+    (RULES), over the digits' measures with each digit's *doubt* (`agreement`) written into them where `weigh` has
+    not (it measures the fields before the page's sliders change them). A mark the judge
+    network finds a letter or a drawing (*drawing*, where `answer_image` was given the judge) is no digit; nor is
+    one most of the models do not read alike that the judge does not find a digit's beyond doubt (*doubt*); nor one
+    whose strokes are uneven and that some model reads otherwise (*disagreed*). Each measure alone happens in real
+    digits; the refusals study measures what each pair of thresholds costs (docs/your_digits.md).
 
     Raises:
         NotADigit: such a mark.
     """
     found = agreement(probabilities)
-    drawing = RULE["drawing"]
-    for digit in digits:
-        if digit.measures and drawing.refuses(digit.measures):
-            raise NotADigit(name, drawing.says(digit.measures), drawing.name, digit.measures)
-    rule = RULE["disagreed"]
     for digit, read in zip(digits, found["digits"]):
-        if read["flag"] == "models disagree" and digit.measures and rule.refuses(digit.measures):
-            raise NotADigit(name, rule.says(digit.measures, models=read["models"], of=found["of"],
-                                            digit=read["digit"]), rule.name, digit.measures)
+        if digit.measures is not None:
+            digit.measures.setdefault("doubt", read["doubt"])
+    for rule in RULES:
+        if rule.stage != "models":
+            continue
+        for k, (digit, read) in enumerate(zip(digits, found["digits"])):
+            if digit.measures and rule.refuses(digit.measures):
+                raise NotADigit(name, rule.says(digit.measures, models=read["models"], of=found["of"],
+                                                digit=read["digit"], reads=_read_as(probabilities, k)),
+                                rule.name, digit.measures)
     return found
 
 
@@ -790,21 +801,34 @@ def majority(answers):
     return chosen, counts[chosen], sum(count == counts[chosen] for count in counts.values()) > 1
 
 
+def _read_as(probabilities, k):
+    """What the models read digit `k` as, in words, the most read first: "4 (3 of 5), 9 or 1"."""
+    reads = [int(np.argmax(values[k])) for values in probabilities.values()]
+    order = sorted(set(reads), key=lambda digit: (-reads.count(digit), digit))
+    words = [f"{digit} ({reads.count(digit)} of {len(reads)})" if reads.count(digit) > 1 else str(digit)
+             for digit in order]
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
+
+
 def agreement(probabilities):
     """How far the models agree: {"number": the number most of them read, "models": how many read it, "of": how many
-    models, "digits": [{"digit", "models", "confidence": the median probability those models give it, "flag":
-    "models disagree", "unsure" or None}]} for {norm: (n, 10) probabilities}."""
+    models, "digits": [{"digit", "models", "confidence": the median probability those models give it, "doubt": the
+    share of the models that read it otherwise (the rule *doubt*'s measure), "flag": *doubt*'s words, "models
+    disagree", "unsure" or None}]} for {norm: (n, 10) probabilities}."""
     numbers = [number(values) for values in probabilities.values()]
     common = majority(numbers)[0]
+    doubtful = RULE["doubt"]
     digits = []
     for k in range(len(common)):
         reads = [int(np.argmax(values[k])) for values in probabilities.values()]
         digit = majority(reads)[0]
         confidence = float(np.median([values[k][digit] for values in probabilities.values()
                                       if int(np.argmax(values[k])) == digit]))
-        flag = "models disagree" if reads.count(digit) < len(reads) else "unsure" if confidence < UNSURE else None
+        doubt = round(1 - reads.count(digit) / len(reads), 4)
+        flag = (doubtful.says({}, reads=_read_as(probabilities, k)) if doubt >= doubtful.threshold
+                else "models disagree" if doubt else "unsure" if confidence < UNSURE else None)
         digits.append({"digit": digit, "models": reads.count(digit), "confidence": round(confidence, 4),
-                       "flag": flag})
+                       "doubt": doubt, "flag": flag})
     return {"number": common, "models": numbers.count(common), "of": len(numbers), "digits": digits}
 
 
@@ -828,25 +852,40 @@ class Answer(NamedTuple):
     found: dict
 
 
-def answer_image(models, grey, name="image", scale=1.0, adjust=None, judge_fn=None):
-    """The one way from an image to an answer (predict.py, the drawing page, the refusals study and the tests): the
-    digits of a greyscale image (`read_number`), the models' answers (`predict`) and their part of the judgement
-    (`judge`). `adjust`: a function of the fields (n, 28, 28) before the models see them (the page's sliders).
-    `judge_fn`: the judge network (`mnist_norm.judge.load`), fields (n, 28, 28, 1) -> P(not a digit) (n,), which
-    sees each field as the reader made it; its answer is each digit's measure "drawing" (the rule *drawing*).
+def weigh(models, grey, name="image", scale=1.0, adjust=None, judge_fn=None):
+    """An image's digits (`read_number`), the judge's and the models' answers on them, before the models' part of
+    the judgement (`judge`): the `Answer` the image gets if no rule of stage "models" refuses it, each digit's
+    measures holding its *drawing* (with `judge_fn`) and *doubt*. `adjust`: a function of the fields (n, 28, 28)
+    before the models see them (the page's sliders). `judge_fn`: the judge network (`mnist_norm.judge.load`),
+    fields (n, 28, 28, 1) -> P(not a digit) (n,), which sees each field as the reader made it, as *doubt* does.
 
     Raises:
-        ImageError: refused (NoInk, NotADigit with what was seen, NotANumber), the reason in its message.
+        ImageError: refused before the models answer (NoInk, NotADigit with what was seen, NotANumber).
     """
     digits = read_number(grey, name, scale)
     fields = np.stack([digit.field for digit in digits])
     if judge_fn is not None:
         for digit, doubt in zip(digits, np.asarray(judge_fn(fields[..., None])).reshape(-1)):
             digit.measures["drawing"] = float(doubt)
-    if adjust is not None:
-        fields = adjust(fields)
     probabilities = predict(models, fields)
-    return Answer(grey, scale, digits, fields, probabilities, judge(digits, probabilities, name))
+    for digit, read in zip(digits, agreement(probabilities)["digits"]):
+        digit.measures["doubt"] = read["doubt"]
+    if adjust is not None:  # the rules judge the mark as drawn; the sliders change only what the models are shown
+        fields = adjust(fields)
+        probabilities = predict(models, fields)
+    return Answer(grey, scale, digits, fields, probabilities, agreement(probabilities))
+
+
+def answer_image(models, grey, name="image", scale=1.0, adjust=None, judge_fn=None):
+    """The one way from an image to an answer (predict.py, the drawing page, the refusals study and the tests): the
+    image weighed (`weigh`: its digits, the judge's and the models' answers) and judged (`judge`).
+
+    Raises:
+        ImageError: refused (NoInk, NotADigit with what was seen, NotANumber), the reason in its message.
+    """
+    weighed = weigh(models, grey, name, scale, adjust, judge_fn)
+    judge(weighed.digits, weighed.probabilities, name)
+    return weighed
 
 
 def answer(models, path, judge_fn=None):

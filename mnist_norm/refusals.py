@@ -55,13 +55,33 @@ class Refusal(NamedTuple):
 NO_REFUSAL = Refusal(None, None, None)
 
 
-def _read(models, grey, name, digits_out=None, judge_fn=None):
+class Weighed(NamedTuple):
+    """An image as it came to the models' part of the judgement (`reading.weigh`): each model's number, each digit's
+    (*doubt*, *drawing*), and the rule of stage "models" other than *doubt* that refuses it, or None (what
+    `doubt_price` needs to price *doubt*'s thresholds, whatever they are now)."""
+
+    numbers: dict
+    marks: list
+    other: str = None
+
+
+def _weighed(answer):
+    others = [rule for rule in reading.RULES if rule.stage == "models" and rule.name != "doubt"]
+    other = next((rule.name for rule in others if any(rule.refuses(digit.measures) for digit in answer.digits)), None)
+    return Weighed({norm: reading.number(values) for norm, values in answer.probabilities.items()},
+                   [(digit.measures["doubt"], digit.measures.get("drawing", 0.0)) for digit in answer.digits], other)
+
+
+def _read(models, grey, name, digits_out=None, judge_fn=None, weighed_out=None):
     """(the number each model reads, or None; the `Refusal`, or None; seconds; the models' `reading.agreement`, or
     None). The digits read are appended to `digits_out` when given, each with the models' agreement on it: (Digit,
-    agreement's digit)."""
+    agreement's digit); an image that reached the models' judgement to `weighed_out`, as `Weighed`."""
     started = time.perf_counter()
     try:
-        answered = reading.answer_image(models, grey, name, judge_fn=judge_fn)
+        answered = reading.weigh(models, grey, name, judge_fn=judge_fn)
+        if weighed_out is not None:
+            weighed_out.append(_weighed(answered))
+        reading.judge(answered.digits, answered.probabilities, name)
     except reading.ImageError as error:
         rule = getattr(error, "rule", None)
         value = float(error.measures[reading.RULE[rule].measure]) if rule and error.measures else None
@@ -80,7 +100,7 @@ def _highest(found):
     for digit, _ in found:
         for name, value in digit.measures.items():
             highest[name] = round(float(max(highest.get(name, value), value)), 3)
-    disagreed = [digit.measures["uneven"] for digit, read in found if read["flag"] == "models disagree"]
+    disagreed = [digit.measures["uneven"] for digit, read in found if read["doubt"] > 0]
     return highest, {"digits": len(disagreed), "highest_uneven": round(float(max(disagreed, default=0.0)), 3)}
 
 
@@ -99,13 +119,22 @@ def _read_right(numbers, truth):
     return not tied and chosen == truth
 
 
-def mnist(models, images, labels, judge_fn=None):
+def _priced(priced, weighed, truth):
+    """`weighed` (the one image `_read` weighed, if it came so far) with its `truth` onto `priced`, when given."""
+    if priced is not None and weighed:
+        priced.append((weighed.pop(), truth))
+
+
+def mnist(models, images, labels, judge_fn=None, priced=None):
     """MNIST's test digits drawn large: how many are read as one digit, how many the models' majority reads right,
-    the refusals' words, the stroke measures' highest values, and the seconds per image."""
+    the refusals' words, the stroke measures' highest values, and the seconds per image. Each image that came to
+    the models' judgement is appended to `priced` as (`Weighed`, its label), when given."""
     kept = right = 0
     refused, by_rule, seconds, found = {}, {}, [], []
     for index, (image, label) in enumerate(zip(images[:, :, :, 0], labels)):
-        numbers, refusal, took, _ = _read(models, on_white(image), f"test digit {index}", found, judge_fn)
+        weighed = []
+        numbers, refusal, took, _ = _read(models, on_white(image), f"test digit {index}", found, judge_fn, weighed)
+        _priced(priced, weighed, str(label))
         seconds.append(took)
         if refusal:
             refused[refusal.words] = refused.get(refusal.words, 0) + 1
@@ -121,17 +150,19 @@ def mnist(models, images, labels, judge_fn=None):
             "median_seconds": round(float(np.median(seconds)), 4)}
 
 
-def gallery(models, folder=None, judge_fn=None):
+def gallery(models, folder=None, judge_fn=None, priced=None):
     """Each gallery image: read (each model's number) or refused (its kind and words), and the seconds it took."""
     folder = folder or gallery_folder()
-    return [gallery_row(models, os.path.join(folder, name), judge_fn) for name in GALLERY]
+    return [gallery_row(models, os.path.join(folder, name), judge_fn, priced) for name in GALLERY]
 
 
-def gallery_row(models, path, judge_fn=None):
+def gallery_row(models, path, judge_fn=None, priced=None):
     """One image of the gallery: its size, each model's number or the refusal (its kind, what was seen, its words,
     the rule that refused it and its measure's value), and the seconds it took."""
     grey = reading.read_image(path)
-    numbers, refusal, took, _ = _read(models, grey, os.path.basename(path), judge_fn=judge_fn)
+    weighed = []
+    numbers, refusal, took, _ = _read(models, grey, os.path.basename(path), judge_fn=judge_fn, weighed_out=weighed)
+    _priced(priced, weighed, None)
     refusal = refusal or NO_REFUSAL
     return {"image": os.path.basename(path), "size": list(grey.shape[::-1]), "numbers": numbers,
             "refused": refusal.kind, "seen": refusal.seen, "words": refusal.words, "rule": refusal.rule,
@@ -163,7 +194,7 @@ def evidence(found, photos_highest, gallery_rows):
     return rows
 
 
-def generated(models, images, labels, first=1000, count=10, digits=4, judge_fn=None):
+def generated(models, images, labels, first=1000, count=10, digits=4, judge_fn=None, priced=None):
     """Photos of numbers made from test digits (from index `first`) on each paper: numbers the models' majority
     reads right, of `count`."""
     rows, found = [], []
@@ -174,7 +205,10 @@ def generated(models, images, labels, first=1000, count=10, digits=4, judge_fn=N
             chosen = images[first + k * digits : first + (k + 1) * digits, :, :, 0]
             truth = "".join(str(int(label)) for label in labels[first + k * digits : first + (k + 1) * digits])
             image = photos.photo(chosen, rng, paper="plain" if paper == "table" else paper, table=paper == "table")
-            numbers, _, took, _ = _read(models, np.asarray(image.convert("L"), dtype="float32"), paper, found, judge_fn)
+            weighed = []
+            numbers, _, took, _ = _read(models, np.asarray(image.convert("L"), dtype="float32"), paper, found,
+                                        judge_fn, weighed)
+            _priced(priced, weighed, truth)
             right += _read_right(numbers, truth)
             seconds.append(took)
         rows.append({"paper": paper, "numbers": count, "read_right": right,
@@ -182,7 +216,7 @@ def generated(models, images, labels, first=1000, count=10, digits=4, judge_fn=N
     return rows, _highest(found)[0]
 
 
-def small(models, images, labels, heights=SMALL_HEIGHTS, count=20, first=2000, digits=4, judge_fn=None):
+def small(models, images, labels, heights=SMALL_HEIGHTS, count=20, first=2000, digits=4, judge_fn=None, priced=None):
     """Numbers written small: photos (1200 x 900) of `count` 4-digit numbers (test digits from index `first`) whose
     digits are `heights` pixels tall, on plain and on ruled paper (rules every 32-45 pixels): for each, how many the
     models' majority reads right, how many are refused (and how many of those as blank), and what was seen instead."""
@@ -197,7 +231,9 @@ def small(models, images, labels, heights=SMALL_HEIGHTS, count=20, first=2000, d
                 truth = "".join(str(int(label)) for label in labels[start : start + digits])
                 image = photos.photo(images[start : start + digits, :, :, 0], rng, paper=paper, digit_height=height)
                 grey = np.asarray(image.convert("L"), dtype="float32")
-                numbers, refusal, _, _ = _read(models, grey, paper, judge_fn=judge_fn)
+                weighed = []
+                numbers, refusal, _, _ = _read(models, grey, paper, judge_fn=judge_fn, weighed_out=weighed)
+                _priced(priced, weighed, truth)
                 right += _read_right(numbers, truth)
                 if refusal:
                     seen[refusal.seen] = seen.get(refusal.seen, 0) + 1
@@ -207,7 +243,7 @@ def small(models, images, labels, heights=SMALL_HEIGHTS, count=20, first=2000, d
     return rows
 
 
-def other_images(models, judge_fn=None):
+def other_images(models, judge_fn=None, priced=None):
     """Real images that no rule was set on: the 200 patches of scikit-image's `lfw_subset` (100 faces, 100 other
     parts of the same photos, 25 x 25 pixels, enlarged 16 times), its other images (chessboard_RGB,
     motorcycle_right, no_time_for_that_tiny.gif), and matplotlib's sample photo and toolbar icons (from its wheel):
@@ -227,7 +263,9 @@ def other_images(models, judge_fn=None):
     greys += [(os.path.basename(path), reading.read_image(path)) for path in paths]
     seen, read, blank = {}, [], 0
     for name, grey in greys:
-        _, refusal, _, found = _read(models, grey, name, judge_fn=judge_fn)
+        weighed = []
+        _, refusal, _, found = _read(models, grey, name, judge_fn=judge_fn, weighed_out=weighed)
+        _priced(priced, weighed, None)
         if refusal:
             seen[refusal.seen] = seen.get(refusal.seen, 0) + 1
             blank += refusal.kind == "blank"
@@ -262,11 +300,88 @@ def strokes(models, judge_fn=None):
     return rows
 
 
-def study(models, images, labels, folder=None, judge_fn=None):
-    """Every kind's rows: the refusals study's summary (without the machine, which the command adds)."""
-    made, highest = generated(models, images, labels, judge_fn=judge_fn)
-    found, rows = mnist(models, images, labels, judge_fn), gallery(models, folder, judge_fn)
+TRAINING_PRICED = 55_000  # MNIST's training digits *doubt*'s price counts; the tests hold out the rest
+DOUBTS = (0.2, 0.4, 0.6, 0.8)  # *doubt*'s thresholds priced: 1, 2, 3 or 4 of five models read otherwise
+DRAWINGS = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)  # *doubt*'s second threshold, on the judge's *drawing*
+#                                                          (1.0: never refused, always answered with the warning)
+
+
+def training_digits(models, images, labels, judge_fn=None, batch=2000):
+    """MNIST's training digits as the models see them (their 28 x 28 fields, not drawn large: 60,000 through the
+    whole reader would take most of an hour): (doubt, drawing) of each that the models' majority reads right and
+    the rule *drawing* keeps, an (n, 2) array."""
+    marks = []
+    for start in range(0, len(images), batch):
+        fields = np.asarray(images[start : start + batch], dtype="float32").reshape(-1, reading.FIELD, reading.FIELD)
+        probabilities = reading.predict(models, fields)
+        drawing = (np.asarray(judge_fn(fields[..., None])).reshape(-1) if judge_fn is not None
+                   else np.zeros(len(fields)))
+        reads = np.stack([np.argmax(values, axis=1) for values in probabilities.values()], axis=1)
+        for row, label, doubtful in zip(reads, labels[start : start + batch], drawing):
+            chosen, count, tied = reading.majority(row.tolist())
+            if not tied and chosen == int(label) and not reading.RULE["drawing"].refuses({"drawing": doubtful}):
+                marks.append((round(1 - count / len(row), 4), float(doubtful)))
+    return np.array(marks, dtype=float).reshape(-1, 2)
+
+
+def _right_marks(priced):
+    """(doubt, drawing) of each digit of the images in `priced` ([(Weighed, truth)]) whose number the models'
+    majority reads right and that no other rule of stage "models" refuses, an (n, 2) array."""
+    marks = []
+    for weighed, truth in priced:
+        chosen, _, tied = reading.majority(list(weighed.numbers.values()))
+        if weighed.other is None and not tied and chosen == truth:
+            marks.extend(weighed.marks)
+    return np.array(marks, dtype=float).reshape(-1, 2)
+
+
+def _split(marks, doubt, drawing):
+    """Which of `marks` ((n, 2) doubt, drawing) *doubt* refuses at these thresholds, and which it answers with its
+    warning (the judge finds them digits)."""
+    doubtful = marks[:, 0] >= doubt
+    return doubtful & (marks[:, 1] >= drawing), doubtful & (marks[:, 1] < drawing)
+
+
+def doubt_price(real_digits, real_images, doubts=DOUBTS, drawings=DRAWINGS, bound=reading.DOUBT_PRICE, doubt=None):
+    """What each pair of *doubt*'s thresholds (doubt, drawing) costs and buys: {"bound", "digits": {set: digits
+    read right}, "images": real images without a digit that the other rules leave to be answered, "rows": [{"doubt",
+    "drawing", "refused": {set: digits refused}, "warned": {set: digits answered with the warning},
+    "images_refused", "images_warned"}], "chosen": {"doubt", "drawing"}}. At *doubt*'s own threshold (`doubt`,
+    the rule's: most of the models do not read the digit alike), the *drawing* chosen is the lowest that refuses at
+    most `bound` of every set's digits: the most refusals the issue's price allows. `real_digits`: {set: (n, 2) (doubt, drawing) of real digits
+    the models' majority reads right}; `real_images`: [Weighed] of images that hold no digit."""
+    images = [np.array(weighed.marks, dtype=float).reshape(-1, 2) for weighed in real_images if weighed.other is None]
+    rows = []
+    for least in doubts:
+        for drawing in drawings:
+            split = {name: _split(marks, least, drawing) for name, marks in real_digits.items()}
+            seen = [_split(marks, least, drawing) for marks in images]
+            rows.append({"doubt": least, "drawing": drawing,
+                         "refused": {name: int(refused.sum()) for name, (refused, _) in split.items()},
+                         "warned": {name: int(warned.sum()) for name, (_, warned) in split.items()},
+                         "images_refused": sum(bool(refused.any()) for refused, _ in seen),
+                         "images_warned": sum(bool(warned.any() and not refused.any()) for refused, warned in seen)})
+    counts = {name: len(marks) for name, marks in real_digits.items()}
+    doubt = reading.RULE["doubt"].threshold if doubt is None else doubt
+    within = [row["drawing"] for row in rows if row["doubt"] == doubt
+              and all(row["refused"][name] <= bound * counts[name] for name in counts)]
+    return {"bound": bound, "digits": counts, "images": len(images), "rows": rows,
+            "chosen": {"doubt": doubt, "drawing": min(within, default=max(drawings))}}
+
+
+def study(models, images, labels, folder=None, judge_fn=None, training=None):
+    """Every kind's rows: the refusals study's summary (without the machine, which the command adds). `training`:
+    MNIST's training (images, labels), whose digits *doubt*'s price counts too."""
+    priced = {"photos' digits": [], "MNIST's test digits drawn large": [], "numbers written small": [], "real": []}
+    made, highest = generated(models, images, labels, judge_fn=judge_fn, priced=priced["photos' digits"])
+    found = mnist(models, images, labels, judge_fn, priced["MNIST's test digits drawn large"])
+    rows = gallery(models, folder, judge_fn, priced["real"])
+    written_small = small(models, images, labels, judge_fn=judge_fn, priced=priced["numbers written small"])
+    other = other_images(models, judge_fn, priced["real"])
+    real = {name: _right_marks(pairs) for name, pairs in priced.items() if name != "real"}
+    if training is not None:
+        real = {"MNIST's training digits": training_digits(models, *training, judge_fn), **real}
     return {"mnist": found, "gallery": rows, "generated": made, "generated_highest_measures": highest,
-            "strokes": strokes(models, judge_fn), "small": small(models, images, labels, judge_fn=judge_fn),
-            "other_images": other_images(models, judge_fn), "rules": evidence(found, highest, rows),
-            "judge": judge_fn is not None}
+            "strokes": strokes(models, judge_fn), "small": written_small, "other_images": other,
+            "rules": evidence(found, highest, rows), "judge": judge_fn is not None,
+            "doubt": {**doubt_price(real, [weighed for weighed, _ in priced["real"]]), "models": len(models)}}

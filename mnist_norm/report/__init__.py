@@ -100,6 +100,7 @@ BLOCKS = (
     Block("small_writing", (rundir.summary_path("refusals"),), digits.small_writing),
     Block("other_images", (rundir.summary_path("refusals"),), digits.other_images),
     Block("judge", (rundir.summary_path("judge"),), digits.judge_table),
+    Block("doubt", (rundir.summary_path("refusals"),), digits.doubt_table),
     Block("page_answers", (os.path.join("draw", "page.json"),), digits.page_answers),
     Block("predict_number", (os.path.join("predict", "number.json"),), digits.predict_number),
     Block("in_invariance", ("shift",), instance.in_invariance, lambda s: "in_invariance" in s),

@@ -65,7 +65,8 @@ def refusals(summary, judged=None):
             f"{summary['machine']}). Photos of 4-digit numbers read right: {generated}; a 1 drawn as one straight "
             f"line and a 7 with a ruler-straight bar, on plain and ruled paper: {len(strokes)} of "
             f"{len(summary['strokes'])} read right by every model. Numbers written small: {smallest(summary)}."
-            + (f" {judge_sentence(judged)}" if judged and summary.get("judge") else ""))
+            + (f" {judge_sentence(judged)}" if judged and summary.get("judge") else "")
+            + (f" {doubt_sentence(summary)}" if "doubt" in summary else ""))
 
 
 def judge_sentence(judged):
@@ -78,6 +79,28 @@ def judge_sentence(judged):
             f"(`judge.py`), keeps {100 * kept:.2f} % of MNIST's test digits as fields and refuses "
             f"{100 * letters:.1f} % of capital letters drawn from fonts it never saw "
             f"([how](docs/your_digits.md#a-judge-that-has-seen-what-is-not-a-digit)).")
+
+
+def _chosen_row(price):
+    chosen = price["chosen"]
+    return next(row for row in price["rows"] if (row["doubt"], row["drawing"]) == (chosen["doubt"], chosen["drawing"]))
+
+
+def doubt_sentence(summary):
+    """The rule *doubt* in one sentence: when it refuses, what it costs among real digits read right, what it
+    refuses of MNIST's test digits the majority reads wrong, and what it adds among real images without a digit."""
+    price = summary["doubt"]
+    row, of, chosen = _chosen_row(price), price["models"], price["chosen"]
+    cost = ", ".join(f"{row['refused'][name]} of {count:,} ({name})" for name, count in price["digits"].items())
+    judged = (f" where the judge's *drawing* is {chosen['drawing']:g} or more (else it is answered with that "
+              "warning)" if chosen["drawing"] > 0 else "")
+    test = "MNIST's test digits drawn large"
+    refused = summary["mnist"]["refused_by_rule"].get("doubt", 0)
+    return (f"A digit on which no {of - round(chosen['doubt'] * of) + 1} of the {of} models agree is refused as "
+            f"\"not sure\"{judged}: of the real digits the models' majority reads right, that costs {cost}; it "
+            f"refuses {refused} of MNIST's test digits, {refused - row['refused'].get(test, 0)} of them read wrong, "
+            f"and {row['images_refused']} of the {price['images']} real images without a digit that the other rules "
+            "leave ([its price](docs/your_digits.md#the-models-doubt)).")
 
 
 def smallest(summary):
@@ -200,4 +223,37 @@ def judge_table(summary):
               + f". Drawn and trained ({settings['epochs']} epochs) on {settings['training_fields']:,} fields "
               f"({settings['not_digits']:,} not digits) in {summary['seconds']['training'] / 60:.0f} minutes "
               f"({summary['machine']})."]
+    return "\n".join(lines)
+
+
+def _share(count, of):
+    return f"{count} ({100 * count / of:.2f} %)" if of else "–"
+
+
+def doubt_table(summary):
+    """What *doubt*'s thresholds cost and buy (the refusals study's "doubt"): at the rule's own *doubt*, each
+    threshold of the judge's *drawing* from which a doubtful digit is refused rather than answered with the warning
+    (the rule's own in bold); then what refusing every digit at each *doubt* would cost."""
+    price = summary["doubt"]
+    chosen, digits, of = price["chosen"], price["digits"], price["models"]
+    names = list(digits)
+    lines = ["| refused from *drawing* | " + " | ".join(f"{name} ({digits[name]:,})" for name in names)
+             + f" | real images refused (of {price['images']}) | digits answered with the warning |",
+             "|---|" + "---|" * (len(names) + 2)]
+    for row in (row for row in price["rows"] if row["doubt"] == chosen["doubt"]):
+        bold = "**" if row["drawing"] == chosen["drawing"] else ""
+        cells = [f"{bold}{row['drawing']:g}{bold}", *(_share(row["refused"][name], digits[name]) for name in names),
+                 str(row["images_refused"]), str(sum(row["warned"].values()))]
+        lines.append("| " + " | ".join(cells) + " |")
+    everything = "; ".join(
+        f"no {of - round(row['doubt'] * of) + 1} agree: " + ", ".join(f"{row['refused'][name]}" for name in names)
+        + f" real digits, {row['images_refused']} real image{'s' * (row['images_refused'] != 1)}"
+        for row in price["rows"] if row["drawing"] == 0)
+    agree = of - round(chosen["doubt"] * of) + 1
+    lines += ["", f"Real digits the models' majority reads right that *doubt* refuses (its bound: "
+              f"{100 * price['bound']:.1f} % of each set), where no {agree} of the {of} models agree on a digit and "
+              f"the judge's *drawing* is the first column's threshold or more (below it the digit is answered with "
+              f"the warning), and the real images without a digit, left to be answered by the other rules, that it "
+              f"refuses; in bold the threshold the study chose. Refusing a digit whatever the judge says, at each "
+              f"agreement ({', '.join(names)}; real images): {everything}."]
     return "\n".join(lines)
