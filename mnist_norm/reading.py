@@ -75,7 +75,7 @@ RULES = (
     # those that refuse at most DOUBT_PRICE of the real digits the models' majority reads right. Below *drawing*'s
     # second threshold such a digit is answered with the same words as a warning (`agreement`'s flag).
     Rule("doubt", "doubt", 0.6, "share of the models that do not read the digit most of them read, with the judge's "
-         "*drawing*", "not sure: the models read it as {reads}", also=("drawing", 0.0), stage="models"),
+         "*drawing*", "not sure: the models read it as {reads}", also=("drawing", 0.01), stage="models"),
     Rule("disagreed", "uneven", 3.0, "*uneven*, when some model reads it otherwise (*doubt*)",
          "a shape the models do not agree on: {models} of {of} read {digit}, and its thick and thin parts are no "
          "strokes of one pen", also=("doubt", 0.1), stage="models"),
@@ -416,7 +416,12 @@ def _printed(lines, areas, spans, extent):
     thickness = {k: areas[k - 1] / spans[k - 1] for k in lines}
     if len(lines) >= 3:
         usual = float(np.median(list(thickness.values())))
-        return [k for k in lines if thickness[k] <= 2.0 * usual]
+        across = float(np.median([spans[k - 1] for k in lines if thickness[k] <= 2.0 * usual]))
+        # Up to twice the usual thickness (a photo's rules thicken towards the camera) where it runs as far as the
+        # rules do; a line half again as thick that stops short of them is a digit's stroke (a 7's bar drawn along
+        # a ruler, 6 pixels thick against rules of 2, blurred into 8 against 5).
+        return [k for k in lines if thickness[k] <= 1.5 * usual
+                or (thickness[k] <= 2.0 * usual and spans[k - 1] >= 0.9 * across)]
     # Two lines are rules when both run most of the way across (two strokes of a "11" do not); one, all the way
     # (a span is measured less the opening's length, a sixth of the image: a line across the page spans 5/6 of it).
     return [k for k in lines if spans[k - 1] >= (0.7 if len(lines) == 2 else 0.8) * extent]
@@ -447,7 +452,13 @@ class Digit(NamedTuple):
 
 
 class NotANumber(ImageError):
-    """Marks that no number could hold: several lines of them, or more than MAX_DIGITS."""
+    """Marks that no number could hold: several lines of digit-like marks, or more than MAX_DIGITS in one.
+    `lines`: the lines' marks ([[Mark]], the number's line first) and `labels` the ink's pieces, where `_marks` found
+    them (read_number measures them before it says so)."""
+
+    def __init__(self, message, lines=None, labels=None):
+        super().__init__(message)
+        self.lines, self.labels = lines, labels
 
 
 def _stroke_width(mask):
@@ -583,8 +594,10 @@ def _the_number(marks, name):
     lines = 1 + sum(any(mark.tall >= DIGIT_SIZED * height for mark in row) for row in rows if row is not number)
     if lines > 1 or len(number) > MAX_DIGITS:
         count = sum(len(row) for row in rows)
+        others = [[mark for mark in row if mark.tall >= DIGIT_SIZED * height] for row in rows if row is not number]
         raise NotANumber(f"{name}: {count} marks in {lines} line{'s' * (lines > 1)}: more than one number "
-                         f"holds (one line of at most {MAX_DIGITS} digits); crop the image to the number")
+                         f"holds (one line of at most {MAX_DIGITS} digits); crop the image to the number",
+                         [number] + [row for row in others if row])
     return sorted(number, key=lambda mark: mark.left)
 
 
@@ -614,7 +627,11 @@ def _marks(strength, name):
     """
     pieces, labels = _pieces(strength, name)
     marks = _without_lines_and_specks(_stacked(pieces), strength, name)
-    return _with_ticks_joined(_the_number(marks, name)), labels
+    try:
+        return _with_ticks_joined(_the_number(marks, name)), labels
+    except NotANumber as error:
+        error.labels = labels
+        raise
 
 
 def stroke_measures(mine, strength=None):
@@ -722,6 +739,40 @@ def _text_lines(strength):
     return 1 + sum(after - before > 0.6 * typical for before, after in zip(middles, middles[1:]))
 
 
+def _measured(mark, sheet, strength, labels):
+    """A mark's `stroke_measures`, with its *surround*."""
+    top, bottom, left, right, own = mark.top, mark.bottom, mark.left, mark.right, list(mark.labels)
+    crop = strength[top : bottom + 1, left : right + 1]
+    mine = np.isin(labels[top : bottom + 1, left : right + 1], own)
+    measures = stroke_measures(mine & (crop > INK_THRESHOLD), crop)
+    measures["surround"] = _surround(sheet, strength, labels, (top, bottom, left, right), own)
+    return measures
+
+
+LINE_MARKS = 12  # the largest marks of a line measured to tell whether it is a line of digits (it is if most are)
+
+
+def _several_lines(error, sheet, strength, name):
+    """What several lines of marks (or one of more than MAX_DIGITS) are: `error` itself (NotANumber) where two
+    lines, or the one, are of digit-like marks (most of each line's largest LINE_MARKS pass the rules of a mark);
+    else NotADigit with what the rules saw in most of the marks that are not digit-like (a piano's keys, the stars
+    of a sky: no numbers there to crop to)."""
+    digit_lines, seen = 0, {}
+    for line in error.lines:
+        largest = sorted(line, key=lambda mark: -mark.ink)[:LINE_MARKS]
+        refused = [(refused_by(measures), measures) for measures in
+                   (_measured(mark, sheet, strength, error.labels) for mark in largest)]
+        refused = [(rule, measures) for rule, measures in refused if rule]
+        digit_lines += len(refused) < len(largest) / 2
+        for rule, measures in refused:
+            seen.setdefault(rule.name, (rule, measures, []))[2].append(measures)
+    if digit_lines >= min(2, len(error.lines)) or not seen:
+        return error
+    rule, measures, _ = max(seen.values(), key=lambda found: len(found[2]))
+    return NotADigit(name, rule.says(measures, lines=_text_lines(strength) if rule.name == "letters" else 1),
+                     rule.name, measures)
+
+
 def read_number(grey, name="image", scale=1.0):
     """The digits of a greyscale image (H, W) that holds one number (or one digit), left to right: [Digit].
 
@@ -741,15 +792,17 @@ def read_number(grey, name="image", scale=1.0):
     """
     sheet = on_the_sheet(np.asarray(grey, dtype="float32"))
     strength = without_rules(*ink(sheet, name))
-    marks, labels = _marks(strength, name)
+    try:
+        marks, labels = _marks(strength, name)
+    except NotANumber as error:
+        raise _several_lines(error, sheet, strength, name) from None
     digits = []
     for mark in marks:
-        top, bottom, left, right, own = mark.top, mark.bottom, mark.left, mark.right, list(mark.labels)
+        top, bottom, left, right = mark.top, mark.bottom, mark.left, mark.right
         crop = strength[top : bottom + 1, left : right + 1]
         region = labels[top : bottom + 1, left : right + 1]
-        mine = np.isin(region, own)
-        measures = stroke_measures(mine & (crop > INK_THRESHOLD), crop)
-        measures["surround"] = _surround(sheet, strength, labels, (top, bottom, left, right), own)
+        mine = np.isin(region, list(mark.labels))
+        measures = _measured(mark, sheet, strength, labels)
         rule = refused_by(measures)
         if rule:  # the lines of letters are counted over the whole map, so only for a mark that is letters
             raise NotADigit(name, rule.says(measures, lines=_text_lines(strength) if rule.name == "letters" else 1),

@@ -276,19 +276,24 @@ def other_images(models, judge_fn=None, priced=None):
 
 def straight_strokes(size=600, ruled_every=44):
     """A 1 drawn as one straight line 8 pixels wide and a 7 whose bar is a ruler-straight line 10 pixels thick,
-    dark on white, on plain paper and on paper ruled every `ruled_every` pixels: {name: greyscale image}."""
+    dark on white, on plain paper and on paper ruled every `ruled_every` pixels; and on the ruled paper a 7 whose bar
+    is 6 pixels thick, three times its rules (the issue's): {name: greyscale image}."""
     one = np.full((size, size), 255.0, "float32")
     one[size // 6 : 5 * size // 6, size // 2 - 4 : size // 2 + 4] = 0
-    seven = np.full((size, size), 255.0, "float32")
-    seven[size // 4 : size // 4 + 10, size // 4 : 5 * size // 6] = 0  # the bar: more than half the page wide
-    for t in range(size // 2):  # the stem, down to the left
-        y, x = size // 4 + 10 + t, int(5 * size // 6 - 0.55 * t)
-        seven[y, x - 5 : x + 5] = 0
+
+    def seven(bar):
+        grey = np.full((size, size), 255.0, "float32")
+        grey[size // 4 : size // 4 + bar, size // 4 : 5 * size // 6] = 0  # the bar: more than half the page wide
+        for t in range(size // 2):  # the stem, down to the left
+            y, x = size // 4 + bar + t, int(5 * size // 6 - 0.55 * t)
+            grey[y, x - 5 : x + 5] = 0
+        return grey
 
     def ruled(grey):
         return np.where((np.arange(size) % ruled_every < 2)[:, None], np.minimum(grey, 170.0), grey)
 
-    return {"1 plain": one, "7 plain": seven, "1 ruled": ruled(one), "7 ruled": ruled(seven)}
+    return {"1 plain": one, "7 plain": seven(10), "1 ruled": ruled(one), "7 ruled": ruled(seven(10)),
+            "7 ruled, 6-pixel bar": ruled(seven(6))}
 
 
 def strokes(models, judge_fn=None):
@@ -306,10 +311,29 @@ DRAWINGS = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)  # *doubt*'s second thres
 #                                                          (1.0: never refused, always answered with the warning)
 
 
+class Priced(NamedTuple):
+    """A set of images of real digits, as *doubt*'s price needs it: each digit's (doubt, drawing) (`marks`, (n, 2)),
+    the image it stands in (`owner`, (n,)) and each image's digits that the models' majority reads right (`right`,
+    (m,)). A rule that refuses one digit refuses its image, and with it every digit read right there."""
+
+    marks: np.ndarray
+    owner: np.ndarray
+    right: np.ndarray
+
+    def split(self, doubt, drawing):
+        """The digits read right in the images *doubt* refuses at these thresholds, and the images it answers with
+        its warning (a doubtful digit the judge finds a digit, none refused)."""
+        refused, warned = _split(self.marks, doubt, drawing)
+        images = np.zeros((2, len(self.right)), bool)
+        np.logical_or.at(images[0], self.owner, refused)
+        np.logical_or.at(images[1], self.owner, warned)
+        return int(self.right[images[0]].sum()), int((images[1] & ~images[0]).sum())
+
+
 def training_digits(models, images, labels, judge_fn=None, batch=2000):
     """MNIST's training digits as the models see them (their 28 x 28 fields, not drawn large: 60,000 through the
-    whole reader would take most of an hour): (doubt, drawing) of each that the models' majority reads right and
-    the rule *drawing* keeps, an (n, 2) array."""
+    whole reader would take most of an hour), those the models' majority reads right and the rule *drawing* keeps,
+    each an image of its own: `Priced`."""
     marks = []
     for start in range(0, len(images), batch):
         fields = np.asarray(images[start : start + batch], dtype="float32").reshape(-1, reading.FIELD, reading.FIELD)
@@ -321,18 +345,27 @@ def training_digits(models, images, labels, judge_fn=None, batch=2000):
             chosen, count, tied = reading.majority(row.tolist())
             if not tied and chosen == int(label) and not reading.RULE["drawing"].refuses({"drawing": doubtful}):
                 marks.append((round(1 - count / len(row), 4), float(doubtful)))
-    return np.array(marks, dtype=float).reshape(-1, 2)
+    marks = np.array(marks, dtype=float).reshape(-1, 2)
+    return Priced(marks, np.arange(len(marks)), np.ones(len(marks), int))
 
 
-def _right_marks(priced):
-    """(doubt, drawing) of each digit of the images in `priced` ([(Weighed, truth)]) whose number the models'
-    majority reads right and that no other rule of stage "models" refuses, an (n, 2) array."""
-    marks = []
-    for weighed, truth in priced:
-        chosen, _, tied = reading.majority(list(weighed.numbers.values()))
-        if weighed.other is None and not tied and chosen == truth:
-            marks.extend(weighed.marks)
-    return np.array(marks, dtype=float).reshape(-1, 2)
+def _right_digits(weighed, truth):
+    """How many digits of an image the models' majority reads right, digit by digit (none, where the models read
+    another count of digits than `truth` has)."""
+    numbers = list(weighed.numbers.values())
+    if len(numbers[0]) != len(truth):
+        return 0
+    found = [reading.majority([number[k] for number in numbers]) for k in range(len(truth))]
+    return sum(not tied and chosen == digit for (chosen, _, tied), digit in zip(found, truth))
+
+
+def priced_set(priced):
+    """The images of `priced` ([(Weighed, truth)]) that no other rule of stage "models" refuses, as `Priced`."""
+    kept = [(weighed, truth) for weighed, truth in priced if weighed.other is None]
+    marks = [mark for weighed, _ in kept for mark in weighed.marks]
+    owner = [k for k, (weighed, _) in enumerate(kept) for _ in weighed.marks]
+    return Priced(np.array(marks, dtype=float).reshape(-1, 2), np.array(owner, int),
+                  np.array([_right_digits(weighed, truth) for weighed, truth in kept], int))
 
 
 def _split(marks, doubt, drawing):
@@ -345,23 +378,23 @@ def _split(marks, doubt, drawing):
 def doubt_price(real_digits, real_images, doubts=DOUBTS, drawings=DRAWINGS, bound=reading.DOUBT_PRICE, doubt=None):
     """What each pair of *doubt*'s thresholds (doubt, drawing) costs and buys: {"bound", "digits": {set: digits
     read right}, "images": real images without a digit that the other rules leave to be answered, "rows": [{"doubt",
-    "drawing", "refused": {set: digits refused}, "warned": {set: digits answered with the warning},
-    "images_refused", "images_warned"}], "chosen": {"doubt", "drawing"}}. At *doubt*'s own threshold (`doubt`,
-    the rule's: most of the models do not read the digit alike), the *drawing* chosen is the lowest that refuses at
-    most `bound` of every set's digits: the most refusals the issue's price allows. `real_digits`: {set: (n, 2) (doubt, drawing) of real digits
-    the models' majority reads right}; `real_images`: [Weighed] of images that hold no digit."""
+    "drawing", "refused": {set: digits read right in the images it refuses}, "warned": {set: images answered with
+    the warning}, "images_refused", "images_warned"}], "chosen": {"doubt", "drawing"}}. At *doubt*'s own threshold
+    (`doubt`, the rule's: most of the models do not read the digit alike), the *drawing* chosen is the lowest that
+    refuses at most `bound` of every set's digits read right: the most refusals the issue's price allows.
+    `real_digits`: {set: `Priced`}; `real_images`: [Weighed] of images that hold no digit."""
     images = [np.array(weighed.marks, dtype=float).reshape(-1, 2) for weighed in real_images if weighed.other is None]
     rows = []
     for least in doubts:
         for drawing in drawings:
-            split = {name: _split(marks, least, drawing) for name, marks in real_digits.items()}
+            split = {name: found.split(least, drawing) for name, found in real_digits.items()}
             seen = [_split(marks, least, drawing) for marks in images]
             rows.append({"doubt": least, "drawing": drawing,
-                         "refused": {name: int(refused.sum()) for name, (refused, _) in split.items()},
-                         "warned": {name: int(warned.sum()) for name, (_, warned) in split.items()},
+                         "refused": {name: refused for name, (refused, _) in split.items()},
+                         "warned": {name: warned for name, (_, warned) in split.items()},
                          "images_refused": sum(bool(refused.any()) for refused, _ in seen),
                          "images_warned": sum(bool(warned.any() and not refused.any()) for refused, warned in seen)})
-    counts = {name: len(marks) for name, marks in real_digits.items()}
+    counts = {name: int(found.right.sum()) for name, found in real_digits.items()}
     doubt = reading.RULE["doubt"].threshold if doubt is None else doubt
     within = [row["drawing"] for row in rows if row["doubt"] == doubt
               and all(row["refused"][name] <= bound * counts[name] for name in counts)]
@@ -378,7 +411,7 @@ def study(models, images, labels, folder=None, judge_fn=None, training=None):
     rows = gallery(models, folder, judge_fn, priced["real"])
     written_small = small(models, images, labels, judge_fn=judge_fn, priced=priced["numbers written small"])
     other = other_images(models, judge_fn, priced["real"])
-    real = {name: _right_marks(pairs) for name, pairs in priced.items() if name != "real"}
+    real = {name: priced_set(pairs) for name, pairs in priced.items() if name != "real"}
     if training is not None:
         real = {"MNIST's training digits": training_digits(models, *training, judge_fn), **real}
     return {"mnist": found, "gallery": rows, "generated": made, "generated_highest_measures": highest,

@@ -63,7 +63,8 @@ def refusals(summary, judged=None):
             f"as one digit ({100 * found['kept_as_one_digit'] / found['digits']:.2f} %) and the models' majority reads "
             f"{found['majority_right']:,} right, in {1000 * found['median_seconds']:.0f} ms an image (median, "
             f"{summary['machine']}). Photos of 4-digit numbers read right: {generated}; a 1 drawn as one straight "
-            f"line and a 7 with a ruler-straight bar, on plain and ruled paper: {len(strokes)} of "
+            f"line and a 7 with a ruler-straight bar (10 pixels thick, and 6 on ruled paper), on plain and ruled "
+            f"paper: {len(strokes)} of "
             f"{len(summary['strokes'])} read right by every model. Numbers written small: {smallest(summary)}."
             + (f" {judge_sentence(judged)}" if judged and summary.get("judge") else "")
             + (f" {doubt_sentence(summary)}" if "doubt" in summary else ""))
@@ -238,7 +239,7 @@ def doubt_table(summary):
     chosen, digits, of = price["chosen"], price["digits"], price["models"]
     names = list(digits)
     lines = ["| refused from *drawing* | " + " | ".join(f"{name} ({digits[name]:,})" for name in names)
-             + f" | real images refused (of {price['images']}) | digits answered with the warning |",
+             + f" | real images refused (of {price['images']}) | images of digits answered with the warning |",
              "|---|" + "---|" * (len(names) + 2)]
     for row in (row for row in price["rows"] if row["doubt"] == chosen["doubt"]):
         bold = "**" if row["drawing"] == chosen["drawing"] else ""
@@ -250,7 +251,8 @@ def doubt_table(summary):
         + f" real digits, {row['images_refused']} real image{'s' * (row['images_refused'] != 1)}"
         for row in price["rows"] if row["drawing"] == 0)
     agree = of - round(chosen["doubt"] * of) + 1
-    lines += ["", f"Real digits the models' majority reads right that *doubt* refuses (its bound: "
+    lines += ["", f"Real digits the models' majority reads right that *doubt* refuses, with the other digits of their number "
+              f"(its bound: "
               f"{100 * price['bound']:.1f} % of each set), where no {agree} of the {of} models agree on a digit and "
               f"the judge's *drawing* is the first column's threshold or more (below it the digit is answered with "
               f"the warning), and the real images without a digit, left to be answered by the other rules, that it "
