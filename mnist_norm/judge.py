@@ -12,7 +12,7 @@ of a digit (another scanner, another pen) says nothing about whether it is one. 
 the five models (`reading.field`) and answers the probability that a mark is *not* a digit.
 
 `train` trains it, `measure` measures it, `export` writes judge.keras and judge.tflite, and `load` gives it as a
-function for the reader (`reading.answer_image(..., judge=...)`): Keras or LiteRT, raw 0-255 fields in.
+function for the reader (`reading.answer_image(..., judge_fn=...)`): Keras or LiteRT, raw 0-255 fields in.
 """
 
 import glob

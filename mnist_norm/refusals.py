@@ -7,6 +7,8 @@ photos of numbers made from test digits on plain paper, ruled paper and a sheet 
 digits' measures the rules that photos alone bring out rest on); a digit's own straight strokes (a 1 drawn as one
 line, a 7 with a ruler-straight bar) on plain and ruled paper; numbers written small (digits a few percent of the
 frame's height); and real images no rule's threshold was set on (`other_images`), each of which should be refused.
+Over all of them and MNIST's training digits, what each pair of thresholds of the rule *doubt* would cost among the
+real digits read right and buy among the real images (`doubt_price`), and the pair chosen.
 """
 
 import os
