@@ -47,9 +47,8 @@ def main(argv=None):
         from mnist_norm import runtimes
 
         try:
-            models = runtimes.load_models(args.models, runtimes.AUTO)
-            judge_fn = judge.load_for(args.judge, models)
-        except (runtimes.ModelError, judge.JudgeError) as error:
+            models, judge_fn = judge.load_reader(args.models, runtimes.AUTO, args.judge)
+        except judge.LOAD_ERRORS as error:
             print(f"error: {error}", file=sys.stderr)
             return 1
         (train_images, train_labels), (images, labels) = data.load_bundled()

@@ -59,9 +59,8 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     try:
-        models = runtimes.load_models(args.models, args.runtime)
-        judge_fn = judge.load_for(args.judge, models)
-    except (runtimes.ModelError, judge.JudgeError) as error:
+        models, judge_fn = judge.load_reader(args.models, args.runtime, args.judge)
+    except judge.LOAD_ERRORS as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     failed, shown = 0, []

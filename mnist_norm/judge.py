@@ -24,6 +24,7 @@ from scipy import ndimage
 
 from . import quiet_tf
 from . import reading
+from . import runtimes
 
 FONT_ROOT = "/usr/share/fonts"
 # Debian package(s) -> their font files under FONT_ROOT. The judge trains on FONTS (handwriting, and DejaVu's print for
@@ -338,8 +339,6 @@ def load(folder=FOLDER, runtime="litert"):
     if not os.path.isfile(path):
         raise JudgeError(f"{path}: no such file (judge.py writes it; --judge none reads without the judge)")
     if runtime == "litert":
-        from . import runtimes
-
         model = runtimes.LiteRTModel(path)
         return lambda fields: np.asarray(model(np.asarray(fields, "float32").reshape(-1, 28, 28, 1))).reshape(-1)
     quiet_tf.start()
@@ -364,6 +363,14 @@ def load_for(folder, models):
 
 
 NONE = "none"  # --judge none: read without the judge
+LOAD_ERRORS = (runtimes.ModelError, JudgeError)  # what `load_reader` raises for a bad folder or file
+
+
+def load_reader(models_dir, runtime, folder):
+    """The reader's networks: (the five models, `runtimes.load_models`; the judge of `folder` in their runtime,
+    `load_for`, or None). Raises one of LOAD_ERRORS, its message one line."""
+    models = runtimes.load_models(models_dir, runtime)
+    return models, load_for(folder, models)
 THRESHOLDS = (0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99)  # the price of each is measured
 
 

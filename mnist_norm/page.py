@@ -24,7 +24,6 @@ import threading
 
 import numpy as np
 
-from . import runtimes
 
 PAGE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "draw.html")  # the page, shipped with the package
 SLIDERS = {"contrast": 1.0, "background": 0.0, "noise": 0.0}  # shift.adjusted's settings at rest: no shift
@@ -52,8 +51,7 @@ class Answerer:
             from . import reading
 
             self.reading = reading
-            self.models = runtimes.load_models(self.models_dir, self.runtime)
-            self.judge_fn = judge.load_for(self.judge_dir, self.models)
+            self.models, self.judge_fn = judge.load_reader(self.models_dir, self.runtime, self.judge_dir)
         except Exception as error:  # shown on the page and in the terminal, not lost in a thread
             self.error = str(error)
             print(f"error: {error}", file=sys.stderr, flush=True)
