@@ -757,18 +757,24 @@ def _several_lines(error, sheet, strength, name):
     lines, or the one, are of digit-like marks (most of each line's largest LINE_MARKS pass the rules of a mark);
     else NotADigit with what the rules saw in most of the marks that are not digit-like (a piano's keys, the stars
     of a sky: no numbers there to crop to)."""
-    digit_lines, seen = 0, {}
+    digit_lines, refused = 0, []
     for line in error.lines:
         largest = sorted(line, key=lambda mark: -mark.ink)[:LINE_MARKS]
-        refused = [(refused_by(measures), measures) for measures in
-                   (_measured(mark, sheet, strength, error.labels) for mark in largest)]
-        refused = [(rule, measures) for rule, measures in refused if rule]
-        digit_lines += len(refused) < len(largest) / 2
-        for rule, measures in refused:
-            seen.setdefault(rule.name, (rule, measures, []))[2].append(measures)
-    if digit_lines >= min(2, len(error.lines)) or not seen:
+        found = [(refused_by(measures), measures) for measures in
+                 (_measured(mark, sheet, strength, error.labels) for mark in largest)]
+        found = [(rule, measures) for rule, measures in found if rule]
+        digit_lines += len(found) < len(largest) / 2
+        refused += found
+    if digit_lines >= min(2, len(error.lines)) or not refused:
         return error
-    rule, measures, _ = max(seen.values(), key=lambda found: len(found[2]))
+    names = [rule.name for rule, _ in refused]
+    most = max(dict.fromkeys(names), key=names.count)  # of equals, the first seen
+    return _not_a_digit(name, *next(found for found in refused if found[0].name == most), strength)
+
+
+def _not_a_digit(name, rule, measures, strength):
+    """The refusal `rule` makes of a mark of these `measures` (a mark of letters: with the lines of letters counted
+    over the whole ink map)."""
     return NotADigit(name, rule.says(measures, lines=_text_lines(strength) if rule.name == "letters" else 1),
                      rule.name, measures)
 
@@ -804,9 +810,8 @@ def read_number(grey, name="image", scale=1.0):
         mine = np.isin(region, list(mark.labels))
         measures = _measured(mark, sheet, strength, labels)
         rule = refused_by(measures)
-        if rule:  # the lines of letters are counted over the whole map, so only for a mark that is letters
-            raise NotADigit(name, rule.says(measures, lines=_text_lines(strength) if rule.name == "letters" else 1),
-                            rule.name, measures)
+        if rule:
+            raise _not_a_digit(name, rule, measures, strength)
         crop = np.where(ndimage.binary_dilation((region > 0) & ~mine, iterations=2) & ~mine, 0.0, crop)
         box = tuple(int(round(value * scale)) for value in (left, top, right + 1, bottom + 1))
         digits.append(Digit(box, field(crop), measures))
