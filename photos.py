@@ -4,6 +4,9 @@ measures what the reader reads and refuses (mnist_norm.refusals).
     python photos.py number.jpg --digits 18 19 20 21 --paper ruled    # one to try predict.py on
     python photos.py --time results/predict/photo_timing.json        # predict.py on a 12-megapixel photo
     python photos.py --refusals results/refusals/summary.json        # MNIST kept, real images refused (minutes)
+
+--refusals prints lines of words in Debian's fonts-freefont-otf and fonts-liberation (apt-get install them).
+Exit status: 0, 1 for missing models, judge or fonts, 2 for bad flags.
 """
 
 import io
@@ -47,8 +50,9 @@ def main(argv=None):
         from mnist_norm import runtimes
 
         try:
+            judge.font_files(refusals.PRINT_FONTS)
             models, judge_fn = judge.load_reader(args.models, runtimes.AUTO, args.judge)
-        except judge.LOAD_ERRORS as error:
+        except (judge.FontsMissing, *judge.LOAD_ERRORS) as error:
             print(f"error: {error}", file=sys.stderr)
             return 1
         (train_images, train_labels), (images, labels) = data.load_bundled()

@@ -307,6 +307,49 @@ def strokes(models, judge_fn=None):
     return rows
 
 
+# Lines of print in typefaces that no rule and not the judge were set on (Debian's packages).
+PRINT_FONTS = {"fonts-freefont-otf": "opentype/freefont/*.otf", "fonts-liberation": "truetype/liberation/*.ttf"}
+PRINTED = ("Total 12.50", "EXIT", "Room 214", "No. 4711", "Fig 3", "Tel 5550123", "Aug 2026", "Price 3.99", "Gate 12",
+           "exit 4", "Serial 0042", "open", "Sale", "km 42")  # words on labels and price lines, most with a number
+PRINTED_NUMBERS = ("1984", "2026", "350", "7")
+PRINT_SIZES = (30, 80)  # the type's size in points on a 1400 x 260 page: capitals 22 and 60 pixels high
+
+
+def printed_line(text, font_file, size):
+    """`text` in black type of `size` points on a white page (260, 1400): a greyscale image."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    page = Image.new("L", (1400, 260), 255)
+    ImageDraw.Draw(page).text((30, 60), text, font=ImageFont.truetype(font_file, size), fill=0)
+    return np.asarray(page, "float32")
+
+
+def printed(models, judge_fn=None):
+    """Lines of print (PRINTED, PRINTED_NUMBERS) in every face of PRINT_FONTS at PRINT_SIZES: {"fonts",
+    "lines", "refused": {rule or kind: count}, "read": [{"text", "font", "size", "number"}] the lines of words read
+    as a number, "numbers": {"lines", "read_right", "refused": {rule or kind: count}}}."""
+    from . import judge
+
+    files = [path for paths in judge.font_files(PRINT_FONTS).values() for path in paths]
+    words = {"fonts": list(PRINT_FONTS), "lines": 0, "refused": {}, "read": []}
+    numbers = {"lines": 0, "read_right": 0, "refused": {}}
+    for text in PRINTED + PRINTED_NUMBERS:
+        row = numbers if text in PRINTED_NUMBERS else words
+        for path in files:
+            for size in PRINT_SIZES:
+                found, refusal, _, _ = _read(models, printed_line(text, path, size), text, judge_fn=judge_fn)
+                row["lines"] += 1
+                if refusal:
+                    key = refusal.rule or refusal.seen
+                    row["refused"][key] = row["refused"].get(key, 0) + 1
+                elif row is numbers:
+                    numbers["read_right"] += _read_right(found, text)
+                else:
+                    words["read"].append({"text": text, "font": os.path.basename(path), "size": size,
+                                          "number": reading.majority(list(found.values()))[0]})
+    return {**words, "numbers": numbers}
+
+
 TRAINING_PRICED = 55_000  # MNIST's training digits *doubt*'s price counts; the tests hold out the rest
 DOUBTS = (0.2, 0.4, 0.6, 0.8)  # *doubt*'s thresholds priced: 1, 2, 3 or 4 of five models read otherwise
 DRAWINGS = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)  # *doubt*'s second threshold, on the judge's *drawing*
@@ -418,5 +461,6 @@ def study(models, images, labels, folder=None, judge_fn=None, training=None):
         real = {"MNIST's training digits": training_digits(models, *training, judge_fn), **real}
     return {"mnist": found, "gallery": rows, "generated": made, "generated_highest_measures": highest,
             "strokes": strokes(models, judge_fn), "small": written_small, "other_images": other,
+            "printed": printed(models, judge_fn),
             "rules": evidence(found, highest, rows), "judge": judge_fn is not None,
             "doubt": {**doubt_price(real, [weighed for weighed, _ in priced["real"]]), "models": len(models)}}

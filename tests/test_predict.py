@@ -420,3 +420,57 @@ def test_the_sheet_is_found_on_a_darker_table_and_a_shadow_is_not_a_table(test_s
                                                              np.s_[-20:, -20:]])) >= 2
         page = np.asarray(photos.photo(digits, np.random.default_rng(seed)).convert("L"), np.float32)
         assert predict.on_the_sheet(page) is page  # its shadow and falling light are soft: no table
+
+
+def _dejavu_faces():
+    """DejaVu's faces (Debian's fonts-dejavu-core and -extra, which .ci/run installs): type *print* was not set on."""
+    from mnist_norm import judge
+
+    packages = {name: pattern for name, pattern in judge.FONTS.items() if "dejavu" in name}
+    try:
+        return [path for paths in judge.font_files(packages).values() for path in paths]
+    except judge.FontsMissing as error:
+        if os.environ.get("REQUIRE_FONTS") == "1":
+            raise
+        pytest.skip(str(error))
+
+
+def _refused_by(grey):
+    try:
+        predict.read_number(grey)
+    except predict.NotADigit as error:
+        return error.rule or "not a digit"
+    except predict.ImageError as error:
+        return type(error).__name__
+    return None
+
+
+def test_a_line_of_print_is_text_and_a_printed_number_is_not():
+    from mnist_norm import refusals
+
+    faces = _dejavu_faces()[::2]  # half of its 22 faces keep the test to seconds
+    words = [_refused_by(refusals.printed_line(text, face, 80)) for text in refusals.PRINTED[:6] for face in faces]
+    numbers = [_refused_by(refusals.printed_line(text, face, 80)) for text in refusals.PRINTED_NUMBERS[:2]
+               for face in faces]
+    assert words.count("print") >= 0.3 * len(words)  # the others: other rules, the judge, or read (the docs' count)
+    assert "print" not in numbers
+    assert not predict.RULE["print"].refuses({"small letters": 0})
+    with pytest.raises(predict.NotADigit, match=r"\(text: a line of print, not a handwritten number\)"):
+        predict.read_number(refusals.printed_line("Total 12.50", [f for f in _dejavu_faces() if "SansMono.ttf" in f][0], 80))
+
+
+def test_handwritten_numbers_on_a_baseline_are_not_print(test_set):
+    """MNIST's digits written as numbers on photos, on plain and ruled paper, some small: *print* refuses none, nor a
+    number whose digits stand level on one baseline, one of them a small 0 (hands vary in height more than type)."""
+    images = test_set[0][:, :, :, 0]
+    rng = np.random.default_rng(45)
+    for k in range(24):
+        image = photos.photo(images[4000 + 4 * k : 4004 + 4 * k], rng, size=(600, 800), paper=["plain", "ruled"][k % 2],
+                             digit_height=[None, 40][k // 12])
+        assert _refused_by(np.asarray(image.convert("L"), "float32")) != "print"
+    marks = [predict.Mark(10, 69, 10 + 50 * k, 40 + 50 * k, (k,), 500) for k in range(3)]
+    assert predict.small_letters(marks) == 0  # three of one height: no small mark
+    assert predict.small_letters(marks + [predict.Mark(27, 69, 160, 190, (3,), 300)]) == 1  # a small letter on them
+    uneven = [predict.Mark(10, 69, 10, 40, (0,), 500), predict.Mark(4, 66, 60, 90, (1,), 500),
+              predict.Mark(14, 71, 110, 140, (2,), 500), predict.Mark(27, 69, 160, 190, (3,), 300)]
+    assert predict.small_letters(uneven) == 0  # heights 60, 63, 58 and baselines 69, 66, 71: a hand's

@@ -99,6 +99,7 @@ BLOCKS = (
     Block("refusal_rules", (rundir.summary_path("refusals"),), digits.refusal_rules),
     Block("small_writing", (rundir.summary_path("refusals"),), digits.small_writing),
     Block("other_images", (rundir.summary_path("refusals"),), digits.other_images),
+    Block("printed", (rundir.summary_path("refusals"),), digits.printed, lambda s: "printed" in s),
     Block("judge", (rundir.summary_path("judge"),), digits.judge_table),
     Block("doubt", (rundir.summary_path("refusals"),), digits.doubt_table),
     Block("page_answers", (os.path.join("draw", "page.json"),), digits.page_answers),

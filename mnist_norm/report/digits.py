@@ -162,6 +162,21 @@ def other_images(summary):
             + (f": {read}" if read else "") + ".")
 
 
+def printed(summary):
+    """Lines of print in faces no rule was set on: what the reader refused (by which rule) and read of the lines of
+    words, and of the printed numbers."""
+    words, numbers = summary["printed"], summary["printed"]["numbers"]
+    refused = sum(words["refused"].values())
+    read = "; ".join(f"\"{row['text']}\" in {row['font'].rsplit('.', 1)[0]} at {row['size']} pt as {row['number']}"
+                     for row in words["read"])
+    by_print = numbers["refused"].get("print", 0)
+    return (f"Of {words['lines']} lines of printed words ({', '.join(words['fonts'])}), {refused} are refused "
+            f"(by rule or kind: {_most_first(words['refused'])}) and {len(words['read'])} read as a number"
+            + (f": {read}" if read else "") + f". Of {numbers['lines']} printed numbers, {numbers['read_right']} are "
+            f"read right and {sum(numbers['refused'].values())} refused ({_most_first(numbers['refused']) or 'none'});"
+            f" *print* refuses {by_print}.")
+
+
 def _value(value):
     return "–" if value is None else f"{value:g}"
 
