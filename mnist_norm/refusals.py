@@ -128,14 +128,14 @@ def _priced(priced, weighed, truth):
 
 
 def mnist(models, images, labels, judge_fn=None, priced=None):
-    """MNIST's test digits drawn large: how many are read as one digit, how many the models' majority reads right,
+    """MNIST's digits (its test digits, or training digits for the rules' evidence) drawn large: how many are read as one digit, how many the models' majority reads right,
     the refusals' words, the stroke measures' highest values, and the seconds per image. Each image that came to
     the models' judgement is appended to `priced` as (`Weighed`, its label), when given."""
     kept = right = 0
     refused, by_rule, seconds, found = {}, {}, [], []
     for index, (image, label) in enumerate(zip(images[:, :, :, 0], labels)):
         weighed = []
-        numbers, refusal, took, _ = _read(models, on_white(image), f"test digit {index}", found, judge_fn, weighed)
+        numbers, refusal, took, _ = _read(models, on_white(image), f"digit {index}", found, judge_fn, weighed)
         _priced(priced, weighed, str(label))
         seconds.append(took)
         if refusal:
@@ -351,6 +351,7 @@ def printed(models, judge_fn=None):
 
 
 TRAINING_PRICED = 55_000  # MNIST's training digits *doubt*'s price counts; the tests hold out the rest
+TRAINING_EVIDENCE = 10_000  # MNIST's first training digits drawn large whose measures are the rules' evidence (minutes)
 DOUBTS = (0.2, 0.4, 0.6, 0.8)  # *doubt*'s thresholds priced: 1, 2, 3 or 4 of five models read otherwise
 DRAWINGS = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)  # *doubt*'s second threshold, on the judge's *drawing*
 #                                                          (1.0: never refused, always answered with the warning)
@@ -449,7 +450,8 @@ def doubt_price(real_digits, real_images, doubts=DOUBTS, drawings=DRAWINGS, boun
 
 def study(models, images, labels, folder=None, judge_fn=None, training=None):
     """Every kind's rows: the refusals study's summary (without the machine, which the command adds). `training`:
-    MNIST's training (images, labels), whose digits *doubt*'s price counts too."""
+    MNIST's training (images, labels), whose digits *doubt*'s price counts too and whose first TRAINING_EVIDENCE,
+    drawn large, are the rules' evidence (without them, the test digits are)."""
     priced = {"photos' digits": [], "MNIST's test digits drawn large": [], "numbers written small": [], "real": []}
     made, highest = generated(models, images, labels, judge_fn=judge_fn, priced=priced["photos' digits"])
     found = mnist(models, images, labels, judge_fn, priced["MNIST's test digits drawn large"])
@@ -457,10 +459,13 @@ def study(models, images, labels, folder=None, judge_fn=None, training=None):
     written_small = small(models, images, labels, judge_fn=judge_fn, priced=priced["numbers written small"])
     other = other_images(models, judge_fn, priced["real"])
     real = {name: priced_set(pairs) for name, pairs in priced.items() if name != "real"}
+    drawn = {}
     if training is not None:
         real = {"MNIST's training digits": training_digits(models, *training, judge_fn), **real}
-    return {"mnist": found, "gallery": rows, "generated": made, "generated_highest_measures": highest,
+        images_, labels_ = (values[:TRAINING_EVIDENCE] for values in training)
+        drawn = {"training_drawn": mnist(models, np.asarray(images_).reshape(-1, 28, 28, 1), labels_, judge_fn)}
+    return {"mnist": found, **drawn, "gallery": rows, "generated": made, "generated_highest_measures": highest,
             "strokes": strokes(models, judge_fn), "small": written_small, "other_images": other,
             "printed": printed(models, judge_fn),
-            "rules": evidence(found, highest, rows), "judge": judge_fn is not None,
+            "rules": evidence(drawn.get("training_drawn", found), highest, rows), "judge": judge_fn is not None,
             "doubt": {**doubt_price(real, [weighed for weighed, _ in priced["real"]]), "models": len(models)}}

@@ -156,6 +156,25 @@ def test_the_committed_price_chose_the_rules_thresholds_and_held_out_digits_stay
     assert found.right.sum() > 4900 and refused <= reading.DOUBT_PRICE * found.right.sum()
 
 
+def test_the_rules_evidence_is_measured_on_training_digits_and_no_rule_of_a_mark_refuses_them():
+    """The committed study's evidence for each rule is its measure's highest among MNIST's first TRAINING_EVIDENCE
+    training digits drawn large (not the test digits the thresholds were set on), the table of rules says so, and
+    each rule of a mark stays above it, as docs/your_digits.md states."""
+    from mnist_norm.report import digits as report_digits
+
+    with open(os.path.join(RESULTS, "refusals", "summary.json"), encoding="utf-8") as handle:
+        summary = json.load(handle)
+    drawn = summary["training_drawn"]
+    assert drawn["digits"] == refusals.TRAINING_EVIDENCE
+    for row in summary["rules"]:
+        rule = reading.RULE[row["name"]]
+        if rule.name != "disagreed":
+            assert row["mnist_highest"] == drawn["highest_measures"].get(rule.measure)
+        if rule.stage == "mark":
+            assert row["mnist_highest"] < rule.threshold and row["mnist_refused"] == 0
+    assert "| highest among MNIST's training digits kept |" in report_digits.refusal_rules(summary)
+
+
 def test_more_than_one_number_only_where_two_lines_of_digit_like_marks_stand(test_set):
     """Two lines of handwritten digits, or fourteen in one, are more than one number; a line of digits over a line of
     filled blots, or a real face patch whose marks stand in two lines (lfw_subset[193]), is what the rules saw."""

@@ -183,10 +183,13 @@ def _value(value):
 
 def refusal_rules(summary):
     """Each rule of reading.RULES as the refusals study recorded it (found by its name, never its words): its
-    measure, the threshold, the highest value among MNIST's test digits kept and among the photos' digits (what the
-    threshold must stay above), the MNIST digits it refuses and the gallery images it refuses, with their value."""
-    disagreed = summary["mnist"]["models_disagree"]
-    lines = ["| rule | measure | refused from | highest among MNIST's test digits kept | MNIST's test digits it "
+    measure, the threshold, the highest value among MNIST's training digits kept (its test digits in a summary
+    without them) and among the photos' digits (what the threshold must stay above), the MNIST digits it refuses
+    and the gallery images it refuses, with their value."""
+    found = summary.get("training_drawn", summary["mnist"])
+    which = "training" if "training_drawn" in summary else "test"
+    disagreed = found["models_disagree"]
+    lines = [f"| rule | measure | refused from | highest among MNIST's {which} digits kept | MNIST's {which} digits it "
              "refuses | highest among the photos' digits | gallery images it refuses (their value) |",
              "|---|---|---|---|---|---|---|"]
     for rule in summary["rules"]:
@@ -197,12 +200,12 @@ def refusal_rules(summary):
             measure, threshold = rule["also"]
             lines.append(f"| | with *{measure}* | {threshold:g} | {rule['also_highest']:g} | | "
                          f"{summary['generated_highest_measures'][measure]:g} | |")
-    found = summary["mnist"]
-    lines += ["", f"Over all {found['digits']:,} test digits, each drawn 8x on white; a digit counts when read as one "
+    first = "the first " if which == "training" else "all "
+    lines += ["", f"Over {first}{found['digits']:,} {which} digits, each drawn 8x on white; a digit counts when read as one "
               f"digit ({disagreed['digits']} of them are read differently by some model: *disagreed*'s column is "
               "their highest *uneven*); the photos: 10 numbers of 4 digits on each paper. A rule refuses a mark "
               "whose measure is its threshold or more (*uneven* only with *tones*; *writing* counts the image's "
-              "marks together, before each mark is measured). Before these, an image "
+              "marks together, before each mark is measured, and *print* the number's line). Before these, an image "
               "whose brightness spans under 24 grey levels is blank, and one with contrast but no strokes standing "
               "out of its texture is \"a photo or a texture\"."]
     return "\n".join(lines)
