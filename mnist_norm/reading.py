@@ -574,7 +574,8 @@ def _line_or_writing(mark, height, width):
 
 
 def _without_lines_and_specks(marks, strength, name):
-    """Step 3: the marks that are neither a paper's lines, nor writing, nor specks."""
+    """Step 3: the marks that are neither a paper's lines, nor writing, nor specks, and how many were writing (the
+    measure of the rule *writing*)."""
     kinds = [_line_or_writing(mark, *strength.shape) for mark in marks]
     rule, measured = RULE["writing"], {"dashes": kinds.count("writing")}
     if rule.refuses(measured):  # letters joined into words, in lines: a page of text
@@ -584,7 +585,8 @@ def _without_lines_and_specks(marks, strength, name):
         raise NotADigit(name, "only lines or specks")
     tallest = max(mark.tall for mark in marks)
     most = max(mark.ink for mark in marks)
-    return [mark for mark in marks if max(mark.tall, mark.wide) >= SPECK_SIZE * tallest and mark.ink >= SPECK_INK * most]
+    return ([mark for mark in marks if max(mark.tall, mark.wide) >= SPECK_SIZE * tallest and mark.ink >= SPECK_INK * most],
+            measured["dashes"])
 
 
 def _the_number(marks, name):
@@ -646,7 +648,8 @@ def small_letters(marks):
 
 
 def _marks(strength, name):
-    """The digit-like marks of an ink map, left to right ([Mark]), and the labels array: the ink's pieces
+    """The digit-like marks of an ink map, left to right ([Mark]), the labels array and the dashes of writing left
+    out (the measure of *writing*): the ink's pieces
     (`_pieces`), stacked pieces joined (`_stacked`), a paper's lines, writing and specks left out
     (`_without_lines_and_specks`), the number's line (`_the_number`), and ticks joined to their digits
     (`_with_ticks_joined`).
@@ -656,9 +659,9 @@ def _marks(strength, name):
             lines; NotANumber: digit-sized marks in several lines, or more than MAX_DIGITS.
     """
     pieces, labels = _pieces(strength, name)
-    marks = _without_lines_and_specks(_stacked(pieces), strength, name)
+    marks, dashes = _without_lines_and_specks(_stacked(pieces), strength, name)
     try:
-        return _with_ticks_joined(_the_number(marks, name)), labels
+        return _with_ticks_joined(_the_number(marks, name)), labels, dashes
     except NotANumber as error:
         error.labels = labels
         raise
@@ -829,10 +832,11 @@ def read_number(grey, name="image", scale=1.0):
     sheet = on_the_sheet(np.asarray(grey, dtype="float32"))
     strength = without_rules(*ink(sheet, name))
     try:
-        marks, labels = _marks(strength, name)
+        marks, labels, dashes = _marks(strength, name)
     except NotANumber as error:
         raise _several_lines(error, sheet, strength, name) from None
-    line = {RULE["print"].measure: small_letters(marks)}
+    # the measures of the number's line, kept with each digit's own as the rules' evidence (the refusals study)
+    line = {RULE["writing"].measure: dashes, RULE["print"].measure: small_letters(marks)}
     if RULE["print"].refuses(line):
         raise NotADigit(name, RULE["print"].says(line), "print", line)
     digits = []

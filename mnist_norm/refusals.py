@@ -174,8 +174,8 @@ def gallery_row(models, path, judge_fn=None, priced=None):
 def evidence(found, photos_highest, gallery_rows):
     """Each rule of `reading.RULES` and what the data say of it: {"name", "measure", "threshold", "also", "about",
     "message", "stage", "mnist_highest": the highest value of its measure among MNIST's digits the reader kept
-    (for *disagreed*, among those the models do not all read alike; None for a measure of the image's marks
-    together, which is not recorded per digit), "also_highest": the same of its second measure,
+    (for *disagreed*, among those the models do not all read alike; a measure of the number's line, *writing*'s
+    and *print*'s, is recorded with each of its digits), "also_highest": the same of its second measure,
     "photos_highest": among the photos' digits, "mnist_refused": MNIST digits it refuses, "refuses": [{"image",
     "value"}] the gallery images it refuses, with their value}. `found`: `mnist`'s result; `photos_highest`:
     `generated`'s highest measures; `gallery_rows`: `gallery`'s rows."""
