@@ -65,6 +65,11 @@ def font_files(packages=None):
     return found
 
 
+def font_paths(packages=None):
+    """The font files of `packages` (`font_files`), in one list."""
+    return [path for paths in font_files(packages).values() for path in paths]
+
+
 def _drawn(draw_on):
     image = Image.new("L", (CANVAS, CANVAS))
     draw_on(ImageDraw.Draw(image))
@@ -261,7 +266,7 @@ def training_set(digits, rng, per_glyph=100, doodles=9000, photographs=0):
     fonts' digits are drawn by the same hand (`by_hand`) as their letters: only a glyph's shape tells them apart,
     not how it was drawn. With `photographs`, that many of `digits` and as many letters and doodles are also
     written on photos and read back (`photographed`), so that a photo's fields are not a class of their own."""
-    files = [path for paths in font_files(FONTS).values() for path in paths]
+    files = font_paths(FONTS)
     letters, _ = drawn_fields(files, LETTERS, per_glyph, rng)
     font_digits, _ = drawn_fields(files, DIGITS, per_glyph, rng)
     drawings, _ = doodle_fields(doodles, rng)
@@ -379,7 +384,7 @@ def measured_sets(test_digits, rng, per_glyph=8):
     MNIST's test digits, the same in styles further than training went (thick, blurred, lower resolution), the
     unseen fonts' digits (other hands' digits) and letters, doodles of a new draw."""
     test_digits = np.asarray(test_digits, "float32").reshape(-1, 28, 28)
-    unseen = [path for paths in font_files(UNSEEN_FONTS).values() for path in paths]
+    unseen = font_paths(UNSEEN_FONTS)
     some = test_digits[:2000]
     digit_fields, digit_names = drawn_fields(unseen, DIGITS, per_glyph, rng)
     letter_fields, letter_names = drawn_fields(unseen, LETTERS, per_glyph, rng)

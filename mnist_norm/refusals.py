@@ -128,7 +128,8 @@ def _priced(priced, weighed, truth):
 
 
 def mnist(models, images, labels, judge_fn=None, priced=None):
-    """MNIST's digits (its test digits, or training digits for the rules' evidence) drawn large: how many are read as one digit, how many the models' majority reads right,
+    """MNIST's digits (its test digits, or training digits for the rules' evidence) drawn large: how many are read
+    as one digit, how many the models' majority reads right,
     the refusals' words, the stroke measures' highest values, and the seconds per image. Each image that came to
     the models' judgement is appended to `priced` as (`Weighed`, its label), when given."""
     kept = right = 0
@@ -330,7 +331,7 @@ def printed(models, judge_fn=None):
     as a number, "numbers": {"lines", "read_right", "refused": {rule or kind: count}}}."""
     from . import judge
 
-    files = [path for paths in judge.font_files(PRINT_FONTS).values() for path in paths]
+    files = judge.font_paths(PRINT_FONTS)
     words = {"fonts": list(PRINT_FONTS), "lines": 0, "refused": {}, "read": []}
     numbers = {"lines": 0, "read_right": 0, "refused": {}}
     for text in PRINTED + PRINTED_NUMBERS:

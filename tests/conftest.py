@@ -65,6 +65,19 @@ def test_set():
     return images, labels
 
 
+def fonts(packages):
+    """The font files of Debian's `packages` ({package: pattern}, as mnist_norm.judge's FONTS); a test skips without
+    them, but fails under REQUIRE_FONTS=1 (.ci/run installs them)."""
+    from mnist_norm import judge
+
+    try:
+        return judge.font_paths(packages)
+    except judge.FontsMissing as error:
+        if os.environ.get("REQUIRE_FONTS") == "1":
+            raise
+        pytest.skip(str(error))
+
+
 def copy_project(target):
     """A copy of the project as a fresh clone would hold it (the files git tracks, and new files it does not
     ignore, as they are on disk now), committed in a repository of its own: `git status` there shows what a

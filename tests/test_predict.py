@@ -19,7 +19,7 @@ import predict as predict_command
 from mnist_norm import runtimes
 from mnist_norm import variants
 
-from conftest import committed, RESULTS, ROOT  # noqa: E402
+from conftest import committed, fonts, RESULTS, ROOT  # noqa: E402
 COUNT = 30  # test digits written as files in each form
 
 
@@ -426,13 +426,7 @@ def _dejavu_faces():
     """DejaVu's faces (Debian's fonts-dejavu-core and -extra, which .ci/run installs): type *print* was not set on."""
     from mnist_norm import judge
 
-    packages = {name: pattern for name, pattern in judge.FONTS.items() if "dejavu" in name}
-    try:
-        return [path for paths in judge.font_files(packages).values() for path in paths]
-    except judge.FontsMissing as error:
-        if os.environ.get("REQUIRE_FONTS") == "1":
-            raise
-        pytest.skip(str(error))
+    return fonts({name: pattern for name, pattern in judge.FONTS.items() if "dejavu" in name})
 
 
 def _refused_by(grey):
