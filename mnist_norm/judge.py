@@ -215,14 +215,17 @@ def restyled(field, rng, style=None, strength=1.0):
 
 
 def drawn_fields(files, characters, per_glyph, rng):
-    """Fields of each font file's `characters`, `per_glyph` hand-drawn versions of each: (fields, characters)."""
-    fields, names = [], []
+    """Fields of each font file's `characters`, `per_glyph` hand-drawn versions of each: (fields, characters,
+    fonts: each field's font, its file's name without the extension)."""
+    fields, names, fonts = [], [], []
     for path in files:
+        font = os.path.splitext(os.path.basename(path))[0]
         for character, ink in glyphs(path, characters).items():
             for _ in range(per_glyph):
                 fields.append(as_field(by_hand(ink, rng)))
                 names.append(character)
-    return np.stack(fields).astype("float32"), names
+                fonts.append(font)
+    return np.stack(fields).astype("float32"), names, fonts
 
 
 def doodle_fields(count, rng):
@@ -267,8 +270,8 @@ def training_set(digits, rng, per_glyph=100, doodles=9000, photographs=0):
     not how it was drawn. With `photographs`, that many of `digits` and as many letters and doodles are also
     written on photos and read back (`photographed`), so that a photo's fields are not a class of their own."""
     files = font_paths(FONTS)
-    letters, _ = drawn_fields(files, LETTERS, per_glyph, rng)
-    font_digits, _ = drawn_fields(files, DIGITS, per_glyph, rng)
+    letters = drawn_fields(files, LETTERS, per_glyph, rng)[0]
+    font_digits = drawn_fields(files, DIGITS, per_glyph, rng)[0]
     drawings, _ = doodle_fields(doodles, rng)
     digits = np.asarray(digits, "float32").reshape(-1, 28, 28)
     others = _half_restyled(np.concatenate([letters, drawings]), rng)
@@ -380,40 +383,60 @@ THRESHOLDS = (0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99)  # the price of each is meas
 
 
 def measured_sets(test_digits, rng, per_glyph=8):
-    """The fields the judge is measured on, none of them trained on: {name: (fields, is a digit[, characters])}:
+    """The fields the judge is measured on, none of them trained on: {name: (fields, is a digit[, characters, fonts])}:
     MNIST's test digits, the same in styles further than training went (thick, blurred, lower resolution), the
     unseen fonts' digits (other hands' digits) and letters, doodles of a new draw."""
     test_digits = np.asarray(test_digits, "float32").reshape(-1, 28, 28)
     unseen = font_paths(UNSEEN_FONTS)
     some = test_digits[:2000]
-    digit_fields, digit_names = drawn_fields(unseen, DIGITS, per_glyph, rng)
-    letter_fields, letter_names = drawn_fields(unseen, LETTERS, per_glyph, rng)
+    digit_drawn = drawn_fields(unseen, DIGITS, per_glyph, rng)
+    letter_drawn = drawn_fields(unseen, LETTERS, per_glyph, rng)
     return {
         "MNIST test digits": (test_digits, True),
         "MNIST thick (a pen twice as heavy)": (np.stack([restyled(f, rng, "heavy pen", 2) for f in some]), True),
         "MNIST blurred further": (np.stack([restyled(f, rng, "blurred", 1.8) for f in some]), True),
         "MNIST at 6 to 9 pixels": (np.stack([restyled(f, rng, "low resolution", 1.6) for f in some]), True),
-        "digits of the unseen fonts": (digit_fields, True, digit_names),
-        "letters of the unseen fonts": (letter_fields, False, letter_names),
+        "digits of the unseen fonts": (digit_drawn[0], True, *digit_drawn[1:]),
+        "letters of the unseen fonts": (letter_drawn[0], False, *letter_drawn[1:]),
         "doodles (a new draw)": (doodle_fields(600, rng)[0], False),
     }
 
 
 def measure(judge_fn, sets, thresholds=THRESHOLDS):
     """{set: {"count", "digits": bool, "kept": {threshold: share of fields judged digits}, and where a set names
-    its characters, "by_character": {character: share kept at the rule's threshold}}} (kept: P(not a digit) below
-    the threshold)."""
+    its characters and fonts, "by_character" and "by_font": {character or font: share kept at the rule's threshold}}}
+    (kept: P(not a digit) below the threshold)."""
     rows = {}
     threshold = reading.RULE["drawing"].threshold
-    for name, (fields, digits, *characters) in sets.items():
+    for name, (fields, digits, *named) in sets.items():
         doubt = np.concatenate([judge_fn(fields[k : k + 1000]) for k in range(0, len(fields), 1000)])
         rows[name] = {"count": int(len(fields)), "digits": bool(digits),
                       "kept": {str(t): round(float(np.mean(doubt < t)), 5) for t in thresholds}}
-        if characters:
-            names = np.array(characters[0])
-            rows[name]["by_character"] = {c: round(float(np.mean(doubt[names == c] < threshold)), 4)
-                                          for c in sorted(set(characters[0]))}
+        for key, names in zip(("by_character", "by_font"), map(np.array, named)):
+            rows[name][key] = {str(n): round(float(np.mean(doubt[names == n] < threshold)), 4) for n in sorted(set(names))}
     return rows
+
+
+def measured(folder, test_digits, seed):
+    """The LiteRT judge of `folder` measured (`measure`) on `measured_sets` drawn with `seed`'s own draw."""
+    return measure(load(folder, "litert"), measured_sets(test_digits, np.random.default_rng(seed + 2000)))
+
+
+def remeasure(folder=FOLDER):
+    """The judge of `folder` measured again as `study` measured it (its seed), without training: its summary's sets
+    rewritten, for a change to what the judge is measured on. Returns the summary."""
+    from . import data
+    from . import rundir
+
+    path = rundir.summary_path(folder)
+    try:
+        summary = rundir.read_json(path)
+    except (OSError, ValueError) as error:
+        raise JudgeError(f"{path}: no judge's summary to measure again ({error.__class__.__name__})") from None
+    _, (test_images, _) = data.load_bundled()
+    summary["sets"] = measured(folder, test_images, summary["settings"]["seed"])
+    rundir.write_json(path, summary)
+    return summary
 
 
 def study(output=FOLDER, seed=1, epochs=10, validation_digits=5000, photographs=3000, log=print):
@@ -440,8 +463,7 @@ def study(output=FOLDER, seed=1, epochs=10, validation_digits=5000, photographs=
                     history_path=rundir.file(output, "history"))
     trained = time.perf_counter() - started
     export(network, output)
-    judged = load(output, "litert")
-    rows = measure(judged, measured_sets(test_images, np.random.default_rng(seed + 2000)))
+    rows = measured(output, test_images, seed)
     summary = {"settings": {"seed": seed, "epochs": epochs, "training_fields": int(len(fields)),
                             "photographed": photographs,
                             "not_digits": int(labels.sum()), "letters": LETTERS, "doodles": list(DOODLES),

@@ -234,11 +234,15 @@ def judge_table(summary):
         shares = [row["kept"][t] if row["digits"] else 1 - row["kept"][t] for t in thresholds]
         cells = " | ".join(f"**{100 * v:.2f}**" if t == chosen else f"{100 * v:.2f}" for t, v in zip(thresholds, shares))
         lines.append(f"| {name} | {row['count']:,} | {'kept' if row['digits'] else 'refused'} (%) | {cells} |")
-    letters = summary["sets"]["letters of the unseen fonts"]["by_character"]
+    letters = summary["sets"]["letters of the unseen fonts"]
     settings = summary["settings"]
+
+    def refused(shares):
+        return ", ".join(f"{name} {100 * (1 - kept):.0f} %" for name, kept in shares.items())
+
     lines += ["", f"Per cent kept or refused as *drawing*'s threshold (the judge's P(not a digit)) varies; in bold the "
               f"rule's own, {chosen}. Letters of the unseen fonts ({', '.join(settings['unseen_fonts'])}) refused "
-              "at it, letter by letter: " + ", ".join(f"{c} {100 * (1 - v):.0f} %" for c, v in letters.items())
+              f"at it, letter by letter: {refused(letters['by_character'])}; font by font: {refused(letters['by_font'])}"
               + f". Drawn and trained ({settings['epochs']} epochs) on {settings['training_fields']:,} fields "
               f"({settings['not_digits']:,} not digits) in {summary['seconds']['training'] / 60:.0f} minutes "
               f"({summary['machine']})."]
