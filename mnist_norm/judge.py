@@ -28,8 +28,9 @@ from . import runtimes
 
 FONT_ROOT = "/usr/share/fonts"
 # Debian package(s) -> their font files under FONT_ROOT. The judge trains on FONTS (handwriting, and DejaVu's print for
-# more letter shapes) and is measured on UNSEEN_FONTS. Left out: fonts-sjfonts' Delphine and fonts-cabinsketch
-# draw hollow or hatched outlines, fonts-kristi and fonts-ecolier-court joined-up script, not a pen's capitals.
+# more letter shapes) and is measured on UNSEEN_FONTS. Left out: fonts-kristi and fonts-ecolier-court draw joined-up
+# script, not a pen's capitals. Judges trained also on fonts-sjfonts' Delphine (a pen's capitals), and on it and
+# fonts-cabinsketch (hatched outlines), refused more letters and more real digits (docs/your_digits.md, the judge).
 FONTS = {"fonts-bwht": "opentype/bwht/*.otf", "fonts-comic-neue": "opentype/comic-neue/*.otf",
          "fonts-dkg-handwriting": "truetype/fifthhorseman/*.ttf", "fonts-rufscript": "truetype/rufscript/*.ttf",
          "fonts-klee": "truetype/klee/*.ttf", "fonts-tomsontalks": "truetype/tomsontalks/*.ttf",
