@@ -708,7 +708,7 @@ def not_a_digit(measures, lines=1):
     return rule.says(measures, lines=lines) if rule else None
 
 
-def judge(digits, probabilities, name="image"):
+def judge(digits, probabilities, name="image", found=None):
     """The models' part of the judgement (after `read_number` and `predict`): each rule of stage "models" in turn
     (RULES), over the digits' measures with each digit's *doubt* (`agreement`) written into them where `weigh` has
     not (it measures the fields before the page's sliders change them). A mark the judge
@@ -717,10 +717,12 @@ def judge(digits, probabilities, name="image"):
     whose strokes are uneven and that some model reads otherwise (*disagreed*). Each measure alone happens in real
     digits; the refusals study measures what each pair of thresholds costs (docs/your_digits.md).
 
+    `found`: the models' `agreement` on `probabilities` where the caller has it (`weigh`'s `Answer`).
+
     Raises:
         NotADigit: such a mark.
     """
-    found = agreement(probabilities)
+    found = agreement(probabilities) if found is None else found
     for digit, read in zip(digits, found["digits"]):
         if digit.measures is not None:
             digit.measures.setdefault("doubt", read["doubt"])
@@ -979,7 +981,7 @@ def answer_image(models, grey, name="image", scale=1.0, adjust=None, judge_fn=No
         ImageError: refused (NoInk, NotADigit with what was seen, NotANumber), the reason in its message.
     """
     weighed = weigh(models, grey, name, scale, adjust, judge_fn)
-    judge(weighed.digits, weighed.probabilities, name)
+    judge(weighed.digits, weighed.probabilities, name, weighed.found)
     return weighed
 
 

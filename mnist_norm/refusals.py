@@ -83,7 +83,7 @@ def _read(models, grey, name, digits_out=None, judge_fn=None, weighed_out=None):
         answered = reading.weigh(models, grey, name, judge_fn=judge_fn)
         if weighed_out is not None:
             weighed_out.append(_weighed(answered))
-        reading.judge(answered.digits, answered.probabilities, name)
+        reading.judge(answered.digits, answered.probabilities, name, answered.found)
     except reading.ImageError as error:
         rule = getattr(error, "rule", None)
         value = float(error.measures[reading.RULE[rule].measure]) if rule and error.measures else None
