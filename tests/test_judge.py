@@ -169,8 +169,11 @@ def test_judge_py_measures_the_committed_judge_again_as_its_summary_says(tmp_pat
     with open(folder / "summary.json") as handle:
         measured = json.load(handle)["sets"]
     assert list(measured) == list(committed["sets"])
-    for name, row in committed["sets"].items():  # within a few fields: machines round floats differently
-        tolerance = {"kept": 2.5 / row["count"], "by_character": 0.1, "by_font": 0.05}  # of 40 and 88 fields
+    for name, row in committed["sets"].items():
+        # Within a few fields: machines round floats differently, and under requirements-lowest.txt the fonts' fields
+        # come out a little differently (measured: up to 5 of the 440 letters change sides).
+        fields = 0.02 * row["count"] if "by_font" in row else 2.5
+        tolerance = {"kept": fields / row["count"], "by_character": 0.1, "by_font": 0.05}  # of 40 and 88 fields
         for key, limit in tolerance.items():
             for part, share in row.get(key, {}).items():
                 assert abs(measured[name][key][part] - share) <= limit, (name, key, part)
